@@ -1,0 +1,148 @@
+// grove/detail/green_thread_state.hpp: the control block of one green thread.
+//
+// The control block lives at the top of the green thread's own stack (a spawned green
+// thread costs one stack and nothing on the heap); the typed part (function, arguments,
+// result) is a subclass, grove::detail::Task, placed there by spawn(). Only the hub's
+// thread touches it. Handles (GreenThread<T>) count references: the stack goes back to
+// the pool when the green thread is dead and the last handle is gone.
+//
+// Users never touch these fields; they are in a public header only because spawn() is
+// a template.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+
+#include <grove/detail/observer.hpp>
+#include <grove/export.hpp>
+
+namespace grove {
+class Timeout;
+class GreenThreadHandle;
+}
+
+namespace grove::detail {
+
+class Hub;
+
+enum class Status : std::uint8_t {
+  kCreated,  // spawned, queued, its function has not started
+  kReady,    // in the hub's ready queue
+  kRunning,  // the one running now
+  kParked,   // waiting for a wake (or an interrupt)
+  kDead,     // finished: returned, threw, or was killed
+};
+
+enum class WakeReason : std::uint8_t {
+  kNone,
+  kWoken,        // the thing it waited for happened
+  kTimedOut,     // the wait's own timeout expired
+  kInterrupted,  // kill(), a grove::Timeout, or LoopExit: see pending
+};
+
+// Bits of GreenThreadState::pending: interrupts waiting to be raised at the next
+// blocking point.
+enum PendingBits : std::uint8_t {
+  kPendingKill = 1,
+  kPendingTimeout = 2,
+  kPendingLoopExit = 4,
+};
+
+enum class GuardKind : std::uint8_t { kNone, kMadvise, kMprotect, kCanary };
+
+struct StackSlot {
+  char* lo = nullptr;          // lowest usable byte; the guard region lies just below
+  std::size_t size = 0;        // usable bytes, lo + size is the top
+  std::size_t guard = 0;       // bytes of guard region below lo
+  std::uint32_t size_class = 0;
+  GuardKind guard_kind = GuardKind::kNone;
+};
+
+struct LinkNode {
+  std::function<void(GreenThreadHandle)> callback;
+  std::uint8_t when = 0;  // 0: always, 1: only on success, 2: only on failure
+  LinkNode* next = nullptr;
+};
+
+struct TimeoutLink;  // the chain of grove::Timeout objects alive on this green thread
+
+struct GROVE_API GreenThreadState {
+  GreenThreadState() = default;
+  GreenThreadState(const GreenThreadState&) = delete;
+  GreenThreadState& operator=(const GreenThreadState&) = delete;
+
+  // Runs the user's function and stores its value. Exceptions propagate to the caller.
+  virtual void run() {}
+  // Destroys the function and its arguments (after run, or when killed before start).
+  virtual void drop_call() noexcept {}
+  // Destroys the whole object; called when it is dead and unreferenced.
+  virtual void destroy() noexcept {}
+  // The ResultSlot<R> of the typed subclass.
+  virtual void* result_storage() noexcept { return nullptr; }
+
+  // --- scheduler (hub.cpp) ---
+  void* fctx = nullptr;                   // saved machine context while not running
+  GreenThreadState* next_ready = nullptr; // ready-queue link
+  Hub* hub = nullptr;
+  std::uint64_t id = 0;
+  std::uint32_t refs = 0;                 // handles + 1 while alive
+  Status status = Status::kCreated;
+  WakeReason wake_reason = WakeReason::kNone;
+  std::uint8_t pending = 0;               // PendingBits
+  bool started = false;
+  bool killed = false;                    // ended by GreenletExit (or killed before start)
+  bool observed = false;                  // someone joined / linked: do not log its error
+  bool is_root = false;                   // the OS thread's original context
+  bool is_hub = false;
+
+  // --- per-green-thread runtime state, swapped on every switch ---
+  void* eh_caught = nullptr;              // __cxa_eh_globals::caughtExceptions
+  unsigned int eh_uncaught = 0;           // __cxa_eh_globals::uncaughtExceptions
+  int saved_errno = 0;
+
+  // --- timeouts (timeout.cpp) ---
+  Timeout* timeouts = nullptr;            // innermost live grove::Timeout
+  std::uint32_t fired_timeouts = 0;       // fired and not yet raised
+
+  // --- diagnostics ---
+  const char* wait_what = nullptr;        // what a parked green thread waits on
+  double parked_since = 0;                // hub loop time when it parked
+  GreenThreadState* live_prev = nullptr;
+  GreenThreadState* live_next = nullptr;
+
+  // --- stack ---
+  StackSlot stack;
+  void* asan_fake_stack = nullptr;
+  const void* asan_stack_bottom = nullptr;
+  std::size_t asan_stack_size = 0;
+
+  // --- completion ---
+  ObserverList observers;                 // joiners and wait() calls
+  LinkNode* links = nullptr;
+  std::exception_ptr error;
+  std::string name;
+
+ protected:
+  ~GreenThreadState() = default;
+};
+
+// Runtime entry points used by the templates in the public headers.
+struct SpawnPlacement {
+  void* object;     // where to construct the Task (top of the new stack)
+  StackSlot slot;
+};
+GROVE_API SpawnPlacement allocate_green_thread(std::size_t object_size, std::size_t stack_size);
+GROVE_API void start_green_thread(GreenThreadState* gt, const SpawnPlacement& placement,
+                                  std::string name);
+GROVE_API void abandon_placement(const SpawnPlacement& placement) noexcept;
+GROVE_API void release_green_thread(GreenThreadState* gt) noexcept;
+
+inline void add_ref(GreenThreadState* gt) noexcept { ++gt->refs; }
+inline void drop_ref(GreenThreadState* gt) noexcept {
+  if (--gt->refs == 0) release_green_thread(gt);
+}
+
+}  // namespace grove::detail

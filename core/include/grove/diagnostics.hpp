@@ -1,0 +1,23 @@
+// grove/diagnostics.hpp: seeing what the green threads of this OS thread are doing.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include <grove/export.hpp>
+
+namespace grove {
+
+// One line per live green thread of this OS thread's hub (the root included): id,
+// name, state, what it waits on and for how long. Does not park.
+GROVE_API std::string format_run_info();
+
+// Writes format_run_info() to `out` (stderr by default).
+GROVE_API void dump(std::FILE* out = stderr);
+
+// From now on, the signal `signo` (SIGUSR1 by default) makes this OS thread's hub
+// print dump() to stderr. The handler runs on the hub, between green threads, so it
+// is safe. GROVE_DUMP_ON_SIGUSR1=1 enables it when the hub starts.
+GROVE_API void dump_on_signal(int signo = 10 /* SIGUSR1 */);
+
+}  // namespace grove

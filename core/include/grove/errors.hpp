@@ -1,0 +1,61 @@
+// grove/errors.hpp: the exception types grove throws.
+//
+// GreenletExit   - delivered by kill(); unwinds a green thread so its destructors run.
+//                  Deliberately not derived from std::exception, so that
+//                  `catch (const std::exception&)` in user code cannot swallow a kill.
+// TimeoutError   - thrown at a blocking point when a grove::Timeout in scope expires.
+// UsageError     - a misuse grove can name (blocking on the hub, joining yourself,
+//                  touching a green thread from another OS thread's hub, ...).
+// LoopExit       - the calling green thread waits for something that can never happen:
+//                  nothing is ready, no watcher is active, no thread-pool work is pending.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace grove {
+
+class Timeout;
+
+// Thrown inside a green thread by kill(). Catch it only to clean up, then rethrow;
+// a green thread that ends by GreenletExit counts as killed, not failed, and is never
+// logged as an error.
+struct GreenletExit {
+  const char* what() const noexcept { return "grove::GreenletExit"; }
+};
+
+// Thrown at the first blocking call still waiting when a Timeout expires.
+// `source()` is the Timeout that fired; compare it with your own Timeout to tell an
+// inner deadline from an outer one (see grove/timeout.hpp).
+class TimeoutError : public std::runtime_error {
+ public:
+  explicit TimeoutError(const Timeout* source, const std::string& what_arg = "grove: timeout expired")
+      : std::runtime_error(what_arg), source_(source) {}
+  const Timeout* source() const noexcept { return source_; }
+  bool is(const Timeout& t) const noexcept { return source_ == &t; }
+
+ private:
+  const Timeout* source_;
+};
+
+// A misuse of the API that grove can detect and name.
+class UsageError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// The waiting green thread can never be woken: every green thread is parked and
+// nothing (timer, socket, thread-pool job) can wake any of them. The message says
+// what each parked green thread waits on.
+class LoopExit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// get() on a green thread that was killed before it produced a value.
+class GreenThreadKilled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace grove

@@ -1,0 +1,225 @@
+// grove/green_thread.hpp: spawning green threads and the handles that refer to them.
+//
+//   auto g = grove::spawn([](int x) { grove::sleep(10ms); return x * 2; }, 21);
+//   int v = g.get();           // parks the caller until g is dead, then 42
+//
+// A green thread runs on its own pooled stack on the calling OS thread's hub. spawn()
+// does not run it: it is queued, and starts the next time the caller blocks or yields
+// (as in gevent and Go). Destroying every handle does not stop it (as in gevent); it
+// runs to completion, detached.
+//
+// Handles are reference counted, cheap to copy, and belong to the OS thread that
+// spawned the green thread: using one from another OS thread is a UsageError.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <grove/detail/green_thread_state.hpp>
+#include <grove/duration.hpp>
+#include <grove/errors.hpp>
+#include <grove/export.hpp>
+#include <grove/waitable.hpp>
+
+namespace grove {
+
+// Stack size used when SpawnOptions::stack_size is 0: 64 KiB of usable stack (plus a
+// 16 KiB guard region). GROVE_STACK_SIZE (bytes) changes it for the whole process.
+inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
+
+struct SpawnOptions {
+  std::size_t stack_size = 0;  // usable bytes; 0 means the default; rounded up to a power of two
+  std::string name;            // shown in logs, dump() and errors; default "GreenThread-<id>"
+};
+
+// An untyped reference to a green thread. GreenThread<T> adds get().
+class GROVE_API GreenThreadHandle : public Waitable {
+ public:
+  GreenThreadHandle() noexcept = default;
+  explicit GreenThreadHandle(detail::GreenThreadState* s) noexcept : s_(s) {
+    if (s_) detail::add_ref(s_);
+  }
+  GreenThreadHandle(const GreenThreadHandle& o) noexcept : Waitable(o), s_(o.s_) {
+    if (s_) detail::add_ref(s_);
+  }
+  GreenThreadHandle(GreenThreadHandle&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  GreenThreadHandle& operator=(GreenThreadHandle o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~GreenThreadHandle() {
+    if (s_) detail::drop_ref(s_);
+  }
+
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  friend bool operator==(const GreenThreadHandle& a, const GreenThreadHandle& b) noexcept {
+    return a.s_ == b.s_;
+  }
+
+  // Parks the caller until the green thread is dead. Does not throw the green
+  // thread's exception (get() does). Throws UsageError when joining yourself or a
+  // green thread of another OS thread; GreenletExit / TimeoutError if the caller is
+  // killed or its own Timeout expires while waiting (the target keeps running).
+  void join() const;
+  // As join(), but gives up after `timeout`; returns whether it is dead.
+  bool join(Duration timeout) const;
+
+  // Raises GreenletExit inside the green thread at its current or next blocking
+  // point, so its destructors run, then parks the caller until it is dead. A green
+  // thread that has not started yet never runs. Killing a dead one does nothing;
+  // killing yourself throws GreenletExit at once.
+  void kill() const;
+  // As kill(), but waits at most `timeout`; returns whether it is dead.
+  bool kill(Duration timeout) const;
+  // Delivers the kill and returns at once, without waiting.
+  void kill_nowait() const;
+
+  bool ready() const override;       // dead (returned, threw, or killed)
+  bool dead() const { return ready(); }
+  bool started() const;              // its function has begun running
+  bool successful() const;           // dead, returned normally
+  bool killed() const;               // dead by GreenletExit
+  std::exception_ptr exception() const;  // the exception it died with, if any (not GreenletExit)
+
+  std::uint64_t id() const;
+  std::string name() const;
+  void set_name(std::string name) const;
+
+  // Runs `callback(handle)` once the green thread is dead, in a new green thread of
+  // its own (so the callback may block); immediately queued if it is dead already.
+  // link_value only on success, link_exception only on failure (exception or kill).
+  // A linked green thread's exception is not logged as unobserved.
+  void link(std::function<void(GreenThreadHandle)> callback) const;
+  void link_value(std::function<void(GreenThreadHandle)> callback) const;
+  void link_exception(std::function<void(GreenThreadHandle)> callback) const;
+
+  detail::ObserverList& observers() const override;
+  void mark_observed() const override;
+  detail::GreenThreadState* state() const noexcept { return s_; }
+
+ protected:
+  void join_for_get() const;  // join, then mark observed
+
+  detail::GreenThreadState* s_ = nullptr;
+};
+
+namespace detail {
+
+template <class R>
+struct ResultSlot {
+  std::optional<R> value;
+};
+template <>
+struct ResultSlot<void> {};
+
+template <class R, class F, class... Args>
+struct Task final : GreenThreadState {
+  Task(F&& f, Args&&... args) : call(std::in_place, std::forward<F>(f), std::forward<Args>(args)...) {}
+
+  void run() override {
+    if constexpr (std::is_void_v<R>) {
+      std::apply([](auto& fn, auto&... a) { std::invoke(std::move(fn), std::move(a)...); }, *call);
+    } else {
+      result.value.emplace(std::apply(
+          [](auto& fn, auto&... a) -> R { return std::invoke(std::move(fn), std::move(a)...); }, *call));
+    }
+  }
+  void drop_call() noexcept override { call.reset(); }
+  void* result_storage() noexcept override { return &result; }
+  void destroy() noexcept override { this->~Task(); }
+
+  std::optional<std::tuple<std::decay_t<F>, std::decay_t<Args>...>> call;
+  ResultSlot<R> result;
+};
+
+GROVE_API void rethrow_if_failed(GreenThreadState* s);  // error, or GreenThreadKilled
+GROVE_API std::size_t default_stack_size() noexcept;
+
+}  // namespace detail
+
+// A handle whose get() returns the function's value (T may be void).
+template <class T>
+class GreenThread : public GreenThreadHandle {
+ public:
+  using value_type = T;
+  GreenThread() noexcept = default;
+  explicit GreenThread(detail::GreenThreadState* s) noexcept : GreenThreadHandle(s) {}
+
+  // Joins, then returns the value, or rethrows the exception the green thread died
+  // with, or throws GreenThreadKilled if it was killed. A copyable value is copied
+  // (get() may be called again); a move-only value is moved out, once.
+  T get() const {
+    join_for_get();
+    detail::rethrow_if_failed(s_);
+    if constexpr (!std::is_void_v<T>) {
+      auto* slot = static_cast<detail::ResultSlot<T>*>(s_->result_storage());
+      if constexpr (std::is_copy_constructible_v<T>) {
+        return *slot->value;
+      } else {
+        if (!slot->value) throw UsageError("grove::GreenThread::get: move-only value was already taken");
+        T v = std::move(*slot->value);
+        slot->value.reset();
+        return v;
+      }
+    }
+  }
+
+  // As get(), but gives up after `timeout` with TimeoutError (the green thread keeps running).
+  T get(Duration timeout) const {
+    if (!join(timeout)) throw TimeoutError(nullptr, "grove::GreenThread::get: timed out");
+    return get();
+  }
+};
+
+template <class F, class... Args>
+using spawn_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+
+// spawn(options, fn, args...): runs std::invoke(fn, args...) (decayed copies) in a
+// new green thread. Does not park. Throws std::bad_alloc / std::system_error if no
+// stack can be mapped.
+template <class F, class... Args>
+GreenThread<spawn_result_t<F, Args...>> spawn(SpawnOptions options, F&& fn, Args&&... args) {
+  using R = spawn_result_t<F, Args...>;
+  static_assert(!std::is_reference_v<R>, "grove::spawn: the function must not return a reference");
+  using TaskT = detail::Task<R, F, Args...>;
+  static_assert(alignof(TaskT) <= 64, "grove::spawn: over-aligned function objects are not supported");
+  detail::SpawnPlacement p = detail::allocate_green_thread(sizeof(TaskT), options.stack_size);
+  TaskT* task;
+  try {
+    task = ::new (p.object) TaskT(std::forward<F>(fn), std::forward<Args>(args)...);
+  } catch (...) {
+    detail::abandon_placement(p);  // the stack goes back to the pool
+    throw;
+  }
+  detail::start_green_thread(task, p, std::move(options.name));
+  return GreenThread<R>(task);
+}
+
+template <class F, class... Args>
+  requires(!std::is_same_v<std::decay_t<F>, SpawnOptions>)
+GreenThread<spawn_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
+  return spawn(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+GROVE_API void sleep(Duration d);
+
+// Runs `fn(args...)` in a new green thread after `delay`. The delay is spent parked
+// inside the new green thread, so killing it before then means fn never runs.
+template <class F, class... Args>
+GreenThread<spawn_result_t<F, Args...>> spawn_later(Duration delay, F&& fn, Args&&... args) {
+  return spawn(
+      [delay](std::decay_t<F> f, std::decay_t<Args>... a) {
+        grove::sleep(delay);
+        return std::invoke(std::move(f), std::move(a)...);
+      },
+      std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+}  // namespace grove

@@ -1,0 +1,41 @@
+// grove/scheduler.hpp: the calls every green thread makes to give way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+#include <grove/green_thread.hpp>
+
+namespace grove {
+
+// Parks the calling green thread for `d` (a libev timer). sleep(0ms) is yield().
+// Parks; may not be called on the hub (UsageError). A kill or an expiring Timeout
+// ends the sleep early with GreenletExit / TimeoutError; nothing is left behind.
+GROVE_API void sleep(Duration d);
+
+// Lets every other ready green thread run once before the caller runs again. The
+// hub still polls for I/O and timers at least every 64 switches, so a loop of
+// yields cannot starve sockets. A pending kill or Timeout is raised here.
+GROVE_API void yield();
+
+// The calling green thread (the OS thread's original context counts as one, named
+// "main" on the process's first thread). Creates the thread's hub on first use.
+GROVE_API GreenThreadHandle current();
+
+// What this OS thread's hub holds right now; all zero if the thread has no hub yet.
+struct HubStats {
+  std::size_t live_green_threads = 0;  // spawned and not yet dead (the root is not counted)
+  std::size_t ready = 0;               // queued to run
+  std::size_t active_watchers = 0;     // timers and I/O watchers some green thread waits on
+  std::size_t pending_jobs = 0;        // thread-pool jobs whose result has not come back
+  std::uint64_t switches = 0;          // context switches so far
+};
+GROVE_API HubStats hub_stats();
+
+// Runs the hub until nothing is ready and no watcher is active: every other green
+// thread has finished or is parked on something that cannot happen. Parks the caller.
+GROVE_API void idle();
+
+}  // namespace grove

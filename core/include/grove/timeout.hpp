@@ -1,0 +1,80 @@
+// grove/timeout.hpp: scoped deadlines.
+//
+//   {
+//     grove::Timeout t(2s);      // starts now, on the calling green thread
+//     sock.recv(buf);            // TimeoutError here if still waiting after 2 s
+//   }                            // leaving the scope cancels it
+//
+// When the deadline passes, the first blocking call the green thread is in (or makes
+// next) throws TimeoutError whose source() is this Timeout; it throws once. With
+// nested Timeouts the one that fired is the one that throws (if several fired before
+// the green thread could run, the outermost). To handle only your own deadline, check
+// `e.is(t)` and rethrow otherwise, or use with_timeout(), which does exactly that, so
+// an outer deadline is never swallowed by an inner handler.
+#pragma once
+
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <grove/duration.hpp>
+#include <grove/errors.hpp>
+#include <grove/export.hpp>
+
+namespace grove {
+
+namespace detail {
+struct GreenThreadState;
+}
+
+class GROVE_API Timeout {
+ public:
+  // Starts a deadline `d` from now for the calling green thread. Does not park.
+  // UsageError on the hub.
+  explicit Timeout(Duration d);
+  ~Timeout();
+  Timeout(const Timeout&) = delete;
+  Timeout& operator=(const Timeout&) = delete;
+
+  // Stops the timer; a fired-but-not-yet-raised TimeoutError from it is dropped.
+  void cancel() noexcept;
+  // True once the deadline has passed (whether or not its error was raised yet).
+  bool expired() const noexcept { return fired_; }
+
+ private:
+  friend struct TimeoutAccess;
+  alignas(8) unsigned char timer_[64];  // an ev_timer, kept opaque (ev.h stays private)
+  Duration duration_;
+  detail::GreenThreadState* owner_ = nullptr;
+  Timeout* outer_ = nullptr;  // the chain of live Timeouts on owner_, innermost first
+  bool active_ = false;
+  bool fired_ = false;
+  bool raised_ = false;
+};
+
+// Runs fn() under a Timeout of `d`. Returns its value (true for void functions), or
+// std::nullopt (false) if this deadline expired; any other exception, including an
+// outer Timeout's TimeoutError, propagates.
+template <class F>
+auto with_timeout(Duration d, F&& fn) {
+  using R = std::invoke_result_t<F>;
+  Timeout t(d);
+  if constexpr (std::is_void_v<R>) {
+    try {
+      std::forward<F>(fn)();
+      return true;
+    } catch (const TimeoutError& e) {
+      if (!e.is(t)) throw;
+      return false;
+    }
+  } else {
+    try {
+      return std::optional<R>(std::forward<F>(fn)());
+    } catch (const TimeoutError& e) {
+      if (!e.is(t)) throw;
+      return std::optional<R>();
+    }
+  }
+}
+
+}  // namespace grove

@@ -1,0 +1,25 @@
+// config.hpp: grove's settings from the environment, read once, before the first hub.
+//
+//   GROVE_LOG              log level of grove's logger (default warn)
+//   GROVE_STACK_SIZE       default usable stack bytes per green thread (default 65536)
+//   GROVE_STACK_GUARD      madvise | mprotect | canary (default: the best available)
+//   GROVE_MAX_BLOCKING_MS  start the blocked-hub monitor with this threshold (default off)
+//   GROVE_DUMP_ON_SIGUSR1  1: SIGUSR1 prints every green thread of the main hub
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace grove::detail {
+
+struct Config {
+  std::string log_level;
+  std::size_t default_stack_size;
+  std::string stack_guard;
+  int max_blocking_ms;
+  bool dump_on_sigusr1;
+};
+
+const Config& config();
+
+}  // namespace grove::detail

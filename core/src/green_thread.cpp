@@ -1,0 +1,138 @@
+// green_thread.cpp: what a GreenThreadHandle can do to its green thread.
+#include <grove/green_thread.hpp>
+
+#include <chrono>
+
+#include "hub.hpp"
+
+namespace grove {
+
+namespace {
+
+using detail::GreenThreadState;
+using detail::Hub;
+
+// The caller's hub, after checking that `s` belongs to it.
+Hub& own_hub(const GreenThreadState* s, const char* op) {
+  if (!s) throw UsageError(std::string("grove::GreenThreadHandle::") + op + ": empty handle");
+  Hub* h = Hub::current();
+  if (s->hub != h) {
+    throw UsageError(std::string("grove::GreenThreadHandle::") + op +
+                     ": the green thread belongs to another OS thread's hub");
+  }
+  return *h;
+}
+
+// Wakes one green thread when the observed one dies.
+struct WakeOnNotify final : detail::Observer {
+  WakeOnNotify(Hub& h, GreenThreadState* g) : hub(h), gt(g) {}
+  void notify() noexcept override { hub.wake(gt); }
+  Hub& hub;
+  GreenThreadState* gt;
+};
+
+bool join_impl(const GreenThreadState* cs, const char* op, const Duration* timeout) {
+  auto* s = const_cast<GreenThreadState*>(cs);
+  Hub& hub = own_hub(s, op);
+  GreenThreadState* me = hub.running();
+  if (s == me) throw UsageError(std::string("grove::GreenThreadHandle::") + op + ": a green thread cannot join itself");
+  s->observed = true;
+  if (s->status == detail::Status::kDead) return true;
+  hub.check_may_block(op);
+  WakeOnNotify obs(hub, me);
+  s->observers.push_back(&obs);
+  if (!timeout) {
+    while (s->status != detail::Status::kDead) hub.park("join", s);
+    return true;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  while (s->status != detail::Status::kDead) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= Duration::zero() || !hub.park_for(std::chrono::duration<double>(left).count(), "join", s)) {
+      return s->status == detail::Status::kDead;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void GreenThreadHandle::join() const { join_impl(s_, "join", nullptr); }
+bool GreenThreadHandle::join(Duration timeout) const { return join_impl(s_, "join", &timeout); }
+void GreenThreadHandle::join_for_get() const { join_impl(s_, "get", nullptr); }
+
+void GreenThreadHandle::kill_nowait() const {
+  Hub& hub = own_hub(s_, "kill");
+  if (s_->status == detail::Status::kDead) return;
+  if (s_ == hub.running()) throw GreenletExit{};
+  hub.interrupt(s_, detail::kPendingKill);
+}
+
+void GreenThreadHandle::kill() const {
+  kill_nowait();
+  join_impl(s_, "kill", nullptr);
+}
+
+bool GreenThreadHandle::kill(Duration timeout) const {
+  kill_nowait();
+  return join_impl(s_, "kill", &timeout);
+}
+
+bool GreenThreadHandle::ready() const { return s_ && s_->status == detail::Status::kDead; }
+bool GreenThreadHandle::started() const { return s_ && s_->started; }
+bool GreenThreadHandle::successful() const { return ready() && !s_->error && !s_->killed; }
+bool GreenThreadHandle::killed() const { return ready() && s_->killed; }
+std::exception_ptr GreenThreadHandle::exception() const { return s_ ? s_->error : nullptr; }
+std::uint64_t GreenThreadHandle::id() const { return s_ ? s_->id : 0; }
+
+std::string GreenThreadHandle::name() const {
+  if (!s_) return {};
+  if (!s_->name.empty()) return s_->name;
+  return "GreenThread-" + std::to_string(s_->id);
+}
+
+void GreenThreadHandle::set_name(std::string name) const {
+  own_hub(s_, "set_name");
+  s_->name = std::move(name);
+}
+
+detail::ObserverList& GreenThreadHandle::observers() const { return s_->observers; }
+void GreenThreadHandle::mark_observed() const { s_->observed = true; }
+
+namespace {
+void add_link(GreenThreadState* s, std::function<void(GreenThreadHandle)> cb, std::uint8_t when) {
+  Hub& hub = own_hub(s, "link");
+  (void)hub;
+  s->observed = true;
+  if (s->status == detail::Status::kDead) {
+    const bool ok = !s->error && !s->killed;
+    if (when == 0 || (when == 1 && ok) || (when == 2 && !ok)) {
+      grove::spawn([cb = std::move(cb)](GreenThreadHandle h) { cb(std::move(h)); }, GreenThreadHandle(s));
+    }
+    return;
+  }
+  auto* node = new detail::LinkNode{std::move(cb), when, nullptr};
+  detail::LinkNode** tail = &s->links;
+  while (*tail) tail = &(*tail)->next;
+  *tail = node;
+}
+}  // namespace
+
+void GreenThreadHandle::link(std::function<void(GreenThreadHandle)> cb) const { add_link(s_, std::move(cb), 0); }
+void GreenThreadHandle::link_value(std::function<void(GreenThreadHandle)> cb) const { add_link(s_, std::move(cb), 1); }
+void GreenThreadHandle::link_exception(std::function<void(GreenThreadHandle)> cb) const {
+  add_link(s_, std::move(cb), 2);
+}
+
+namespace detail {
+void rethrow_if_failed(GreenThreadState* s) {
+  if (s->error) std::rethrow_exception(s->error);
+  if (s->killed) {
+    throw GreenThreadKilled("grove: green thread '" +
+                            (s->name.empty() ? "GreenThread-" + std::to_string(s->id) : s->name) +
+                            "' was killed before it returned a value");
+  }
+}
+}  // namespace detail
+
+}  // namespace grove

@@ -1,0 +1,545 @@
+// hub.cpp: the hub, grove's per-OS-thread scheduler and event loop.
+//
+// ============================================================================
+// Design essay
+// ============================================================================
+//
+// Glossary
+//   green thread  A function running on a stack of its own, switched cooperatively.
+//                 Its control block (GreenThreadState) sits at the top of that stack.
+//   root          The OS thread's original context. It counts as a green thread, so
+//                 `int main() { grove::spawn(f).join(); }` needs no loop call.
+//   hub           A context of its own (its own stack) that runs the libev loop
+//                 and decides who runs next when nobody else can. One per OS thread,
+//                 created on the first grove call that needs it; destroyed at thread exit.
+//   ready queue   Intrusive FIFO of green threads that may run now.
+//   park          The running green thread records what it waits on, switches away,
+//                 and stays off the ready queue until someone wakes it.
+//   wake          Parked -> ready (pushed on the ready queue). Never switches.
+//   interrupt     kill(), an expired Timeout, or LoopExit: a pending bit on the
+//                 green thread, raised as an exception at its current (if parked) or
+//                 next blocking point.
+//   watcher       A libev watcher (ev_timer, ev_io, ...) that some green thread waits
+//                 on; lives on that green thread's stack or in the object waited on.
+//
+// Who switches to whom
+//   green thread -> green thread   yield() and park() switch straight to the head of
+//                                  the ready queue, without a detour through the hub,
+//                                  while the budget lasts.
+//   green thread -> hub            when nothing is ready or the budget is spent.
+//   hub -> green thread            after each poll, to the head of the ready queue.
+//   A dying green thread switches away for the last time; whoever resumes frees its
+//   stack (a stack cannot be freed while running on it). Callbacks that libev runs
+//   (on the hub) only wake green threads; they never switch.
+//
+// The life of one blocking call (sleep(10ms))
+//   1. sleep() puts an ev_timer on the green thread's own stack and starts it.
+//   2. park(): raise any pending interrupt; mark parked; switch to the next ready
+//      green thread or, if none, to the hub.
+//   3. The hub has nothing ready: ev_run(EVRUN_ONCE) blocks in epoll_wait.
+//   4. The timer fires; its callback wakes the green thread (ready queue).
+//   5. ev_run returns; the hub switches to the head of the ready queue.
+//   6. park() returns in the green thread; the timer (stopped) leaves with the frame.
+//   A kill or Timeout at step 3 instead sets a pending bit and wakes the green thread
+//   with kInterrupted; park() raises GreenletExit / TimeoutError, and RAII on the way
+//   out stops the timer and unlinks any wait-list node.
+//
+// Per-green-thread state kept across switches
+//   errno and the C++ runtime's exception globals (__cxa_eh_globals: the chain of
+//   caught exceptions and the uncaught count) are saved and restored on every
+//   switch, so `throw;` in a catch block that parked rethrows this green thread's
+//   own exception.
+//
+// Fairness
+//   A yield queues the caller behind every ready green thread. Direct switches are
+//   counted; after kBudget (64) of them the next switch goes to the hub, which polls
+//   (ev_run with EVRUN_NOWAIT) before running anyone else, so a ring of yielding
+//   green threads cannot starve sockets and timers.
+//
+// Deadlock
+//   When nothing is ready, no watcher anyone waits on is active and no thread-pool
+//   job is pending, no parked green thread can ever be woken. Instead of blocking in
+//   epoll_wait forever, the hub raises LoopExit in the root green thread, with a
+//   message naming what every parked green thread waits on.
+//
+// Shutdown order (thread exit; the hub is a thread_local)
+//   1. Stop the monitor thread, if any, and the dump signal watcher.
+//   2. Green threads still parked are abandoned, not run: their destructors do not
+//      run (as with gevent at exit). A warning names how many.
+//   3. Destroy the libev loop.
+//   4. Unmap the stacks, unless some are still referenced (live green threads or
+//      handles that outlive the hub, e.g. in static objects): then they are left
+//      mapped, since the process is on its way out or the user kept references.
+//
+// Invariants (a broken one aborts with a message naming it)
+//   - Exactly one context runs per hub at a time; current_ is it.
+//   - A green thread is on the ready queue at most once, and only when its status is
+//     kReady or kCreated.
+//   - wake() acts only on a parked green thread; everything else is a no-op, which is
+//     what makes a wake that races a kill or timeout safe.
+//   - Only the hub's OS thread touches the hub, its green threads and their handles.
+//
+// Rejected alternatives
+//   - Running the event loop on the parking green thread's stack (no hub context):
+//     saves a switch when idle, but every green thread's stack would need room for
+//     libev callbacks and logging, and "who blocked the hub" loses its meaning.
+//   - Going through the hub on every switch (gevent's shape): doubles the switches
+//     of a yield or a hand-off; direct switches with a budget keep fairness.
+//   - One mmap per stack with a guard page: two mappings each, so ~32,700 green
+//     threads under the default vm.max_map_count. See stack_pool.hpp.
+//   - Boost.Context's callcc/fiber API: allocates its control record, and hides the
+//     moment of the switch needed for sanitizer annotations and errno/exception state.
+//   - Segmented or copied stacks: pointers to stack objects held elsewhere break.
+// ============================================================================
+#include "hub.hpp"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cxxabi.h>
+#include <new>
+
+#include <grove/errors.hpp>
+#include <grove/green_thread.hpp>
+
+#include "config.hpp"
+#include "context.hpp"
+#include "log_internal.hpp"
+#include "monitor.hpp"
+#include "overflow.hpp"
+#include "timeout_internal.hpp"
+
+namespace grove::detail {
+
+thread_local Hub* Hub::tls_hub_ = nullptr;
+
+namespace {
+
+constexpr std::size_t kHubStackSize = 256 * 1024;
+
+// Owns this OS thread's hub; destroys it at thread exit.
+struct HubOwner {
+  Hub* hub = nullptr;
+  ~HubOwner() { delete hub; }
+};
+thread_local HubOwner tls_owner;
+
+[[noreturn]] void invariant_failed(const char* what) noexcept {
+  std::fprintf(stderr, "grove: internal invariant broken: %s\n", what);
+  std::abort();
+}
+
+std::string exception_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+}  // namespace
+
+Hub& Hub::create() {
+  tls_owner.hub = new Hub();
+  return *tls_owner.hub;
+}
+
+Hub::Hub() {
+  loop_ = ev_loop_new(EVFLAG_AUTO);
+  if (!loop_) throw std::runtime_error("grove: cannot create the libev loop (ev_loop_new failed)");
+  tls_hub_ = this;
+
+  eh_ = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  errno_ = &errno;
+
+  root_.hub = this;
+  root_.is_root = true;
+  root_.status = Status::kRunning;
+  root_.refs = 1;
+  root_.id = 0;
+  root_.name = static_cast<pid_t>(::syscall(SYS_gettid)) == ::getpid() ? "main" : "thread-root";
+  current_ = &root_;
+  running_.store(&root_, std::memory_order_relaxed);
+
+  hub_.hub = this;
+  hub_.is_hub = true;
+  hub_.refs = 1;
+  hub_.name = "hub";
+  hub_.stack = pool_.acquire(kHubStackSize);
+  context::prepare(&hub_, hub_.stack.lo, hub_.stack.size);
+
+  install_overflow_handler();
+  altstack_ = ensure_signal_stack();
+
+  const Config& c = config();
+  if (c.max_blocking_ms > 0) monitor_ = std::make_unique<Monitor>(*this, c.max_blocking_ms);
+  if (c.dump_on_sigusr1 && root_.name == "main") enable_dump_signal(SIGUSR1);
+}
+
+Hub::~Hub() {
+  monitor_.reset();
+  if (dump_signal_on_) {
+    ev_ref(loop_);
+    ev_signal_stop(loop_, &dump_signal_);
+  }
+  const bool on_root = current_ == &root_;
+  if (live_count_ > 0) {
+    log_warn("grove: thread exits with {} green thread(s) still alive; they are abandoned "
+             "without running their destructors", live_count_);
+  }
+  ev_loop_destroy(loop_);
+  loop_ = nullptr;
+  tls_hub_ = nullptr;
+  // Stacks stay mapped if anything may still point into them (a handle that outlives
+  // the hub, or a context we are not on).
+  if (!on_root || pool_.outstanding() > 1) pool_.leak_on_destroy();
+  release_signal_stack(altstack_);
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+SpawnPlacement Hub::allocate(std::size_t object_size, std::size_t stack_size) {
+  if (stack_size == 0) stack_size = config().default_stack_size;
+  StackSlot slot = pool_.acquire(stack_size);
+  const std::size_t reserve = (object_size + 63) & ~std::size_t{63};
+  if (reserve + 4096 > slot.size) {
+    pool_.release(slot);
+    throw UsageError("grove::spawn: the function object (" + std::to_string(object_size) +
+                     " bytes) does not fit on a stack of " + std::to_string(slot.size) + " bytes");
+  }
+  return SpawnPlacement{slot.lo + slot.size - reserve, slot};
+}
+
+void Hub::start(GreenThreadState* gt, const SpawnPlacement& p, std::string name) {
+  gt->hub = this;
+  gt->id = next_id_++;
+  gt->refs = 1;  // the "alive" reference, dropped when it dies
+  gt->status = Status::kCreated;
+  gt->stack = p.slot;
+  gt->name = std::move(name);
+  char* top = static_cast<char*>(p.object);
+  context::prepare(gt, p.slot.lo, static_cast<std::size_t>(top - p.slot.lo));
+
+  gt->live_prev = nullptr;
+  gt->live_next = live_head_;
+  if (live_head_) live_head_->live_prev = gt;
+  live_head_ = gt;
+  ++live_count_;
+  push_ready(gt);
+}
+
+void Hub::release(GreenThreadState* gt) noexcept {
+  if (gt->status != Status::kDead) invariant_failed("a green thread was released while alive");
+  StackSlot slot = gt->stack;
+  gt->destroy();
+  pool_.release(slot);
+}
+
+void release_green_thread(GreenThreadState* gt) noexcept {
+  Hub* h = gt->hub;
+  if (h != Hub::current()) {
+    // The last handle died on another OS thread, or after the hub: leave the stack.
+    std::fprintf(stderr, "grove: a green thread handle was released outside its hub's OS thread; "
+                         "its stack is leaked\n");
+    return;
+  }
+  h->release(gt);
+}
+
+SpawnPlacement allocate_green_thread(std::size_t object_size, std::size_t stack_size) {
+  return Hub::get().allocate(object_size, stack_size);
+}
+
+void abandon_placement(const SpawnPlacement& p) noexcept { Hub::get().abandon(p); }
+
+void start_green_thread(GreenThreadState* gt, const SpawnPlacement& p, std::string name) {
+  Hub::get().start(gt, p, std::move(name));
+}
+
+// ---------------------------------------------------------------- switching
+
+void Hub::restore_thread_state(GreenThreadState* me) noexcept {
+  eh_->caught = me->eh_caught;
+  eh_->uncaught = me->eh_uncaught;
+  *errno_ = me->saved_errno;
+}
+
+void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcept {
+  from->saved_errno = *errno_;
+  from->eh_caught = eh_->caught;
+  from->eh_uncaught = eh_->uncaught;
+  current_ = to;
+  to->status = Status::kRunning;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  running_.store(to, std::memory_order_relaxed);
+  GreenThreadState* prev = context::jump(from, to);
+  // Resumed: `from` runs again.
+  restore_thread_state(from);
+  after_switch(prev);
+}
+
+void Hub::after_switch(GreenThreadState* prev) noexcept {
+  if (prev->stack.guard_kind == GuardKind::kCanary && !StackPool::canary_intact(prev->stack)) {
+    report_canary_overflow(prev);
+  }
+  if (prev->status == Status::kDead) drop_ref(prev);  // the "alive" reference
+}
+
+void Hub::switch_next(GreenThreadState* me) {
+  GreenThreadState* next;
+  if (ready_head_ && budget_ > 0) {
+    --budget_;
+    next = pop_ready();
+  } else {
+    next = &hub_;
+  }
+  if (next == me) {
+    me->status = Status::kRunning;
+    return;
+  }
+  switch_to(me, next);
+}
+
+void Hub::check_may_block(const char* what) const {
+  if (current_ == &hub_) {
+    throw UsageError(std::string("grove: blocking call (") + what +
+                     ") made on the hub; only green threads may block");
+  }
+}
+
+void Hub::park(const char* what, const GreenThreadState* peer) {
+  GreenThreadState* me = current_;
+  if (me == &hub_) check_may_block(what);
+  if (me->pending) raise_pending(me);
+  me->status = Status::kParked;
+  me->wake_reason = WakeReason::kNone;
+  me->wait_what = what;
+  me->parked_since = ev_now(loop_);
+  (void)peer;
+  switch_next(me);
+  me->wait_what = nullptr;
+  if (me->wake_reason == WakeReason::kInterrupted) raise_pending(me);
+}
+
+bool Hub::park_for(double seconds, const char* what, const GreenThreadState* peer) {
+  GreenThreadState* me = current_;
+  if (me == &hub_) check_may_block(what);
+  if (me->pending) raise_pending(me);
+  if (seconds <= 0) return false;
+  ParkTimer timer(*this, me, seconds);
+  park(what, peer);
+  return me->wake_reason != WakeReason::kTimedOut;
+}
+
+void Hub::yield() {
+  GreenThreadState* me = current_;
+  if (me == &hub_) check_may_block("yield");
+  if (me->pending) raise_pending(me);
+  me->status = Status::kReady;
+  push_ready(me);
+  switch_next(me);
+  if (me->pending) raise_pending(me);
+}
+
+bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept {
+  if (gt->status != Status::kParked) return false;
+  gt->status = Status::kReady;
+  gt->wake_reason = why;
+  push_ready(gt);
+  return true;
+}
+
+void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept {
+  if (gt->status == Status::kDead) return;
+  gt->pending |= bit;
+  wake(gt, WakeReason::kInterrupted);
+}
+
+void Hub::raise_pending(GreenThreadState* me) {
+  if (me->pending & kPendingKill) {
+    me->pending &= static_cast<std::uint8_t>(~kPendingKill);
+    throw GreenletExit{};
+  }
+  if (me->pending & kPendingLoopExit) {
+    me->pending &= static_cast<std::uint8_t>(~kPendingLoopExit);
+    std::string msg = std::move(loop_exit_message_);
+    loop_exit_message_.clear();
+    throw LoopExit(msg);
+  }
+  if (me->pending & kPendingTimeout) {
+    raise_fired_timeout(me);  // throws TimeoutError, or clears the bit if none is left
+  }
+}
+
+std::size_t Hub::ready_count() const noexcept {
+  std::size_t n = 0;
+  for (GreenThreadState* g = ready_head_; g; g = g->next_ready) ++n;
+  return n;
+}
+
+std::string Hub::describe(const GreenThreadState* gt) const {
+  std::string n = gt->name.empty() ? "GreenThread-" + std::to_string(gt->id) : gt->name;
+  return "'" + n + "' (id " + std::to_string(gt->id) + ")";
+}
+
+// ---------------------------------------------------------------- entry and exit
+
+void green_thread_entry(GreenThreadState* prev) noexcept {
+  Hub* hub = Hub::tls_hub_;
+  GreenThreadState* self = hub->current_;
+  hub->restore_thread_state(self);
+  hub->after_switch(prev);
+  if (self->is_hub) hub->run_loop();
+  hub->run_green_thread(self);
+}
+
+void Hub::run_green_thread(GreenThreadState* self) noexcept {
+  if (self->pending & kPendingKill) {
+    self->killed = true;  // killed before it started: its function never runs
+  } else {
+    self->started = true;
+    try {
+      self->run();
+    } catch (const GreenletExit&) {
+      self->killed = true;
+    } catch (...) {
+      self->error = std::current_exception();
+    }
+  }
+  self->pending = 0;
+  self->drop_call();
+  finish(self);
+}
+
+void Hub::spawn_links(GreenThreadState* self) noexcept {
+  LinkNode* n = self->links;
+  self->links = nullptr;
+  const bool ok = !self->error && !self->killed;
+  while (n) {
+    LinkNode* next = n->next;
+    if (n->when == 0 || (n->when == 1 && ok) || (n->when == 2 && !ok)) {
+      try {
+        grove::spawn([cb = std::move(n->callback)](GreenThreadHandle h) { cb(std::move(h)); },
+                     GreenThreadHandle(self));
+      } catch (const std::exception& e) {
+        log_error("grove: cannot spawn a link callback of {}: {}", describe(self), e.what());
+      }
+    }
+    delete n;
+    n = next;
+  }
+}
+
+void Hub::finish(GreenThreadState* self) noexcept {
+  const bool observed = self->observed || !self->observers.empty() || self->links;
+  self->status = Status::kDead;
+  if (self->live_prev) self->live_prev->live_next = self->live_next; else live_head_ = self->live_next;
+  if (self->live_next) self->live_next->live_prev = self->live_prev;
+  --live_count_;
+  if (self->error && !observed) {
+    try {
+      log_error("grove: green thread {} died with an exception: {}", describe(self), exception_text(self->error));
+    } catch (...) {
+    }
+  }
+  self->observers.notify_all();
+  spawn_links(self);
+  GreenThreadState* next = pop_ready();
+  switch_to(self, next ? next : &hub_);
+  invariant_failed("a dead green thread was resumed");
+}
+
+// ---------------------------------------------------------------- the loop
+
+void Hub::run_loop() noexcept {
+  for (;;) {
+    if (!ready_head_) {
+      if (active_watchers_ == 0 && pending_jobs_ == 0) {
+        on_deadlock();
+      } else {
+        polling_.store(true, std::memory_order_relaxed);
+        ev_run(loop_, EVRUN_ONCE);
+        polling_.store(false, std::memory_order_relaxed);
+      }
+    } else {
+      ev_run(loop_, EVRUN_NOWAIT);
+    }
+    budget_ = kBudget;
+    if (GreenThreadState* next = pop_ready()) switch_to(&hub_, next);
+  }
+}
+
+void Hub::on_deadlock() noexcept {
+  if (root_.status != Status::kParked) {
+    invariant_failed("nothing is ready and nothing can wake anyone, yet the root green thread is not parked");
+  }
+  std::string msg;
+  try {
+    msg = "grove: this operation would block forever: " + describe(&root_) + " waits on " +
+          (root_.wait_what ? root_.wait_what : "?") +
+          ", and nothing can wake it (no green thread is ready, no timer or I/O watcher is "
+          "active, no thread-pool job is pending)";
+    std::size_t shown = 0;
+    for (GreenThreadState* g = live_head_; g; g = g->live_next) {
+      if (g->status != Status::kParked) continue;
+      if (shown == 0) msg += ". Parked green threads:";
+      if (++shown > 20) {
+        msg += " ...";
+        break;
+      }
+      msg += " " + describe(g) + " waits on " + (g->wait_what ? g->wait_what : "?") + ";";
+    }
+  } catch (...) {
+    msg = "grove: this operation would block forever";
+  }
+  loop_exit_message_ = std::move(msg);
+  interrupt(&root_, kPendingLoopExit);
+}
+
+// ---------------------------------------------------------------- ParkTimer
+
+ParkTimer::ParkTimer(Hub& hub, GreenThreadState* gt, double seconds) noexcept : hub_(hub), gt_(gt) {
+  ev_timer_init(&timer_, &ParkTimer::on_timer, seconds, 0.);
+  timer_.data = this;
+  ev_timer_start(hub.loop(), &timer_);
+  hub.watcher_started();
+}
+
+ParkTimer::~ParkTimer() {
+  if (active_) {
+    ev_timer_stop(hub_.loop(), &timer_);
+    hub_.watcher_stopped();
+  }
+}
+
+void ParkTimer::on_timer(struct ev_loop*, ev_timer* w, int) noexcept {
+  auto* self = static_cast<ParkTimer*>(w->data);
+  self->active_ = false;
+  self->hub_.watcher_stopped();
+  self->hub_.wake(self->gt_, WakeReason::kTimedOut);
+}
+
+// ---------------------------------------------------------------- dump signal
+
+void Hub::enable_dump_signal(int signo) {
+  if (dump_signal_on_) return;
+  ev_signal_init(&dump_signal_, [](struct ev_loop*, ev_signal*, int) {
+    try {
+      grove_dump_to_stderr();
+    } catch (...) {
+    }
+  }, signo);
+  ev_signal_start(loop_, &dump_signal_);
+  ev_unref(loop_);  // does not keep the loop alive
+  dump_signal_on_ = true;
+}
+
+}  // namespace grove::detail

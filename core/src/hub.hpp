@@ -1,0 +1,175 @@
+// hub.hpp: the per-OS-thread scheduler and event loop. See the essay in hub.cpp.
+#pragma once
+
+#include <ev.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grove/detail/green_thread_state.hpp>
+
+#include "stack_pool.hpp"
+
+namespace grove::detail {
+
+class Monitor;
+[[noreturn]] void green_thread_entry(GreenThreadState* prev) noexcept;
+
+struct PlainState final : GreenThreadState {};
+
+class Hub {
+ public:
+  // How many green-thread-to-green-thread switches may happen before the hub polls
+  // for I/O and timers again (see "Fairness" in hub.cpp).
+  static constexpr int kBudget = 64;
+
+  // This OS thread's hub, or nullptr if none was created yet. Never creates one.
+  static Hub* current() noexcept { return tls_hub_; }
+  // This OS thread's hub, created on first use.
+  static Hub& get() {
+    Hub* h = tls_hub_;
+    return h ? *h : create();
+  }
+
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+  ~Hub();
+
+  struct ev_loop* loop() const noexcept { return loop_; }
+  GreenThreadState* running() const noexcept { return current_; }
+  GreenThreadState* root() noexcept { return &root_; }
+  bool on_hub() const noexcept { return current_ == &hub_; }
+
+  // --- green thread lifecycle ---
+  SpawnPlacement allocate(std::size_t object_size, std::size_t stack_size);
+  void abandon(const SpawnPlacement& p) noexcept { pool_.release(p.slot); }
+  void start(GreenThreadState* gt, const SpawnPlacement& p, std::string name);
+  void release(GreenThreadState* gt) noexcept;  // dead and unreferenced
+
+  // --- parking and waking (only from this OS thread) ---
+  // Parks the running green thread until wake() or an interrupt. Raises a pending
+  // GreenletExit / TimeoutError / LoopExit before parking and after an interrupting
+  // wake. May return spuriously: callers re-check their condition.
+  void park(const char* what, const GreenThreadState* peer = nullptr);
+  // As park(), with a timeout of its own: returns false if it expired first.
+  bool park_for(double seconds, const char* what, const GreenThreadState* peer = nullptr);
+  // Requeues the running green thread behind every ready one and runs them.
+  void yield();
+  // Parked -> ready. Returns false (and does nothing) if it was not parked, for
+  // example because a kill or timeout already woke it: the caller then hands what
+  // it had to the next waiter instead, so nothing is lost.
+  bool wake(GreenThreadState* gt, WakeReason why = WakeReason::kWoken) noexcept;
+  // Sets a pending interrupt (PendingBits) and wakes the green thread if parked.
+  void interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept;
+  // Throws the highest-priority pending interrupt of the running green thread.
+  void raise_pending(GreenThreadState* me);
+  // UsageError if called on the hub; `what` names the blocking call.
+  void check_may_block(const char* what) const;
+
+  // --- accounting for deadlock detection and hub_stats() ---
+  void watcher_started() noexcept { ++active_watchers_; }
+  void watcher_stopped() noexcept { --active_watchers_; }
+  void job_started() noexcept { ++pending_jobs_; }
+  void job_finished() noexcept { --pending_jobs_; }
+  std::size_t active_watchers() const noexcept { return active_watchers_; }
+  std::size_t pending_jobs() const noexcept { return pending_jobs_; }
+  std::size_t live_count() const noexcept { return live_count_; }
+  std::size_t ready_count() const noexcept;
+  std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
+
+  // Calls fn(gt) for the root and every live green thread.
+  template <class F>
+  void for_each_live(F&& fn) {
+    fn(&root_);
+    for (GreenThreadState* g = live_head_; g; g = g->live_next) fn(g);
+  }
+  std::string describe(const GreenThreadState* gt) const;  // "'name' (id N)"
+  double now() const noexcept { return ev_now(loop_); }
+
+  // Read by the blocked-hub monitor thread.
+  std::atomic<std::uint64_t> switches_{0};
+  std::atomic<GreenThreadState*> running_{nullptr};
+  std::atomic<bool> polling_{false};
+
+  void enable_dump_signal(int signo);
+
+ private:
+  Hub();
+  static Hub& create();
+  friend void green_thread_entry(GreenThreadState* prev) noexcept;  // context.hpp
+
+  void push_ready(GreenThreadState* gt) noexcept {
+    gt->next_ready = nullptr;
+    if (ready_tail_) ready_tail_->next_ready = gt; else ready_head_ = gt;
+    ready_tail_ = gt;
+  }
+  GreenThreadState* pop_ready() noexcept {
+    GreenThreadState* gt = ready_head_;
+    if (gt) {
+      ready_head_ = gt->next_ready;
+      if (!ready_head_) ready_tail_ = nullptr;
+    }
+    return gt;
+  }
+
+  void switch_next(GreenThreadState* me);
+  void switch_to(GreenThreadState* from, GreenThreadState* to) noexcept;
+  void after_switch(GreenThreadState* prev) noexcept;
+  void restore_thread_state(GreenThreadState* me) noexcept;
+  [[noreturn]] void run_green_thread(GreenThreadState* self) noexcept;
+  [[noreturn]] void finish(GreenThreadState* self) noexcept;
+  [[noreturn]] void run_loop() noexcept;
+  void on_deadlock() noexcept;
+  void spawn_links(GreenThreadState* self) noexcept;
+
+  static thread_local Hub* tls_hub_ __attribute__((tls_model("initial-exec")));
+
+  struct ev_loop* loop_ = nullptr;
+  GreenThreadState* current_ = nullptr;
+  PlainState root_;
+  PlainState hub_;
+  GreenThreadState* ready_head_ = nullptr;
+  GreenThreadState* ready_tail_ = nullptr;
+  int budget_ = kBudget;
+
+  GreenThreadState* live_head_ = nullptr;
+  std::size_t live_count_ = 0;
+  std::size_t active_watchers_ = 0;
+  std::size_t pending_jobs_ = 0;
+  std::uint64_t next_id_ = 1;
+
+  struct EhGlobals {
+    void* caught;
+    unsigned int uncaught;
+  };
+  EhGlobals* eh_ = nullptr;
+  int* errno_ = nullptr;
+
+  StackPool pool_;
+  std::string loop_exit_message_;
+  std::unique_ptr<Monitor> monitor_;
+  ev_signal dump_signal_{};
+  bool dump_signal_on_ = false;
+  void* altstack_ = nullptr;  // the sigaltstack this hub installed, if any
+};
+
+// A libev timer on the parking green thread's stack that wakes it with kTimedOut.
+class ParkTimer {
+ public:
+  ParkTimer(Hub& hub, GreenThreadState* gt, double seconds) noexcept;
+  ~ParkTimer();
+  ParkTimer(const ParkTimer&) = delete;
+  ParkTimer& operator=(const ParkTimer&) = delete;
+
+ private:
+  static void on_timer(struct ev_loop*, ev_timer* w, int) noexcept;
+  ev_timer timer_;
+  Hub& hub_;
+  GreenThreadState* gt_;
+  bool active_ = true;
+};
+
+}  // namespace grove::detail

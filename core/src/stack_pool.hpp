@@ -1,0 +1,79 @@
+// stack_pool.hpp: green-thread stacks, carved from large shared mappings and reused.
+//
+// A slot is [guard region][usable stack]; the stack grows down from the slot's top.
+// Slots of one size class are carved in order from arenas (one mmap each, doubling
+// in size), so a million stacks cost a few dozen kernel mappings, not a million:
+// vm.max_map_count (65,530 by default) stays far away.
+//
+// Guard regions, in order of preference (GROVE_STACK_GUARD forces one):
+//   madvise  - MADV_GUARD_INSTALL (Linux 6.13+): the kernel faults on access inside
+//              the same mapping; no extra mapping per stack.
+//   mprotect - PROT_NONE on the guard region; splits the arena into two mappings per
+//              stack, so it is only used where madvise is refused (older kernels).
+//   canary   - when mprotect fails too (map count exhausted): the guard region is left
+//              readable and a canary word at the stack's lowest address is checked
+//              every time the green thread switches out. Detects, after the fact,
+//              overflows up to the guard size instead of faulting at the first byte.
+// A fault inside a guard region is reported by the SIGSEGV handler (overflow.cpp).
+//
+// Released slots go on a LIFO free list and keep their touched pages, so the next
+// spawn reuses a warm stack without a syscall. One pool per hub: no locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <grove/detail/green_thread_state.hpp>
+
+namespace grove::detail {
+
+inline constexpr std::size_t kGuardBytes = 16 * 1024;
+inline constexpr std::size_t kMinStackBytes = 16 * 1024;
+inline constexpr std::uint64_t kStackCanary = 0x67726f7665c0ffeeULL;
+
+class StackPool {
+ public:
+  StackPool() = default;
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+  ~StackPool();
+
+  // A slot with at least `usable` bytes of stack (rounded up to a power of two).
+  // Throws std::system_error if the memory cannot be mapped.
+  StackSlot acquire(std::size_t usable);
+  void release(const StackSlot& slot) noexcept;
+
+  // Slots handed out and not yet released.
+  std::size_t outstanding() const noexcept { return outstanding_; }
+  // Leave the arenas mapped when the pool is destroyed (something may still point in).
+  void leak_on_destroy() noexcept { leak_ = true; }
+
+  static bool canary_intact(const StackSlot& slot) noexcept {
+    return *reinterpret_cast<const std::uint64_t*>(slot.lo) == kStackCanary;
+  }
+
+ private:
+  struct SizeClass {
+    std::size_t usable = 0;
+    std::vector<char*> free;       // slot bases (guard start), most recently freed last
+    char* next = nullptr;          // next uncarved slot in the current arena
+    std::size_t remaining = 0;     // uncarved slots left there
+    std::size_t next_arena_slots = 16;
+  };
+
+  void new_arena(SizeClass& c);
+  GuardKind install_guard(char* base);
+
+  std::vector<SizeClass> classes_;
+  std::vector<std::pair<void*, std::size_t>> arenas_;
+  std::size_t outstanding_ = 0;
+  bool leak_ = false;
+};
+
+// The guard mechanism this process uses (probed once; GROVE_STACK_GUARD overrides).
+GuardKind preferred_guard_kind();
+const char* guard_kind_name(GuardKind k) noexcept;
+
+}  // namespace grove::detail

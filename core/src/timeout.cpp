@@ -1,0 +1,87 @@
+#include <grove/timeout.hpp>
+
+#include <string>
+
+#include "hub.hpp"
+#include "timeout_internal.hpp"
+
+namespace grove {
+
+struct TimeoutAccess {
+  static ev_timer* timer(Timeout* t) { return reinterpret_cast<ev_timer*>(t->timer_); }
+
+  static void on_timer(struct ev_loop*, ev_timer* w, int) noexcept {
+    auto* t = static_cast<Timeout*>(w->data);
+    detail::Hub& hub = *t->owner_->hub;
+    t->active_ = false;
+    hub.watcher_stopped();
+    t->fired_ = true;
+    ++t->owner_->fired_timeouts;
+    hub.interrupt(t->owner_, detail::kPendingTimeout);
+  }
+
+  // Forget a fired timeout that was not raised (cancelled or out of scope).
+  static void consume(Timeout* t) noexcept {
+    if (t->fired_ && !t->raised_) {
+      t->raised_ = true;
+      if (--t->owner_->fired_timeouts == 0) {
+        t->owner_->pending &= static_cast<std::uint8_t>(~detail::kPendingTimeout);
+      }
+    }
+  }
+
+  static void raise(detail::GreenThreadState* gt) {
+    Timeout* pick = nullptr;
+    for (Timeout* t = gt->timeouts; t; t = t->outer_) {
+      if (t->fired_ && !t->raised_) pick = t;  // keep going: the outermost wins
+    }
+    if (!pick) {
+      gt->fired_timeouts = 0;
+      gt->pending &= static_cast<std::uint8_t>(~detail::kPendingTimeout);
+      return;
+    }
+    consume(pick);
+    throw TimeoutError(pick, "grove: timeout of " +
+                                 std::to_string(std::chrono::duration<double>(pick->duration_).count()) +
+                                 " s expired");
+  }
+};
+
+Timeout::Timeout(Duration d) : duration_(d) {
+  detail::Hub& hub = detail::Hub::get();
+  hub.check_may_block("grove::Timeout");
+  owner_ = hub.running();
+  outer_ = owner_->timeouts;
+  owner_->timeouts = this;
+  static_assert(sizeof(ev_timer) <= sizeof(timer_), "grove::Timeout: timer storage too small");
+  ev_timer* w = TimeoutAccess::timer(this);
+  const double secs = detail::to_seconds(d);
+  ev_timer_init(w, &TimeoutAccess::on_timer, secs > 0 ? secs : 0., 0.);
+  w->data = this;
+  ev_timer_start(hub.loop(), w);
+  hub.watcher_started();
+  active_ = true;
+}
+
+void Timeout::cancel() noexcept {
+  if (active_) {
+    detail::Hub& hub = *owner_->hub;
+    ev_timer_stop(hub.loop(), TimeoutAccess::timer(this));
+    hub.watcher_stopped();
+    active_ = false;
+  }
+  TimeoutAccess::consume(this);
+}
+
+Timeout::~Timeout() {
+  cancel();
+  Timeout** link = &owner_->timeouts;
+  while (*link && *link != this) link = &(*link)->outer_;
+  if (*link) *link = outer_;
+}
+
+namespace detail {
+void raise_fired_timeout(GreenThreadState* gt) { TimeoutAccess::raise(gt); }
+}  // namespace detail
+
+}  // namespace grove
