@@ -33,8 +33,8 @@ std::string format_run_info() {
     char line[128];
     out += "  " + hub->describe(g) + " " + status_name(g->status);
     if (g->status == detail::Status::kParked) {
-      std::snprintf(line, sizeof line, " on %s for %.3f s", g->wait_what ? g->wait_what : "?", now - g->parked_since);
-      out += line;
+      std::snprintf(line, sizeof line, " for %.3f s", now - g->parked_since);
+      out += " on " + hub->describe_wait(g) + line;
     }
     std::snprintf(line, sizeof line, ", stack %zu bytes\n", g->stack.size);
     out += g->is_root ? "\n" : line;

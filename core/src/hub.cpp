@@ -322,10 +322,11 @@ void Hub::park(const char* what, const GreenThreadState* peer) {
   me->status = Status::kParked;
   me->wake_reason = WakeReason::kNone;
   me->wait_what = what;
+  me->wait_peer = peer;
   me->parked_since = ev_now(loop_);
-  (void)peer;
   switch_next(me);
   me->wait_what = nullptr;
+  me->wait_peer = nullptr;
   if (me->wake_reason == WakeReason::kInterrupted) raise_pending(me);
 }
 
@@ -385,9 +386,18 @@ std::size_t Hub::ready_count() const noexcept {
   return n;
 }
 
+std::string Hub::describe_wait(const GreenThreadState* gt) const {
+  std::string w = gt->wait_what ? gt->wait_what : "?";
+  if (gt->wait_peer) w += " of " + describe(gt->wait_peer);
+  return w;
+}
+
 std::string Hub::describe(const GreenThreadState* gt) const {
-  std::string n = gt->name.empty() ? "GreenThread-" + std::to_string(gt->id) : gt->name;
-  return "'" + n + "' (id " + std::to_string(gt->id) + ")";
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string&&`.
+  std::string out = "'";
+  if (gt->name.empty()) out.append("GreenThread-").append(std::to_string(gt->id)); else out.append(gt->name);
+  out.append("' (id ").append(std::to_string(gt->id)).append(")");
+  return out;
 }
 
 // ---------------------------------------------------------------- entry and exit
@@ -483,8 +493,7 @@ void Hub::on_deadlock() noexcept {
   }
   std::string msg;
   try {
-    msg = "grove: this operation would block forever: " + describe(&root_) + " waits on " +
-          (root_.wait_what ? root_.wait_what : "?") +
+    msg = "grove: this operation would block forever: " + describe(&root_) + " waits on " + describe_wait(&root_) +
           ", and nothing can wake it (no green thread is ready, no timer or I/O watcher is "
           "active, no thread-pool job is pending)";
     std::size_t shown = 0;
@@ -495,7 +504,7 @@ void Hub::on_deadlock() noexcept {
         msg += " ...";
         break;
       }
-      msg += " " + describe(g) + " waits on " + (g->wait_what ? g->wait_what : "?") + ";";
+      msg += " " + describe(g) + " waits on " + describe_wait(g) + ";";
     }
   } catch (...) {
     msg = "grove: this operation would block forever";

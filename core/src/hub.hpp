@@ -86,7 +86,8 @@ class Hub {
     fn(&root_);
     for (GreenThreadState* g = live_head_; g; g = g->live_next) fn(g);
   }
-  std::string describe(const GreenThreadState* gt) const;  // "'name' (id N)"
+  std::string describe(const GreenThreadState* gt) const;       // "'name' (id N)"
+  std::string describe_wait(const GreenThreadState* gt) const;  // "join of 'x' (id 3)"
   double now() const noexcept { return ev_now(loop_); }
 
   // Read by the blocked-hub monitor thread.

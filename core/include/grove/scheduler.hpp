@@ -34,8 +34,8 @@ struct HubStats {
 };
 GROVE_API HubStats hub_stats();
 
-// Runs the hub until nothing is ready and no watcher is active: every other green
-// thread has finished or is parked on something that cannot happen. Parks the caller.
+// Yields until no other green thread is ready to run: everything else has finished
+// or is parked (on a timer, a socket, ...). Parks the caller; may be interrupted.
 GROVE_API void idle();
 
 }  // namespace grove

@@ -109,6 +109,7 @@ struct GROVE_API GreenThreadState {
 
   // --- diagnostics ---
   const char* wait_what = nullptr;        // what a parked green thread waits on
+  const GreenThreadState* wait_peer = nullptr;  // the green thread it joins, if any
   double parked_since = 0;                // hub loop time when it parked
   GreenThreadState* live_prev = nullptr;
   GreenThreadState* live_next = nullptr;
