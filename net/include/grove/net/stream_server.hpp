@@ -1,0 +1,85 @@
+// grove/net/stream_server.hpp: a TCP (or Unix stream) server with one green thread
+// per connection, like gevent's StreamServer.
+//
+//   grove::net::StreamServer server(grove::net::Address::parse("127.0.0.1:7000"),
+//       [](grove::net::Socket& sock, const grove::net::Address& peer) {
+//         char buf[4096];
+//         while (std::size_t n = sock.recv_into(buf, sizeof buf)) sock.sendall(buf, n);
+//       });
+//   server.serve_forever();     // until server.stop() from another green thread
+//
+// The handler runs in a green thread of its own for each accepted connection; the
+// socket is closed when the handler returns, throws or is killed. An exception that
+// escapes a handler is logged (grove::logger(), error level) and closes that
+// connection only. Running out of fds at accept (EMFILE, ENFILE, ENOBUFS, ENOMEM) is
+// logged once, then the acceptor backs off (5 ms doubling to 500 ms) and retries:
+// the connections it has keep being served and no CPU is burnt; accepting resumes
+// (and is logged) once fds are free.
+//
+// A StreamServer belongs to the OS thread that created it; it is neither copyable
+// nor movable.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+#include <grove/net/address.hpp>
+#include <grove/net/socket.hpp>
+
+namespace grove::net {
+
+struct StreamServerOptions {
+  int backlog = 128;                // listen(2) backlog
+  bool reuse_address = true;        // SO_REUSEADDR (IP listeners)
+  bool reuse_port = false;          // SO_REUSEPORT, for several listeners on one port
+  std::size_t max_connections = 0;  // cap on concurrent handlers; 0: no cap. At the
+                                    // cap the acceptor stops accepting (the kernel's
+                                    // backlog queues the rest) until a handler ends.
+  int max_accepts_per_turn = 64;    // accepts in a row before letting handlers run
+  std::string name = "StreamServer";  // prefix of the green threads' names and log lines
+};
+
+class GROVE_API StreamServer {
+ public:
+  // Called in the connection's own green thread. It may park, throw, or be killed.
+  using Handler = std::function<void(Socket& socket, const Address& peer)>;
+
+  // Binds and listens on `address` at start(). Does not park.
+  StreamServer(const Address& address, Handler handler, StreamServerOptions options = {});
+  // Serves on `listener`, already bound and listening.
+  StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
+  // stop(0s) if still running: kills the handlers (parks until they are dead).
+  ~StreamServer();
+  StreamServer(const StreamServer&) = delete;
+  StreamServer& operator=(const StreamServer&) = delete;
+
+  // Binds and listens (if needed) and spawns the acceptor green thread. Does not
+  // park. Throws std::system_error if bind/listen fail (e.g. EADDRINUSE), UsageError
+  // if already started.
+  void start();
+  // start() unless started, then parks until stop() has finished (called by another
+  // green thread, e.g. one waiting for a signal).
+  void serve_forever();
+  // Stops accepting (closes the listener), lets running handlers finish for up to
+  // `timeout`, then kills the rest and waits for them to die; afterwards no fd of
+  // this server is open. Parks. Idempotent. Must not be called from a handler.
+  void stop(Duration timeout = std::chrono::seconds(1));
+
+  bool started() const noexcept;
+  // The listening address (with the real port when it was bound to port 0). Empty
+  // before start().
+  Address address() const;
+  // Handlers running now.
+  std::size_t connection_count() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grove::net

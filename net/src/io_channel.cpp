@@ -1,0 +1,83 @@
+// io_channel.cpp: parking a green thread on one direction of one fd. The design
+// notes are in io_channel.hpp.
+#include "io_channel.hpp"
+
+#include <cerrno>
+#include <string>
+
+#include <grove/errors.hpp>
+
+namespace grove::net::detail {
+
+namespace {
+
+void on_io(struct ev_loop* loop, ev_io* w, int) noexcept {
+  auto* ch = static_cast<IoChannel*>(w->data);
+  IoWaiter* waiter = ch->waiter;
+  if (!waiter || !ch->keep_started) ev_io_stop(loop, w);
+  if (waiter) {
+    waiter->ready = true;
+    Hub::current()->wake(waiter->gt);
+  }
+}
+
+}  // namespace
+
+void IoChannel::init(int fd, int events, bool keep) noexcept {
+  ev_io_init(&io, &on_io, fd, events);
+  io.data = this;
+  waiter = nullptr;
+  keep_started = keep;
+  what = events == EV_READ ? "read" : "write";
+}
+
+std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
+  hub.check_may_block(op);
+  if (waiter) {
+    throw UsageError(std::string("grove::net: ") + op +
+                     ": another green thread is already waiting to " + what +
+                     " on this socket (only one reader and one writer may wait on a socket at once)");
+  }
+  if (timeout == 0) return std::make_error_code(std::errc::resource_unavailable_try_again);
+  IoWaiter me;
+  me.gt = hub.running();
+  waiter = &me;
+  if (!ev_is_active(&io)) ev_io_start(hub.loop(), &io);
+  hub.watcher_started();
+  struct Leave {
+    Hub& hub;
+    IoChannel* ch;
+    IoWaiter& me;
+    ~Leave() {
+      hub.watcher_stopped();
+      if (me.closed) return;  // close() already detached us; the channel may be gone
+      ch->waiter = nullptr;
+      if (!ch->keep_started && ev_is_active(&ch->io)) ev_io_stop(hub.loop(), &ch->io);
+    }
+  } leave{hub, this, me};
+  if (timeout < 0) {
+    while (!me.ready && !me.closed) hub.park(op_desc);
+  } else {
+    const double deadline = ev_time() + timeout;
+    while (!me.ready && !me.closed) {
+      const double left = deadline - ev_time();
+      if (left <= 0 || !hub.park_for(left, op_desc)) {
+        if (me.ready || me.closed) break;
+        return std::make_error_code(std::errc::timed_out);
+      }
+    }
+  }
+  if (me.closed) return std::error_code(ECANCELED, std::system_category());
+  return {};
+}
+
+void IoChannel::cancel(Hub& hub) noexcept {
+  if (ev_is_active(&io)) ev_io_stop(hub.loop(), &io);
+  if (IoWaiter* w = waiter) {
+    waiter = nullptr;
+    w->closed = true;
+    hub.wake(w->gt);
+  }
+}
+
+}  // namespace grove::net::detail

@@ -1,0 +1,74 @@
+// io_channel.hpp: one direction (read or write) of one fd, and how a green thread
+// parks on it. The heart of grove's socket I/O path.
+//
+// The I/O path (gevent's and Go's shape): try the system call; only on EAGAIN park on
+// the channel's ev_io watcher; when woken, retry. So a message that arrives costs one
+// epoll_wait that reports the fd, one read and the reply's write.
+//
+// Watcher lifetime. Each Socket owns two ev_io watchers (read, write), initialised
+// once with the fd and never re-created per call. A watcher is started when a green
+// thread parks on it. What happens after the wake differs by direction:
+//   - read: the watcher stays started after waking the reader. The reader usually
+//     reads, replies and parks again; the watcher is then already started, so libev
+//     has nothing to change and issues no epoll_ctl at all (ev_io_stop followed by
+//     ev_io_start would also be free within one loop turn, since libev only diffs
+//     the fd's mask in fd_reify; but a stop that reaches fd_reify while the
+//     reader is away makes libev drop the fd lazily, which costs an EPOLL_CTL_DEL on
+//     the next event and an EPOLL_CTL_ADD on the next start). If the watcher fires
+//     while nobody is parked on it (data arrived while the reader was busy
+//     elsewhere), the callback stops it: one wasted wake-up at most, then silence.
+//   - write: sockets are almost always writable, so a started write watcher would
+//     fire on every loop turn; the callback stops it as it wakes the writer.
+// Lost wake-ups cannot happen: libev's epoll backend is level-triggered, so a fd that
+// became ready between the failed syscall (or a skipped one, below) and the start of
+// the watcher is reported by the very next epoll_wait. Busy loops cannot happen: a
+// watcher with no parked green thread stops itself on its first callback.
+//
+// The skipped read. A short read on a stream socket (fewer bytes than asked for)
+// means the kernel buffer was drained a moment ago; the next recv then parks at once
+// instead of making a read(2) that would return EAGAIN (nginx's "ready" flag). Being
+// wrong costs one loop turn, never a lost wake-up (level-triggered, as above).
+//
+// Accounting. hub.watcher_started()/watcher_stopped() count parked waits (not the
+// libev state of a lingering read watcher), so deadlock detection and hub_stats()
+// see only watchers some green thread really waits on.
+//
+// Close. close() stops both watchers, marks each parked waiter `closed` (a flag on
+// the waiter's own stack, so the socket's state may be freed before it runs) and
+// wakes it; the waiter returns ECANCELED without touching the socket again.
+#pragma once
+
+#include <ev.h>
+
+#include <system_error>
+
+#include "hub.hpp"
+
+namespace grove::net::detail {
+
+using grove::detail::GreenThreadState;
+using grove::detail::Hub;
+
+// Lives on the parked green thread's stack.
+struct IoWaiter {
+  GreenThreadState* gt = nullptr;
+  bool ready = false;   // the watcher reported the fd ready
+  bool closed = false;  // the socket was closed while parked
+};
+
+struct IoChannel {
+  ev_io io;
+  IoWaiter* waiter = nullptr;
+  bool keep_started = false;  // read side: see "Watcher lifetime" above
+  const char* what = "";      // "read" / "write", for misuse messages
+
+  void init(int fd, int events, bool keep) noexcept;
+  // Parks until the fd is ready, `timeout` seconds pass (< 0: no limit) or close().
+  // Returns {} when ready, timed_out, or ECANCELED after a close. UsageError if
+  // another green thread waits on this channel; GreenletExit / TimeoutError unwind.
+  std::error_code wait(Hub& hub, double timeout, const char* op, const char* op_desc);
+  // Stops the watcher and wakes the waiter with `closed`. Does not park.
+  void cancel(Hub& hub) noexcept;
+};
+
+}  // namespace grove::net::detail

@@ -1,0 +1,267 @@
+// socket.cpp: creating, configuring and closing sockets (the I/O calls are in
+// socket_io.cpp).
+#include <grove/net/socket.hpp>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+
+#include <grove/errors.hpp>
+
+#include "socket_state.hpp"
+
+namespace grove::net {
+
+namespace detail {
+
+SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), type(t) {
+  hub = &Hub::get();
+  rd.init(fd, EV_READ, /*keep=*/true);
+  wr.init(fd, EV_WRITE, /*keep=*/false);
+}
+
+void SocketState::close() noexcept {
+  if (fd < 0) return;
+  rd.cancel(*hub);
+  wr.cancel(*hub);
+  ::close(fd);
+  fd = -1;
+}
+
+std::string describe_op(const SocketState* s, const char* op) {
+  std::string out = "grove::net::Socket::";
+  out += op;
+  if (s && !s->peer.empty()) out.append(" (peer ").append(s->peer.to_string()).append(")");
+  return out;
+}
+
+void throw_op(const SocketState* s, const char* op, std::error_code ec) {
+  throw std::system_error(ec, describe_op(s, op));
+}
+
+}  // namespace detail
+
+using detail::SocketState;
+
+namespace {
+
+int domain_of(Family f) {
+  switch (f) {
+    case Family::kIPv4: return AF_INET;
+    case Family::kIPv6: return AF_INET6;
+    case Family::kUnix: return AF_UNIX;
+    default: throw std::invalid_argument("grove::net::Socket: unspecified address family");
+  }
+}
+
+Family family_of(int domain) {
+  switch (domain) {
+    case AF_INET: return Family::kIPv4;
+    case AF_INET6: return Family::kIPv6;
+    case AF_UNIX: return Family::kUnix;
+    default: return Family::kUnspecified;
+  }
+}
+
+std::error_code ebadf() { return std::error_code(EBADF, std::system_category()); }
+
+}  // namespace
+
+Socket::Socket() noexcept = default;
+Socket::Socket(std::unique_ptr<SocketState> s) noexcept : s_(std::move(s)) {}
+
+Socket::Socket(Family family, SocketType type) {
+  const int st = type == SocketType::kStream ? SOCK_STREAM : SOCK_DGRAM;
+  const int fd = ::socket(domain_of(family), st | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "grove::net::Socket: socket");
+  try {
+    s_ = std::make_unique<SocketState>(fd, family, type);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+Socket Socket::adopt(int fd) {
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    throw std::system_error(errno, std::system_category(), "grove::net::Socket::adopt: fcntl");
+  }
+  int domain = AF_UNSPEC, type = SOCK_STREAM;
+  socklen_t len = sizeof domain;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  len = sizeof type;
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  return Socket(std::make_unique<SocketState>(
+      fd, family_of(domain), type == SOCK_DGRAM ? SocketType::kDatagram : SocketType::kStream));
+}
+
+std::pair<Socket, Socket> Socket::pair(SocketType type) {
+  int fds[2];
+  const int st = type == SocketType::kStream ? SOCK_STREAM : SOCK_DGRAM;
+  if (::socketpair(AF_UNIX, st | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) {
+    throw std::system_error(errno, std::system_category(), "grove::net::Socket::pair: socketpair");
+  }
+  std::unique_ptr<SocketState> a, b;
+  try {
+    a = std::make_unique<SocketState>(fds[0], Family::kUnix, type);
+  } catch (...) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw;
+  }
+  try {
+    b = std::make_unique<SocketState>(fds[1], Family::kUnix, type);
+  } catch (...) {
+    ::close(fds[1]);
+    throw;
+  }
+  return {Socket(std::move(a)), Socket(std::move(b))};
+}
+
+Socket::~Socket() { close(); }
+Socket::Socket(Socket&& o) noexcept : s_(std::move(o.s_)) {}
+Socket& Socket::operator=(Socket&& o) noexcept {
+  if (this != &o) {
+    close();
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+
+bool Socket::is_open() const noexcept { return s_ && s_->fd >= 0; }
+int Socket::fd() const noexcept { return s_ ? s_->fd : -1; }
+Family Socket::family() const noexcept { return s_ ? s_->family : Family::kUnspecified; }
+SocketType Socket::type() const noexcept { return s_ ? s_->type : SocketType::kStream; }
+
+int Socket::release() {
+  if (!s_) return -1;
+  if (s_->rd.waiter || s_->wr.waiter) {
+    throw UsageError("grove::net::Socket::release: a green thread is parked on this socket");
+  }
+  const int fd = s_->fd;
+  if (ev_is_active(&s_->rd.io)) ev_io_stop(s_->hub->loop(), &s_->rd.io);
+  s_->fd = -1;
+  s_.reset();
+  return fd;
+}
+
+void Socket::settimeout(std::optional<Duration> timeout) noexcept {
+  if (!s_) return;
+  if (!timeout) {
+    s_->timeout = -1;
+  } else {
+    s_->timeout = std::max(0.0, grove::detail::to_seconds(*timeout));
+  }
+}
+
+std::optional<Duration> Socket::gettimeout() const noexcept {
+  if (!s_ || s_->timeout < 0) return std::nullopt;
+  return grove::seconds(s_->timeout);
+}
+
+void Socket::close() noexcept {
+  if (s_) s_->close();
+}
+
+void Socket::bind(const Address& addr, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return void(ec = ebadf());
+  if (::bind(s_->fd, addr.data(), addr.size()) < 0) ec = detail::errno_code(errno);
+}
+void Socket::bind(const Address& addr) {
+  std::error_code ec;
+  bind(addr, ec);
+  if (ec) throw std::system_error(ec, "grove::net::Socket::bind (" + addr.to_string() + ")");
+}
+
+void Socket::listen(int backlog, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return void(ec = ebadf());
+  if (::listen(s_->fd, backlog) < 0) ec = detail::errno_code(errno);
+}
+void Socket::listen(int backlog) {
+  std::error_code ec;
+  listen(backlog, ec);
+  if (ec) detail::throw_op(s_.get(), "listen", ec);
+}
+
+void Socket::shutdown(ShutdownHow how, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return void(ec = ebadf());
+  const int h = how == ShutdownHow::kRead ? SHUT_RD : how == ShutdownHow::kWrite ? SHUT_WR : SHUT_RDWR;
+  if (::shutdown(s_->fd, h) < 0) ec = detail::errno_code(errno);
+}
+void Socket::shutdown(ShutdownHow how) {
+  std::error_code ec;
+  shutdown(how, ec);
+  if (ec) detail::throw_op(s_.get(), "shutdown", ec);
+}
+
+void Socket::set_option(int level, int name, int value, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return void(ec = ebadf());
+  if (::setsockopt(s_->fd, level, name, &value, sizeof value) < 0) ec = detail::errno_code(errno);
+}
+void Socket::set_option(int level, int name, int value) {
+  std::error_code ec;
+  set_option(level, name, value, ec);
+  if (ec) detail::throw_op(s_.get(), "set_option", ec);
+}
+
+int Socket::get_option(int level, int name, std::error_code& ec) const {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(s_->fd, level, name, &value, &len) < 0) ec = detail::errno_code(errno);
+  return value;
+}
+int Socket::get_option(int level, int name) const {
+  std::error_code ec;
+  const int v = get_option(level, name, ec);
+  if (ec) detail::throw_op(s_.get(), "get_option", ec);
+  return v;
+}
+
+void Socket::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
+
+Address Socket::local_address(std::error_code& ec) const {
+  ec.clear();
+  Address a;
+  if (!is_open()) return ec = ebadf(), a;
+  socklen_t len = Address::capacity();
+  if (::getsockname(s_->fd, a.data(), &len) < 0) return ec = detail::errno_code(errno), a;
+  a.set_size(len);
+  return a;
+}
+Address Socket::local_address() const {
+  std::error_code ec;
+  Address a = local_address(ec);
+  if (ec) detail::throw_op(s_.get(), "local_address", ec);
+  return a;
+}
+
+Address Socket::peer_address(std::error_code& ec) const {
+  ec.clear();
+  Address a;
+  if (!is_open()) return ec = ebadf(), a;
+  socklen_t len = Address::capacity();
+  if (::getpeername(s_->fd, a.data(), &len) < 0) return ec = detail::errno_code(errno), a;
+  a.set_size(len);
+  return a;
+}
+Address Socket::peer_address() const {
+  std::error_code ec;
+  Address a = peer_address(ec);
+  if (ec) detail::throw_op(s_.get(), "peer_address", ec);
+  return a;
+}
+
+}  // namespace grove::net

@@ -1,0 +1,316 @@
+// socket_io.cpp: the parking socket calls. Each one tries the system call first and
+// parks on the socket's IoChannel only on EAGAIN (see io_channel.hpp).
+#include <grove/net/socket.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "socket_state.hpp"
+
+namespace grove::net {
+
+using detail::errno_code;
+using detail::SocketState;
+
+namespace {
+
+std::error_code ebadf() { return std::error_code(EBADF, std::system_category()); }
+
+// One call's time budget, from the socket's timeout or an explicit one.
+struct Deadline {
+  double timeout;  // < 0: none
+  double end;
+  explicit Deadline(double t) : timeout(t), end(t > 0 ? ev_time() + t : 0) {}
+  double left() const {
+    if (timeout <= 0) return timeout;
+    return std::max(1e-6, end - ev_time());
+  }
+};
+
+bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+}  // namespace
+
+void Socket::connect(const Address& addr, std::optional<Duration> timeout, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return void(ec = ebadf());
+  SocketState* s = s_.get();
+  s->peer = addr;
+  const Deadline dl(timeout ? std::max(0.0, grove::detail::to_seconds(*timeout)) : s->timeout);
+  int r;
+  do {
+    r = ::connect(s->fd, addr.data(), addr.size());
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return;
+  if (errno != EINPROGRESS && !would_block(errno)) return void(ec = errno_code(errno));
+  if (dl.timeout == 0) return void(ec = errno_code(EINPROGRESS));
+  if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::connect", "connect"))) return;
+  if (const int e = get_option(SOL_SOCKET, SO_ERROR, ec); !ec && e != 0) ec = errno_code(e);
+}
+
+void Socket::connect(const Address& addr, std::optional<Duration> timeout) {
+  std::error_code ec;
+  connect(addr, timeout, ec);
+  if (ec) throw std::system_error(ec, "grove::net::Socket::connect (to " + addr.to_string() + ")");
+}
+
+Accepted Socket::accept(std::error_code& ec) {
+  ec.clear();
+  Accepted out;
+  if (!is_open()) {
+    ec = ebadf();
+    return out;
+  }
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);
+  for (;;) {
+    socklen_t len = Address::capacity();
+    const int fd = ::accept4(s->fd, out.peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      out.peer.set_size(len);
+      try {
+        out.socket = Socket(std::make_unique<SocketState>(fd, s->family, s->type));
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      out.socket.s_->peer = out.peer;
+      return out;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (!would_block(errno)) {
+      ec = errno_code(errno);
+      return out;
+    }
+    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::accept", "accept"))) return out;
+  }
+}
+
+Accepted Socket::accept() {
+  std::error_code ec;
+  Accepted a = accept(ec);
+  if (ec) {
+    std::string what = "grove::net::Socket::accept";
+    std::error_code ec2;
+    if (Address l = local_address(ec2); !ec2) what += " (on " + l.to_string() + ")";
+    throw std::system_error(ec, what);
+  }
+  return a;
+}
+
+namespace {
+
+// One recv under `dl`. After ECANCELED (closed while parked) `s` may be gone.
+std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline& dl, std::error_code& ec) {
+  const bool stream = s->type == SocketType::kStream;
+  for (;;) {
+    if (!s->read_drained || dl.timeout == 0) {
+      const ssize_t n = ::recv(s->fd, buf, len, 0);
+      if (n >= 0) {
+        // A short read drained the kernel buffer: the next call parks first.
+        s->read_drained = stream && static_cast<std::size_t>(n) < len && n > 0;
+        return static_cast<std::size_t>(n);
+      }
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return ec = errno_code(errno), 0;
+    }
+    s->read_drained = false;
+    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::recv", "recv"))) return 0;
+  }
+}
+
+}  // namespace
+
+std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  return recv_some(s_.get(), buf, len, Deadline(s_->timeout), ec);
+}
+
+std::size_t Socket::recv_into(void* buf, std::size_t len) {
+  std::error_code ec;
+  const std::size_t n = recv_into(buf, len, ec);
+  if (ec) detail::throw_op(s_.get(), "recv", ec);
+  return n;
+}
+
+std::string Socket::recv(std::size_t max, std::error_code& ec) {
+  std::string out(max, '\0');
+  out.resize(recv_into(out.data(), max, ec));
+  return out;
+}
+
+std::string Socket::recv(std::size_t max) {
+  std::string out(max, '\0');
+  out.resize(recv_into(out.data(), max));
+  return out;
+}
+
+std::size_t Socket::recv_exactly(void* buf, std::size_t len, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);  // one budget for the whole call
+  std::size_t got = 0;
+  auto* p = static_cast<char*>(buf);
+  while (got < len) {
+    const std::size_t n = recv_some(s, p + got, len - got, dl, ec);
+    if (ec || n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
+std::size_t Socket::recv_exactly(void* buf, std::size_t len) {
+  std::error_code ec;
+  const std::size_t n = recv_exactly(buf, len, ec);
+  if (ec) detail::throw_op(s_.get(), "recv_exactly", ec);
+  return n;
+}
+
+std::size_t Socket::recvfrom(void* buf, std::size_t len, Address& from, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);
+  for (;;) {
+    socklen_t alen = Address::capacity();
+    const ssize_t n = ::recvfrom(s->fd, buf, len, 0, from.data(), &alen);
+    if (n >= 0) {
+      from.set_size(alen);
+      return static_cast<std::size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    if (!would_block(errno)) return ec = errno_code(errno), 0;
+    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::recvfrom", "recvfrom"))) return 0;
+  }
+}
+
+std::size_t Socket::recvfrom(void* buf, std::size_t len, Address& from) {
+  std::error_code ec;
+  const std::size_t n = recvfrom(buf, len, from, ec);
+  if (ec) detail::throw_op(s_.get(), "recvfrom", ec);
+  return n;
+}
+
+std::size_t Socket::send(const void* data, std::size_t len, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);
+  for (;;) {
+    const ssize_t n = ::send(s->fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (!would_block(errno)) return ec = errno_code(errno), 0;
+    if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::send", "send"))) return 0;
+  }
+}
+
+std::size_t Socket::send(const void* data, std::size_t len) {
+  std::error_code ec;
+  const std::size_t n = send(data, len, ec);
+  if (ec) detail::throw_op(s_.get(), "send", ec);
+  return n;
+}
+
+std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);
+  const char* p = static_cast<const char*>(data);
+  std::size_t sent = 0;
+  bool full = false;  // the last write was partial: the send buffer is full, park first
+  while (sent < len) {
+    if (!full || dl.timeout == 0) {
+      const ssize_t n = ::send(s->fd, p + sent, len - sent, MSG_NOSIGNAL);
+      if (n >= 0) {
+        sent += static_cast<std::size_t>(n);
+        full = sent < len;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return ec = errno_code(errno), sent;
+    }
+    full = false;
+    if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::sendall", "sendall"))) return sent;
+  }
+  return sent;
+}
+
+void Socket::sendall(const void* data, std::size_t len) {
+  std::error_code ec;
+  const std::size_t n = sendall(data, len, ec);
+  if (ec) {
+    throw SendallError(ec, detail::describe_op(s_.get(), "sendall") + " after " + std::to_string(n) + " of " +
+                               std::to_string(len) + " bytes",
+                       n);
+  }
+}
+
+std::size_t Socket::sendto(const void* data, std::size_t len, const Address& to, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) return ec = ebadf(), 0;
+  SocketState* s = s_.get();
+  const Deadline dl(s->timeout);
+  for (;;) {
+    const ssize_t n = ::sendto(s->fd, data, len, MSG_NOSIGNAL, to.data(), to.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (!would_block(errno)) return ec = errno_code(errno), 0;
+    if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::sendto", "sendto"))) return 0;
+  }
+}
+
+std::size_t Socket::sendto(const void* data, std::size_t len, const Address& to) {
+  std::error_code ec;
+  const std::size_t n = sendto(data, len, to, ec);
+  if (ec) throw std::system_error(ec, "grove::net::Socket::sendto (to " + to.to_string() + ")");
+  return n;
+}
+
+// ---------------------------------------------------------------- any fd
+
+namespace {
+
+void wait_fd(int fd, int events, std::optional<Duration> timeout, std::error_code& ec) {
+  ec.clear();
+  detail::Hub& hub = detail::Hub::get();
+  // A watcher for this one wait (the fd is not ours to keep one with).
+  detail::IoChannel ch;
+  ch.init(fd, events, /*keep=*/false);
+  const double t = timeout ? std::max(0.0, grove::detail::to_seconds(*timeout)) : -1;
+  struct Stop {
+    detail::Hub& hub;
+    detail::IoChannel& ch;
+    ~Stop() {
+      if (ev_is_active(&ch.io)) ev_io_stop(hub.loop(), &ch.io);
+    }
+  } stop{hub, ch};
+  const bool rd = events == EV_READ;
+  ec = ch.wait(hub, t == 0 ? 1e-6 : t, rd ? "grove::net::wait_readable" : "grove::net::wait_writable",
+               rd ? "wait_readable" : "wait_writable");
+}
+
+}  // namespace
+
+void wait_readable(int fd, std::optional<Duration> timeout, std::error_code& ec) { wait_fd(fd, EV_READ, timeout, ec); }
+void wait_writable(int fd, std::optional<Duration> timeout, std::error_code& ec) { wait_fd(fd, EV_WRITE, timeout, ec); }
+
+void wait_readable(int fd, std::optional<Duration> timeout) {
+  std::error_code ec;
+  wait_readable(fd, timeout, ec);
+  if (ec) throw std::system_error(ec, "grove::net::wait_readable (fd " + std::to_string(fd) + ")");
+}
+
+void wait_writable(int fd, std::optional<Duration> timeout) {
+  std::error_code ec;
+  wait_writable(fd, timeout, ec);
+  if (ec) throw std::system_error(ec, "grove::net::wait_writable (fd " + std::to_string(fd) + ")");
+}
+
+}  // namespace grove::net

@@ -1,0 +1,34 @@
+// socket_state.hpp: what a grove::net::Socket owns, on the heap so that its address
+// (which libev's watchers and parked green threads point to) survives a move.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+#include <grove/net/socket.hpp>
+
+#include "io_channel.hpp"
+
+namespace grove::net::detail {
+
+struct SocketState {
+  int fd = -1;
+  Family family = Family::kUnspecified;
+  SocketType type = SocketType::kStream;
+  double timeout = -1;        // seconds; < 0: none, 0: non-blocking
+  bool read_drained = false;  // the last read was short: park before reading again
+  Address peer;               // known after connect/accept, for error messages
+  Hub* hub = nullptr;
+  IoChannel rd;
+  IoChannel wr;
+
+  SocketState(int fd, Family f, SocketType t);
+  void close() noexcept;
+};
+
+// "grove::net::Socket::recv (peer 127.0.0.1:7000)"
+std::string describe_op(const SocketState* s, const char* op);
+[[noreturn]] void throw_op(const SocketState* s, const char* op, std::error_code ec);
+inline std::error_code errno_code(int e) { return std::error_code(e, std::system_category()); }
+
+}  // namespace grove::net::detail

@@ -1,0 +1,207 @@
+// stream_server.cpp: the acceptor loop and the per-connection green threads.
+#include <grove/net/stream_server.hpp>
+
+#include <cerrno>
+#include <list>
+#include <vector>
+
+#include <grove/detail/observer.hpp>
+#include <grove/errors.hpp>
+#include <grove/green_thread.hpp>
+#include <grove/log.hpp>
+#include <grove/scheduler.hpp>
+#include <grove/wait.hpp>
+
+#include "hub.hpp"
+
+namespace grove::net {
+
+namespace {
+
+using grove::detail::Hub;
+
+struct WakeOnNotify final : grove::detail::Observer {
+  WakeOnNotify(Hub& h, grove::detail::GreenThreadState* g) : hub(h), gt(g) {}
+  void notify() noexcept override { hub.wake(gt); }
+  Hub& hub;
+  grove::detail::GreenThreadState* gt;
+};
+
+bool out_of_fds(const std::error_code& ec) {
+  const int e = ec.value();
+  return ec.category() == std::system_category() && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+}
+
+}  // namespace
+
+struct StreamServer::Impl {
+  Address want;
+  Address bound;
+  Socket listener;
+  Handler handler;
+  StreamServerOptions opts;
+  GreenThreadHandle acceptor;
+  std::list<GreenThreadHandle> conns;
+  std::size_t running = 0;  // handlers that started and have not finished
+  grove::detail::ObserverList slot_waiters;  // the acceptor, waiting below the cap
+  grove::detail::ObserverList stop_waiters;  // serve_forever()
+  bool started = false;
+  bool stopped = false;
+
+  void accept_loop();
+  void spawn_handler(Accepted a);
+};
+
+void StreamServer::Impl::spawn_handler(Accepted a) {
+  auto it = conns.emplace(conns.end());
+  ++running;
+  try {
+    *it = grove::spawn(
+        SpawnOptions{0, opts.name + " " + a.peer.to_string()},
+        [this, it](Socket sock, Address peer) {
+          struct Done {
+            Impl* im;
+            std::list<GreenThreadHandle>::iterator it;
+            ~Done() {
+              --im->running;
+              im->conns.erase(it);
+              if (auto* o = im->slot_waiters.pop_front()) o->notify();
+            }
+          } done{this, it};
+          try {
+            handler(sock, peer);
+          } catch (const std::exception& e) {
+            grove::logger().error("{}: handler for {} failed: {}; closing that connection", opts.name,
+                                  peer.to_string(), e.what());
+          }
+        },
+        std::move(a.socket), a.peer);
+  } catch (...) {
+    --running;
+    conns.erase(it);
+    throw;
+  }
+}
+
+void StreamServer::Impl::accept_loop() {
+  Hub& hub = Hub::get();
+  double backoff = 0.005;
+  bool starved = false;  // out of fds, logged
+  double turn = -1;
+  int accepted_this_turn = 0;
+  for (;;) {
+    while (opts.max_connections > 0 && running >= opts.max_connections) {
+      WakeOnNotify w(hub, hub.running());
+      slot_waiters.push_back(&w);
+      hub.park("StreamServer: waiting below max_connections");
+    }
+    std::error_code ec;
+    Accepted a = listener.accept(ec);
+    if (ec) {
+      if (!listener.is_open() || ec.value() == ECANCELED) return;  // stop()
+      if (out_of_fds(ec)) {
+        if (!starved) {
+          grove::logger().warn("{}: accept failed: {}; backing off and retrying until fds are free", opts.name,
+                               ec.message());
+          starved = true;
+        }
+        grove::sleep(grove::seconds(backoff));
+        backoff = std::min(backoff * 2, 0.5);
+        continue;
+      }
+      grove::logger().warn("{}: accept failed: {}", opts.name, ec.message());
+      grove::sleep(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (starved) {
+      grove::logger().warn("{}: accepting connections again", opts.name);
+      starved = false;
+    }
+    backoff = 0.005;
+    spawn_handler(std::move(a));
+    if (hub.now() != turn) {
+      turn = hub.now();
+      accepted_this_turn = 0;
+    }
+    if (++accepted_this_turn >= opts.max_accepts_per_turn) {
+      accepted_this_turn = 0;
+      grove::yield();  // let the new handlers run before accepting more
+    }
+  }
+}
+
+StreamServer::StreamServer(const Address& address, Handler handler, StreamServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->want = address;
+  impl_->handler = std::move(handler);
+  impl_->opts = std::move(options);
+}
+
+StreamServer::StreamServer(Socket listener, Handler handler, StreamServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->listener = std::move(listener);
+  impl_->handler = std::move(handler);
+  impl_->opts = std::move(options);
+}
+
+StreamServer::~StreamServer() {
+  try {
+    stop(Duration::zero());
+  } catch (...) {
+    // A kill or Timeout of the destroying green thread: the rest is closed below.
+  }
+}
+
+void StreamServer::start() {
+  Impl& im = *impl_;
+  if (im.started) throw UsageError("grove::net::StreamServer::start: already started");
+  if (!im.listener.is_open()) {
+    Socket s(im.want.family(), SocketType::kStream);
+    if (im.want.family() != Family::kUnix) {
+      if (im.opts.reuse_address) s.set_reuse_address(true);
+      if (im.opts.reuse_port) s.set_reuse_port(true);
+    }
+    s.bind(im.want);
+    s.listen(im.opts.backlog);
+    im.listener = std::move(s);
+  }
+  im.bound = im.listener.local_address();
+  im.acceptor = grove::spawn(SpawnOptions{0, im.opts.name + " acceptor " + im.bound.to_string()},
+                             [p = &im] { p->accept_loop(); });
+  im.started = true;
+}
+
+void StreamServer::serve_forever() {
+  Impl& im = *impl_;
+  if (!im.started) start();
+  Hub& hub = Hub::get();
+  while (!im.stopped) {
+    WakeOnNotify w(hub, hub.running());
+    im.stop_waiters.push_back(&w);
+    hub.park("StreamServer::serve_forever");
+  }
+}
+
+void StreamServer::stop(Duration timeout) {
+  Impl& im = *impl_;
+  if (!im.started || im.stopped) {
+    im.listener.close();
+    return;
+  }
+  im.stopped = true;
+  im.listener.close();  // the acceptor wakes with ECANCELED and returns
+  im.acceptor.kill();   // in case it was sleeping (out of fds) or below the cap
+  std::vector<GreenThreadHandle> hs(im.conns.begin(), im.conns.end());
+  if (!hs.empty() && timeout > Duration::zero()) grove::joinall(hs, timeout);
+  hs.assign(im.conns.begin(), im.conns.end());
+  if (!hs.empty()) grove::killall(hs);
+  im.conns.clear();  // handlers killed before they started never ran their cleanup
+  im.running = 0;
+  im.stop_waiters.notify_all();
+}
+
+bool StreamServer::started() const noexcept { return impl_->started; }
+Address StreamServer::address() const { return impl_->bound; }
+std::size_t StreamServer::connection_count() const noexcept { return impl_->running; }
+
+}  // namespace grove::net
