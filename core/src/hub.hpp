@@ -106,12 +106,14 @@ class Hub {
     gt->next_ready = nullptr;
     if (ready_tail_) ready_tail_->next_ready = gt; else ready_head_ = gt;
     ready_tail_ = gt;
+    ++ready_len_;
   }
   GreenThreadState* pop_ready() noexcept {
     GreenThreadState* gt = ready_head_;
     if (gt) {
       ready_head_ = gt->next_ready;
       if (!ready_head_) ready_tail_ = nullptr;
+      --ready_len_;
     }
     return gt;
   }
@@ -135,6 +137,7 @@ class Hub {
   GreenThreadState* ready_head_ = nullptr;
   GreenThreadState* ready_tail_ = nullptr;
   int budget_ = kBudget;
+  std::size_t ready_len_ = 0;  // length of the ready queue (sets the budget after a poll)
 
   GreenThreadState* live_head_ = nullptr;
   std::size_t live_count_ = 0;

@@ -16,8 +16,9 @@ namespace grove {
 GROVE_API void sleep(Duration d);
 
 // Lets every other ready green thread run once before the caller runs again. The
-// hub still polls for I/O and timers at least every 64 switches, so a loop of
-// yields cannot starve sockets. A pending kill or Timeout is raised here.
+// hub still polls for I/O and timers once per round of the ready queue (every
+// max(64, green threads ready at the last poll) switches), so a loop of yields
+// cannot starve sockets. A pending kill or Timeout is raised here.
 GROVE_API void yield();
 
 // The calling green thread (the OS thread's original context counts as one, named
