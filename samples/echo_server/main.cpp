@@ -19,9 +19,16 @@ void usage() {
   std::exit(2);
 }
 
+// Echoes until end of file; a reset or other error just ends the connection.
 void echo(grove::net::Socket& sock, const grove::net::Address&) {
   char buf[16384];
-  while (std::size_t n = sock.recv_into(buf, sizeof buf)) sock.sendall(buf, n);
+  std::error_code ec;
+  for (;;) {
+    const std::size_t n = sock.recv_into(buf, sizeof buf, ec);
+    if (ec || n == 0) return;
+    sock.sendall(buf, n, ec);
+    if (ec) return;
+  }
 }
 
 }  // namespace

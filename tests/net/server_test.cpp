@@ -1,0 +1,149 @@
+// server_test.cpp: StreamServer.
+#include <string>
+#include <vector>
+
+#include <grove/net/stream_server.hpp>
+
+#include "net_test.hpp"
+
+using namespace net_test;
+using grove::net::StreamServer;
+
+namespace {
+void echo(Socket& s, const Address&) {
+  char buf[4096];
+  while (std::size_t n = s.recv_into(buf, sizeof buf)) s.sendall(buf, n);
+}
+std::string roundtrip(const Address& a, const std::string& msg) {
+  Socket c = Socket::tcp(a.family());
+  c.connect(a, 2s);
+  c.sendall(msg);
+  c.shutdown(grove::net::ShutdownHow::kWrite);
+  std::string got;
+  char buf[4096];
+  while (std::size_t n = c.recv_into(buf, sizeof buf)) got.append(buf, n);
+  return got;
+}
+}  // namespace
+
+GROVE_TEST("a StreamServer runs one handler per connection") {
+  StreamServer server(Address::parse("127.0.0.1:0"), echo);
+  server.start();
+  CHECK(server.address().port() != 0);
+  std::vector<grove::GreenThread<std::string>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(grove::spawn([&, i] { return roundtrip(server.address(), "msg " + std::to_string(i)); }));
+  }
+  for (int i = 0; i < 20; ++i) CHECK(clients[i].get() == "msg " + std::to_string(i));
+  server.stop();
+}
+
+GROVE_TEST("a handler exception closes only that connection and the server keeps serving") {
+  StreamServer server(Address::parse("127.0.0.1:0"), [](Socket& s, const Address& p) {
+    char c;
+    s.recv_exactly(&c, 1);
+    if (c == '!') throw std::runtime_error("boom");
+    echo(s, p);
+  });
+  server.start();
+  CHECK(roundtrip(server.address(), "!").empty());
+  CHECK(roundtrip(server.address(), "xok") == "ok");
+  server.stop();
+}
+
+GROVE_TEST("stop lets handlers finish within the timeout") {
+  bool finished = false;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket&, const Address&) {
+    grove::sleep(30ms);
+    finished = true;
+  });
+  server.start();
+  Socket c = Socket::tcp();
+  c.connect(server.address());
+  grove::sleep(10ms);
+  CHECK(server.connection_count() == 1);
+  server.stop(2s);
+  CHECK(finished);
+}
+
+GROVE_TEST("stop kills handlers still running after the timeout and closes their sockets") {
+  StreamServer server(Address::parse("127.0.0.1:0"), echo);
+  server.start();
+  Socket c = Socket::tcp();
+  c.connect(server.address());
+  c.sendall("x");
+  CHECK(c.recv(4) == "x");
+  const auto t0 = std::chrono::steady_clock::now();
+  server.stop(50ms);
+  CHECK(elapsed_s(t0) >= 0.045);
+  CHECK(server.connection_count() == 0);
+  CHECK(c.recv(4).empty());  // the server closed our connection
+}
+
+GROVE_TEST("serve_forever returns once another green thread calls stop") {
+  StreamServer server(Address::parse("127.0.0.1:0"), echo);
+  auto stopper = grove::spawn([&] {
+    grove::sleep(20ms);
+    CHECK(roundtrip(server.address(), "sf") == "sf");
+    server.stop();
+  });
+  server.serve_forever();
+  stopper.get();
+}
+
+GROVE_TEST("max_connections caps concurrent handlers") {
+  grove::net::StreamServerOptions o;
+  o.max_connections = 2;
+  int running = 0, peak = 0;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) {
+    peak = std::max(peak, ++running);
+    grove::sleep(20ms);
+    --running;
+    s.sendall("done");
+  }, o);
+  server.start();
+  std::vector<grove::GreenThread<std::string>> cs;
+  for (int i = 0; i < 6; ++i) cs.push_back(grove::spawn([&] { return roundtrip(server.address(), ""); }));
+  for (auto& g : cs) CHECK(g.get() == "done");
+  CHECK(peak == 2);
+  server.stop();
+}
+
+GROVE_TEST("a StreamServer on an address in use fails to start with EADDRINUSE") {
+  Socket l = listener();
+  grove::net::StreamServerOptions o;
+  o.reuse_address = false;
+  StreamServer server(l.local_address(), echo, o);
+  try {
+    server.start();
+    FAIL("no error");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == std::errc::address_in_use);
+  }
+}
+
+GROVE_TEST("SO_REUSEPORT lets two servers share a port") {
+  grove::net::StreamServerOptions o;
+  o.reuse_port = true;
+  StreamServer a(Address::parse("127.0.0.1:0"), echo, o);
+  a.start();
+  StreamServer b(a.address(), echo, o);
+  b.start();
+  CHECK(roundtrip(a.address(), "rp") == "rp");
+  a.stop();
+  b.stop();
+}
+
+GROVE_TEST("a StreamServer serves IPv6 and Unix-domain listeners") {
+  StreamServer v6(Address::parse("[::1]:0"), echo);
+  v6.start();
+  CHECK(roundtrip(v6.address(), "six") == "six");
+  v6.stop();
+  const std::string path = "/tmp/grove-net-srv-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  StreamServer un(Address::unix_path(path), echo);
+  un.start();
+  CHECK(roundtrip(un.address(), "unix") == "unix");
+  un.stop();
+  ::unlink(path.c_str());
+}
