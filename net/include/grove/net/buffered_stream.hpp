@@ -1,0 +1,72 @@
+// grove/net/buffered_stream.hpp: buffered reading and writing over a Socket, like
+// gevent's socket.makefile().
+//
+//   grove::net::BufferedStream io(sock);
+//   while (true) {
+//     std::string line = io.read_line(1024);   // "" at end of file
+//     if (line.empty()) break;
+//     io.write(line);
+//     io.flush();
+//   }
+//
+// The stream does not own the socket; the socket must outlive it. Reads park like
+// Socket::recv (the socket's timeout applies to each recv), writes like sendall.
+// Errors follow the socket's pairs: an error_code overload and a throwing one
+// (std::system_error naming the call). After an error or timeout the buffered
+// data is kept: what was read stays in the read buffer, what was not written stays
+// in the write buffer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <grove/export.hpp>
+#include <grove/net/socket.hpp>
+
+namespace grove::net {
+
+class GROVE_API BufferedStream {
+ public:
+  // `chunk` is how much one recv asks for, and how much written data is held
+  // before write() flushes by itself.
+  explicit BufferedStream(Socket& socket, std::size_t chunk = 8192);
+
+  // The next line, its '\n' included. At most `max` bytes: a longer line comes back
+  // in pieces of `max` bytes without '\n' (so a client cannot grow memory without
+  // bound; check back() == '\n'). At end of file: the unterminated rest, then "".
+  std::string read_line(std::size_t max, std::error_code& ec);
+  std::string read_line(std::size_t max);
+  // As read_line, up to and including `delim` (non-empty).
+  std::string read_until(std::string_view delim, std::size_t max, std::error_code& ec);
+  std::string read_until(std::string_view delim, std::size_t max);
+  // Exactly `n` bytes, fewer only at end of file.
+  std::string read_exactly(std::size_t n, std::error_code& ec);
+  std::string read_exactly(std::size_t n);
+  // Whatever is buffered, or one recv of up to `max` bytes; "" at end of file.
+  std::string read_some(std::size_t max, std::error_code& ec);
+  std::string read_some(std::size_t max);
+  // Bytes read from the socket and not yet returned.
+  std::size_t buffered() const noexcept { return rbuf_.size() - rpos_; }
+
+  // Appends to the write buffer; sends it (sendall) once it holds `chunk` bytes.
+  void write(std::string_view data, std::error_code& ec);
+  void write(std::string_view data);
+  // Sends everything buffered. On an error, what was not sent stays buffered.
+  void flush(std::error_code& ec);
+  void flush();
+  std::size_t pending_write() const noexcept { return wbuf_.size(); }
+
+ private:
+  bool fill(std::error_code& ec);  // one recv into the buffer; false at EOF or error
+  std::string take(std::size_t n);
+
+  Socket& sock_;
+  std::size_t chunk_;
+  std::string rbuf_;
+  std::size_t rpos_ = 0;
+  std::string wbuf_;
+};
+
+}  // namespace grove::net

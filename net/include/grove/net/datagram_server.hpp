@@ -1,0 +1,62 @@
+// grove/net/datagram_server.hpp: a UDP (or Unix datagram) server, like gevent's
+// DatagramServer.
+//
+//   grove::net::DatagramServer server(grove::net::Address::parse("127.0.0.1:9000"),
+//       [](grove::net::Socket& sock, std::string_view data, const grove::net::Address& from) {
+//         sock.sendto(data.data(), data.size(), from);
+//       });
+//   server.start();
+//
+// One green thread receives datagrams and calls the handler for each, in that green
+// thread (datagrams are handled in order; a handler that parks delays the next one;
+// spawn from the handler to handle them concurrently). An exception escaping the
+// handler is logged and the next datagram is handled.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+#include <grove/net/address.hpp>
+#include <grove/net/socket.hpp>
+
+namespace grove::net {
+
+struct DatagramServerOptions {
+  bool reuse_address = true;
+  bool reuse_port = false;
+  std::size_t max_datagram = 65536;  // receive buffer; longer datagrams are truncated
+  std::string name = "DatagramServer";
+};
+
+class GROVE_API DatagramServer {
+ public:
+  using Handler = std::function<void(Socket& socket, std::string_view data, const Address& from)>;
+
+  // Binds `address` at start(). Does not park.
+  DatagramServer(const Address& address, Handler handler, DatagramServerOptions options = {});
+  // stop() if still running.
+  ~DatagramServer();
+  DatagramServer(const DatagramServer&) = delete;
+  DatagramServer& operator=(const DatagramServer&) = delete;
+
+  // Binds and spawns the receiving green thread. Does not park. std::system_error
+  // if bind fails; UsageError if already started.
+  void start();
+  // start() unless started, then parks until stop().
+  void serve_forever();
+  // Closes the socket (the receiver wakes and ends; a handler running now is given
+  // `timeout` to return, then killed). Parks. Idempotent.
+  void stop(Duration timeout = std::chrono::seconds(1));
+  // The bound address (real port when bound to port 0). Empty before start().
+  Address address() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grove::net

@@ -1,0 +1,127 @@
+// buffered_stream.cpp: BufferedStream, the makefile()-like reader/writer.
+#include <grove/net/buffered_stream.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <grove/errors.hpp>
+
+namespace grove::net {
+
+namespace {
+[[noreturn]] void fail(const char* op, std::error_code ec) {
+  throw std::system_error(ec, std::string("grove::net::BufferedStream::") + op);
+}
+}  // namespace
+
+BufferedStream::BufferedStream(Socket& socket, std::size_t chunk) : sock_(socket), chunk_(std::max<std::size_t>(chunk, 64)) {}
+
+bool BufferedStream::fill(std::error_code& ec) {
+  if (rpos_ > 0 && rpos_ == rbuf_.size()) {
+    rbuf_.clear();
+    rpos_ = 0;
+  } else if (rpos_ > chunk_) {
+    rbuf_.erase(0, rpos_);
+    rpos_ = 0;
+  }
+  const std::size_t old = rbuf_.size();
+  rbuf_.resize(old + chunk_);
+  const std::size_t n = sock_.recv_into(rbuf_.data() + old, chunk_, ec);
+  rbuf_.resize(old + n);
+  return n > 0 && !ec;
+}
+
+std::string BufferedStream::take(std::size_t n) {
+  std::string out = rbuf_.substr(rpos_, n);
+  rpos_ += out.size();
+  return out;
+}
+
+std::string BufferedStream::read_until(std::string_view delim, std::size_t max, std::error_code& ec) {
+  ec.clear();
+  if (delim.empty()) throw UsageError("grove::net::BufferedStream::read_until: empty delimiter");
+  std::size_t searched = 0;  // bytes already known not to start a delimiter
+  for (;;) {
+    const std::string_view have(rbuf_.data() + rpos_, rbuf_.size() - rpos_);
+    const std::size_t from = searched >= delim.size() ? searched - delim.size() + 1 : 0;
+    const std::size_t at = have.find(delim, from);
+    if (at != std::string_view::npos && at + delim.size() <= max) return take(at + delim.size());
+    if (have.size() >= max) return take(max);
+    searched = have.size();
+    if (!fill(ec)) return ec ? std::string() : take(buffered());
+  }
+}
+
+std::string BufferedStream::read_until(std::string_view delim, std::size_t max) {
+  std::error_code ec;
+  std::string s = read_until(delim, max, ec);
+  if (ec) fail("read_until", ec);
+  return s;
+}
+
+std::string BufferedStream::read_line(std::size_t max, std::error_code& ec) { return read_until("\n", max, ec); }
+
+std::string BufferedStream::read_line(std::size_t max) {
+  std::error_code ec;
+  std::string s = read_until("\n", max, ec);
+  if (ec) fail("read_line", ec);
+  return s;
+}
+
+std::string BufferedStream::read_exactly(std::size_t n, std::error_code& ec) {
+  ec.clear();
+  while (buffered() < n) {
+    if (!fill(ec)) {
+      if (ec) return {};
+      break;
+    }
+  }
+  return take(n);
+}
+
+std::string BufferedStream::read_exactly(std::size_t n) {
+  std::error_code ec;
+  std::string s = read_exactly(n, ec);
+  if (ec) fail("read_exactly", ec);
+  return s;
+}
+
+std::string BufferedStream::read_some(std::size_t max, std::error_code& ec) {
+  ec.clear();
+  if (buffered() == 0 && !fill(ec)) return {};
+  return take(max);
+}
+
+std::string BufferedStream::read_some(std::size_t max) {
+  std::error_code ec;
+  std::string s = read_some(max, ec);
+  if (ec) fail("read_some", ec);
+  return s;
+}
+
+void BufferedStream::write(std::string_view data, std::error_code& ec) {
+  ec.clear();
+  wbuf_.append(data);
+  if (wbuf_.size() >= chunk_) flush(ec);
+}
+
+void BufferedStream::write(std::string_view data) {
+  std::error_code ec;
+  write(data, ec);
+  if (ec) fail("write", ec);
+}
+
+void BufferedStream::flush(std::error_code& ec) {
+  ec.clear();
+  if (wbuf_.empty()) return;
+  const std::size_t sent = sock_.sendall(wbuf_.data(), wbuf_.size(), ec);
+  wbuf_.erase(0, sent);
+}
+
+void BufferedStream::flush() {
+  std::error_code ec;
+  flush(ec);
+  if (ec) fail("flush", ec);
+}
+
+}  // namespace grove::net
