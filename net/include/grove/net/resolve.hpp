@@ -1,0 +1,48 @@
+// grove/net/resolve.hpp: names to addresses, and connecting by name.
+//
+//   for (const auto& a : grove::net::resolve("localhost", 80)) ...
+//   grove::net::Socket s = grove::net::create_connection("example.org", 80, 5s);
+//
+// getaddrinfo blocks, so resolve() runs it on another OS thread and parks only the
+// calling green thread until the answer comes back.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+#include <grove/net/address.hpp>
+#include <grove/net/socket.hpp>
+
+namespace grove::net {
+
+// The error category of resolver failures: value() is getaddrinfo's EAI_* code and
+// message() is gai_strerror's text ("Name or service not known", ...). EAI_SYSTEM
+// is reported as the errno it carries, in std::system_category.
+GROVE_API const std::error_category& resolver_category() noexcept;
+
+// The addresses of `host` (a name or an IP literal) for TCP, IPv4 and IPv6, in
+// getaddrinfo's order (RFC 6724), with `port` set. An IP literal is converted
+// without a lookup and without parking. Otherwise parks until the lookup is done,
+// `timeout` passes (std::errc::timed_out; the lookup finishes in the background and
+// its answer is dropped) or the caller is killed (GreenletExit; same). Errors in
+// resolver_category(); the throwing overload's message names the host.
+GROVE_API std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
+                                       std::error_code& ec);
+GROVE_API std::vector<Address> resolve(std::string_view host, std::uint16_t port,
+                                       std::optional<Duration> timeout = std::nullopt);
+
+// Resolves `host` and connects to each address in turn until one accepts, all
+// within `timeout` (the whole call). Returns the connected socket (non-blocking,
+// no default timeout). On failure, the error of the last attempt (or of the
+// lookup); the throwing overload's message names host and port.
+GROVE_API Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
+                                   std::error_code& ec);
+GROVE_API Socket create_connection(std::string_view host, std::uint16_t port,
+                                   std::optional<Duration> timeout = std::nullopt);
+
+}  // namespace grove::net

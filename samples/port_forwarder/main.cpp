@@ -1,0 +1,79 @@
+// port_forwarder: a TCP proxy. Each accepted connection is joined to a new
+// connection to the target, with two green threads copying bytes, one per
+// direction; end of file in one direction is passed on as a half-close.
+//
+//   port_forwarder --port N --to HOST:PORT [--host 127.0.0.1]
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <grove/grove.hpp>
+#include <grove/net/resolve.hpp>
+#include <grove/net/stream_server.hpp>
+
+#include "../common/stop_signal.hpp"
+
+namespace {
+
+std::string g_to_host;
+std::uint16_t g_to_port = 0;
+
+// Copies from `in` to `out` until end of file, then half-closes `out`.
+void pump(grove::net::Socket& in, grove::net::Socket& out) {
+  char buf[8192];
+  std::error_code ec;
+  for (;;) {
+    const std::size_t n = in.recv_into(buf, sizeof buf, ec);
+    if (ec || n == 0) break;
+    out.sendall(buf, n, ec);
+    if (ec) break;
+  }
+  out.shutdown(grove::net::ShutdownHow::kWrite, ec);
+}
+
+void forward(grove::net::Socket& client, const grove::net::Address&) {
+  grove::net::Socket upstream = grove::net::create_connection(g_to_host, g_to_port, std::chrono::seconds(5));
+  auto up = grove::spawn([&] { pump(client, upstream); });
+  struct KillOnExit {
+    grove::GreenThreadHandle g;
+    ~KillOnExit() { g.kill(); }
+  } k{up};
+  pump(upstream, client);
+  up.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string host = "127.0.0.1", to;
+  long port = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
+    else if (a == "--host") host = argv[i + 1];
+    else if (a == "--to") to = argv[i + 1];
+  }
+  const auto colon = to.rfind(':');
+  if (port < 0 || port > 65535 || colon == std::string::npos) {
+    std::fprintf(stderr, "usage: port_forwarder --port N --to HOST:PORT [--host H]\n");
+    return 2;
+  }
+  g_to_host = to.substr(0, colon);
+  if (!g_to_host.empty() && g_to_host.front() == '[') g_to_host = g_to_host.substr(1, g_to_host.size() - 2);
+  g_to_port = static_cast<std::uint16_t>(std::strtol(to.c_str() + colon + 1, nullptr, 10));
+  try {
+    samples::install_stop_signals();
+    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), forward,
+                                    {.name = "port_forwarder"});
+    server.start();
+    std::printf("port_forwarder listening on %s, forwarding to %s\n", server.address().to_string().c_str(),
+                to.c_str());
+    std::fflush(stdout);
+    samples::wait_for_stop_signal();
+    server.stop(std::chrono::seconds(1));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "port_forwarder: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,44 @@
+// udp_echo: sends every UDP datagram back to its sender.
+//
+//   udp_echo --port N [--host 127.0.0.1]
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <grove/grove.hpp>
+#include <grove/net/datagram_server.hpp>
+
+#include "../common/stop_signal.hpp"
+
+int main(int argc, char** argv) {
+  std::string host = "127.0.0.1";
+  long port = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
+    else if (a == "--host") host = argv[i + 1];
+  }
+  if (port < 0 || port > 65535) {
+    std::fprintf(stderr, "usage: udp_echo --port N [--host H]\n");
+    return 2;
+  }
+  try {
+    samples::install_stop_signals();
+    grove::net::DatagramServer server(
+        grove::net::Address::ip(host, static_cast<std::uint16_t>(port)),
+        [](grove::net::Socket& sock, std::string_view data, const grove::net::Address& from) {
+          std::error_code ec;  // a full send buffer or an unreachable sender drops the reply
+          sock.sendto(data.data(), data.size(), from, ec);
+        },
+        {.name = "udp_echo"});
+    server.start();
+    std::printf("udp_echo listening on %s\n", server.address().to_string().c_str());
+    std::fflush(stdout);
+    samples::wait_for_stop_signal();
+    server.stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "udp_echo: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
