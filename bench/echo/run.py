@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The echo benchmark: grove's samples/echo_server against a raw epoll loop and a
+Boost.Asio callback server, driven by bench/echo/echo_load (plain epoll, not grove).
+
+    bench/echo/run.py --build BUILD_DIR [--conns 1,100,1000] [--seconds 5] [--reps 3]
+                      [--size 64] [--no-strace] [--smoke]
+
+Server pinned to CPU 0, load generator to CPU 1 (taskset). For each connection
+count, runs every server once per repetition, interleaved (the order rotates), and
+reports medians: messages/s, p50/p99 latency, and the server's CPU time per message
+(exact, from /proc/PID/task/*/schedstat over the measured window only). Then a short
+separate run of each server under `strace -c -f` gives syscalls per message.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SERVERS = [
+    ("raw_epoll", "bench/echo/echo_raw_epoll"),
+    ("asio", "bench/echo/echo_asio"),
+    ("grove", "samples/echo_server"),
+]
+
+
+def start(cmd, cpu):
+    full = (["taskset", "-c", str(cpu)] if cpu is not None else []) + cmd + ["--port", "0"]
+    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    m = re.search(r"listening on \S+:(\d+)", line)
+    if not m:
+        p.kill()
+        raise RuntimeError(f"{cmd[0]}: no 'listening on' line: {line!r}")
+    return p, int(m.group(1))
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def load(build, port, conns, seconds, warmup, size, pid):
+    cmd = ["taskset", "-c", "1", os.path.join(build, "bench/echo/echo_load"), "--port", str(port), "--conns",
+           str(conns), "--seconds", str(seconds), "--warmup", str(warmup), "--size", str(size)]
+    if pid:
+        cmd += ["--server-pid", str(pid)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"echo_load failed: {out.stderr}")
+    return {k: float(v) for k, v in re.findall(r"^(\w+): ([\d.]+)", out.stdout, re.M)}
+
+
+def strace_run(build, exe, conns, seconds, size):
+    """Syscalls per echoed message for one server, from strace -c -f."""
+    with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as f:
+        path = f.name
+    p = subprocess.Popen(["taskset", "-c", "0", "strace", "-c", "-f", "-o", path, exe, "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    port = int(re.search(r"listening on \S+:(\d+)", line).group(1))
+    r = load(build, port, conns, seconds, 0.2, size, None)
+    # Stop the traced server (strace's child), so strace writes its summary.
+    children = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
+    for c in children:
+        os.kill(int(c), signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        for c in children:
+            os.kill(int(c), signal.SIGKILL)
+        p.wait()
+    calls = {}
+    for ln in open(path):
+        m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", ln)
+        if m and m.group(2) != "total":
+            calls[m.group(2)] = int(m.group(1))
+    os.unlink(path)
+    # The load generator counts only the measured window; strace counts the whole
+    # run, warm-up included, so scale by the messages of the whole run.
+    msgs = r["msgs"] * (seconds + 0.2) / seconds
+    return {k: v / msgs for k, v in calls.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--conns", default="1,100,1000")
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--warmup", type=float, default=1)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="short run for CI: checks it works, not the numbers")
+    a = ap.parse_args()
+    if a.smoke:
+        a.conns, a.seconds, a.warmup, a.reps = "1,100", 0.5, 0.2, 1
+    conns = [int(c) for c in a.conns.split(",")]
+    servers = [(n, os.path.join(a.build, p)) for n, p in SERVERS if os.path.exists(os.path.join(a.build, p))]
+    if len(os.sched_getaffinity(0)) < 2:
+        print("warning: fewer than 2 CPUs; pinning is meaningless", file=sys.stderr)
+
+    results = {}
+    for c in conns:
+        for rep in range(a.reps):
+            order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+            for name, exe in order:
+                p, port = start([exe], 0)
+                try:
+                    r = load(a.build, port, c, a.seconds, a.warmup, a.size, p.pid)
+                finally:
+                    stop(p)
+                results.setdefault((name, c), []).append(r)
+
+    print(f"# echo, {a.size}-byte messages, {a.seconds:g} s per run, median of {a.reps}, "
+          "server on CPU 0, load on CPU 1")
+    print("| server | conns | msgs/s | p50 us | p99 us | server CPU ns/msg | vs raw_epoll |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    med = {}
+    for c in conns:
+        for name, _ in servers:
+            rs = results[(name, c)]
+            m = {k: statistics.median(r[k] for r in rs) for k in ("msgs_per_sec", "p50_us", "p99_us",
+                                                                   "server_cpu_ns_per_msg")}
+            med[(name, c)] = m
+        base = med[("raw_epoll", c)]["server_cpu_ns_per_msg"] if ("raw_epoll", c) in med else None
+        for name, _ in servers:
+            m = med[(name, c)]
+            ratio = m["server_cpu_ns_per_msg"] / base if base else float("nan")
+            print(f"| {name} | {c} | {m['msgs_per_sec']:.0f} | {m['p50_us']:.1f} | {m['p99_us']:.1f} | "
+                  f"{m['server_cpu_ns_per_msg']:.0f} | {ratio:.3f} |")
+    for (name, c), m in med.items():
+        print(f"echo_{name}_{c}conns_cpu_per_msg: {m['server_cpu_ns_per_msg']:.0f} ns")
+        print(f"echo_{name}_{c}conns_msgs_per_sec: {m['msgs_per_sec']:.0f} msgs/s")
+
+    if not a.no_strace and shutil.which("strace"):
+        sc = 100 if 100 in conns else conns[-1]
+        secs = 0.5 if a.smoke else 2
+        print(f"\n# syscalls per echoed message (strace -c -f, {sc} conns, {secs:g} s; strace slows the server, "
+              "so only the counts mean anything)")
+        print("| server | total | epoll_wait | read/recv | write/send | epoll_ctl | other |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, exe in servers:
+            per = strace_run(a.build, exe, sc, secs, a.size)
+            rd = per.get("read", 0) + per.get("recvfrom", 0) + per.get("recvmsg", 0)
+            wr = per.get("write", 0) + per.get("sendto", 0) + per.get("sendmsg", 0) + per.get("writev", 0)
+            ew = per.get("epoll_wait", 0) + per.get("epoll_pwait", 0)
+            ctl = per.get("epoll_ctl", 0)
+            tot = sum(per.values())
+            print(f"| {name} | {tot:.3f} | {ew:.3f} | {rd:.3f} | {wr:.3f} | {ctl:.4f} | {tot - rd - wr - ew - ctl:.4f} |")
+            print(f"echo_{name}_syscalls_per_msg: {tot:.3f} calls")
+
+
+if __name__ == "__main__":
+    main()
