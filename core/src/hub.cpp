@@ -334,6 +334,18 @@ void Hub::park(const char* what, const GreenThreadState* peer) {
   if (me->wake_reason == WakeReason::kInterrupted) raise_pending(me);
 }
 
+void Hub::park_nothrow(const char* what) noexcept {
+  GreenThreadState* me = current_;
+  if (me == &hub_) invariant_failed("park_nothrow called on the hub");
+  me->status = Status::kParked;
+  me->wake_reason = WakeReason::kNone;
+  me->wait_what = what;
+  me->wait_peer = nullptr;
+  me->parked_since = ev_now(loop_);
+  switch_next(me);
+  me->wait_what = nullptr;
+}
+
 bool Hub::park_for(double seconds, const char* what, const GreenThreadState* peer) {
   GreenThreadState* me = current_;
   if (me == &hub_) check_may_block(what);

@@ -20,7 +20,9 @@ class Monitor;
 
 struct PlainState final : GreenThreadState {};
 
-class Hub {
+// Exported (GROVE_API) only so that libgrove_monkey, a separate shared library, can
+// park green threads from its libc hooks; not a public API.
+class GROVE_API Hub {
  public:
   // How many green-thread-to-green-thread switches may happen before the hub polls
   // for I/O and timers again (see "Fairness" in hub.cpp).
@@ -56,6 +58,10 @@ class Hub {
   void park(const char* what, const GreenThreadState* peer = nullptr);
   // As park(), with a timeout of its own: returns false if it expired first.
   bool park_for(double seconds, const char* what, const GreenThreadState* peer = nullptr);
+  // As park(), but never raises: for libc hooks (monkey) that must not throw through
+  // C code. A pending interrupt stays pending (raised by the next park()); the caller
+  // checks running()->pending before and wake_reason after. Not on the hub.
+  void park_nothrow(const char* what) noexcept;
   // Requeues the running green thread behind every ready one and runs them.
   void yield();
   // Parked -> ready. Returns false (and does nothing) if it was not parked, for
@@ -161,7 +167,7 @@ class Hub {
 };
 
 // A libev timer on the parking green thread's stack that wakes it with kTimedOut.
-class ParkTimer {
+class GROVE_API ParkTimer {
  public:
   ParkTimer(Hub& hub, GreenThreadState* gt, double seconds) noexcept;
   ~ParkTimer();
