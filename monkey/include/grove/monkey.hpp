@@ -1,0 +1,80 @@
+// grove/monkey.hpp: make unmodified blocking C and C++ code cooperative.
+//
+// libgrove_monkey (pkg-config: grove-monkey) interposes libc's blocking calls. When
+// such a call is made by a green thread, in a patched process, on an OS thread that
+// already has a hub, and it would block, the green thread parks on the hub instead of
+// blocking the OS thread; other green threads run meanwhile.
+//
+//   int main() {
+//     grove::monkey::patch_all();      // first thing: fds made before are untouched
+//     for (auto& url : urls) grove::spawn([&] { curl_easy_perform(...); });
+//     grove::idle();
+//   }
+//
+// Or, without linking it: LD_PRELOAD=libgrove_monkey.so GROVE_MONKEY=1 ./program
+// (GROVE_MONKEY=1 patches everything at load; "sockets,time,dns" picks areas).
+//
+// Interposed (docs/monkey.md lists what cannot be):
+//   sockets  socket socketpair pipe pipe2 connect accept accept4 read readv recv
+//            recvfrom recvmsg recvmmsg write writev send sendto sendmsg sendmmsg
+//            sendfile close shutdown dup dup2 dup3 fcntl fcntl64 ioctl(FIONBIO)
+//            setsockopt getsockopt poll __poll ppoll select pselect epoll_wait
+//            epoll_pwait, and __read_chk __recv_chk __recvfrom_chk __poll_chk
+//            __ppoll_chk (the -D_FORTIFY_SOURCE forms)
+//   time     sleep usleep nanosleep clock_nanosleep
+//   dns      getaddrinfo getnameinfo gethostbyname(_r) gethostbyname2(_r)
+//            gethostbyaddr(_r): run in grove's thread pool
+//
+// Semantics: a hooked call behaves like the real one.
+//  - Only a green thread (the thread's root counts) on an OS thread that already has
+//    a hub is made cooperative. The hub itself, thread-pool workers, other OS threads
+//    and every call before patching get the real function unchanged; no hook ever
+//    creates a hub.
+//  - fds are tracked only if created by a hooked call while sockets are patched (and
+//    dups of those); every other fd is left alone. grove sets O_NONBLOCK on a tracked
+//    fd the first time a green thread would block on it; fcntl(F_GETFL) still reports
+//    the user's own O_NONBLOCK, and a blocking call from a thread without a hub still
+//    blocks (emulated with the real poll()). An fd the user made non-blocking
+//    (SOCK_NONBLOCK, O_NONBLOCK, FIONBIO, MSG_DONTWAIT) returns EAGAIN at once.
+//  - SO_RCVTIMEO / SO_SNDTIMEO are honoured: EAGAIN after the time (EINPROGRESS for
+//    connect), as the kernel does. No other timeout is invented.
+//  - errno is the real call's; EINTR is never invented. close() wakes the green
+//    threads of the same OS thread parked on that fd (they fail with EBADF). Many
+//    green threads may wait on one fd (many accept()s on one listener). SIGPIPE is
+//    untouched: with it ignored, writing to a closed peer fails with EPIPE.
+//  - A blocking-view write()/send() on a stream socket writes every byte, as the
+//    blocking call does; writev/sendmsg may return a partial count.
+//  - Kill / grove::Timeout: never thrown through C code. If one lands while a green
+//    thread is parked in a hooked call (or is pending when the call would park), the
+//    call fails: -1 with errno ECANCELED (kill) or ETIMEDOUT (Timeout) (sleep()
+//    returns the seconds left, clock_nanosleep returns the error number). The
+//    GreenletExit / TimeoutError stays pending and is raised at the next grove call
+//    that may throw (grove::sleep, yield, join, a grove socket call, ...).
+//  - Real symbols are resolved once at load; a ready fd's fast path takes no lock,
+//    allocates nothing and adds no syscall.
+#pragma once
+
+#include <grove/export.hpp>
+
+namespace grove::monkey {
+
+// Patches every area below. Idempotent, thread-safe, never parks, never throws.
+// Call it early (first thing in main): fds created before are never made cooperative.
+GROVE_API void patch_all() noexcept;
+// Sockets, fds, poll/select/epoll waits (see above).
+GROVE_API void patch_sockets() noexcept;
+// sleep, usleep, nanosleep, clock_nanosleep.
+GROVE_API void patch_time() noexcept;
+// getaddrinfo and friends, via grove's thread pool.
+GROVE_API void patch_dns() noexcept;
+// Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
+// the O_NONBLOCK grove set; blocking calls on them from any thread are still emulated).
+GROVE_API void unpatch_all() noexcept;
+
+// True if any area is patched (all three for patch_all()).
+GROVE_API bool is_patched() noexcept;
+GROVE_API bool sockets_patched() noexcept;
+GROVE_API bool time_patched() noexcept;
+GROVE_API bool dns_patched() noexcept;
+
+}  // namespace grove::monkey

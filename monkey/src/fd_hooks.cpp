@@ -1,0 +1,229 @@
+// fd_hooks.cpp: creating, closing, duplicating fds and their flags.
+//
+// fds created here while sockets are patched are tracked (fd_table.hpp); grove sets
+// O_NONBLOCK on them lazily, the first time a green thread would block on one, and
+// keeps the user's own view of O_NONBLOCK for fcntl(F_GETFL) and FIONBIO.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+
+#include "io.hpp"
+#include "real.hpp"
+
+using namespace grove::monkey::detail;
+
+#define GROVE_HOOK extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+std::uint8_t nb_flag(bool user_nonblocking) { return user_nonblocking ? FdState::kUserNb : 0; }
+
+void track_new(int fd, bool user_nonblocking) {
+  if (fd >= 0 && sockets_patched()) track(fd, nb_flag(user_nonblocking));
+}
+
+// Waits for a non-blocking connect to finish, the blocking way; returns its result.
+int finish_connect(int fd, FdState& st, grove::detail::Hub* hub) {
+  if (hub) {
+    const double t = fd_timeout(fd, st, false);
+    const Wait w = wait_fd(*hub, &st, fd, EV_WRITE, t > 0 ? mono_now() + t : -1, "monkey: connect");
+    if (w != Wait::kReady) {
+      set_wait_errno(*hub, w, EINPROGRESS);  // the kernel's answer to a connect that timed out
+      return -1;
+    }
+  } else if (!block_until_ready(fd, st, POLLOUT)) {
+    errno = EINPROGRESS;
+    return -1;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (real().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* what) {
+  const int nfd = fd_io(fd, true, what, [&] { return real().accept4(fd, addr, len, flags); });
+  if (nfd >= 0 && tracked(fd)) track_new(nfd, flags & SOCK_NONBLOCK);
+  return nfd;
+}
+
+}  // namespace
+
+GROVE_HOOK int socket(int domain, int type, int protocol) {
+  const int fd = real().socket(domain, type, protocol);
+  track_new(fd, type & SOCK_NONBLOCK);
+  return fd;
+}
+
+GROVE_HOOK int socketpair(int domain, int type, int protocol, int sv[2]) {
+  const int r = real().socketpair(domain, type, protocol, sv);
+  if (r == 0) {
+    track_new(sv[0], type & SOCK_NONBLOCK);
+    track_new(sv[1], type & SOCK_NONBLOCK);
+  }
+  return r;
+}
+
+GROVE_HOOK int pipe(int fds[2]) {
+  const int r = real().pipe(fds);
+  if (r == 0) {
+    track_new(fds[0], false);
+    track_new(fds[1], false);
+  }
+  return r;
+}
+
+GROVE_HOOK int pipe2(int fds[2], int flags) {
+  const int r = real().pipe2(fds, flags);
+  if (r == 0) {
+    track_new(fds[0], flags & O_NONBLOCK);
+    track_new(fds[1], flags & O_NONBLOCK);
+  }
+  return r;
+}
+
+GROVE_HOOK int accept(int fd, sockaddr* addr, socklen_t* len) { return do_accept(fd, addr, len, 0, "monkey: accept"); }
+
+GROVE_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  return do_accept(fd, addr, len, flags, "monkey: accept4");
+}
+
+GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
+  FdState* st = tracked(fd);
+  if (!st || st->has(FdState::kUserNb)) return real().connect(fd, addr, len);
+  grove::detail::Hub* hub = coop_hub(kSockets);
+  if (!hub && !st->has(FdState::kGroveNb)) return real().connect(fd, addr, len);
+  if (hub && !ensure_grove_nonblock(fd, *st)) return real().connect(fd, addr, len);
+  const int r = real().connect(fd, addr, len);
+  if (r == 0 || errno != EINPROGRESS) return r;
+  return finish_connect(fd, *st, hub);
+}
+
+// Wakes this OS thread's green threads parked on fd (they fail with EBADF), forgets
+// the fd, then closes it.
+GROVE_HOOK int close(int fd) {
+  forget(fd);
+  return real().close(fd);
+}
+
+GROVE_HOOK int shutdown(int fd, int how) { return real().shutdown(fd, how); }
+
+GROVE_HOOK int dup(int fd) {
+  const int nfd = real().dup(fd);
+  if (nfd >= 0) track_dup(fd, nfd);
+  return nfd;
+}
+
+GROVE_HOOK int dup2(int fd, int fd2) {
+  if (fd != fd2) forget(fd2);
+  const int r = real().dup2(fd, fd2);
+  if (r >= 0 && fd != fd2) track_dup(fd, r);
+  return r;
+}
+
+GROVE_HOOK int dup3(int fd, int fd2, int flags) {
+  if (fd != fd2) forget(fd2);
+  const int r = real().dup3(fd, fd2, flags);
+  if (r >= 0) track_dup(fd, r);
+  return r;
+}
+
+namespace {
+
+int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, unsigned long arg) {
+  FdState* st = tracked(fd);
+  switch (cmd) {
+    case F_GETFL: {
+      const int r = fn(fd, cmd);
+      if (r < 0 || !st || !st->has(FdState::kGroveNb)) return r;
+      return st->has(FdState::kUserNb) ? (r | O_NONBLOCK) : (r & ~O_NONBLOCK);
+    }
+    case F_SETFL: {
+      if (!st) return fn(fd, cmd, static_cast<int>(arg));
+      int flags = static_cast<int>(arg);
+      const bool user_nb = flags & O_NONBLOCK;
+      if (st->has(FdState::kGroveNb)) flags |= O_NONBLOCK;
+      const int r = fn(fd, cmd, flags);
+      if (r == 0) {
+        if (user_nb) st->set(FdState::kUserNb); else st->clear(FdState::kUserNb);
+      }
+      return r;
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      const int r = fn(fd, cmd, static_cast<int>(arg));
+      if (r >= 0) track_dup(fd, r);
+      return r;
+    }
+    default:
+      return fn(fd, cmd, arg);
+  }
+}
+
+}  // namespace
+
+// Every fcntl argument is an int, a pointer or absent; on x86-64 and aarch64 all of
+// them travel in one register read as unsigned long, which is what glibc does too.
+// The asm names pin the symbols: with _FILE_OFFSET_BITS=64 the header renames fcntl.
+GROVE_HOOK int grove_monkey_fcntl(int fd, int cmd, ...) __asm__("fcntl");
+GROVE_HOOK int grove_monkey_fcntl64(int fd, int cmd, ...) __asm__("fcntl64");
+
+GROVE_HOOK int grove_monkey_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  const unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  return do_fcntl(real().fcntl, fd, cmd, arg);
+}
+
+GROVE_HOOK int grove_monkey_fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  const unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  return do_fcntl(real().fcntl64, fd, cmd, arg);
+}
+
+GROVE_HOOK int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  FdState* st = tracked(fd);
+  if (request == FIONBIO && st && arg) {
+    const bool user_nb = *static_cast<const int*>(arg) != 0;
+    int r = 0;
+    // While grove keeps the description non-blocking, clearing it is only recorded.
+    if (user_nb || !st->has(FdState::kGroveNb)) r = real().ioctl(fd, request, arg);
+    if (r == 0) {
+      if (user_nb) st->set(FdState::kUserNb); else st->clear(FdState::kUserNb);
+    }
+    return r;
+  }
+  return real().ioctl(fd, request, arg);
+}
+
+GROVE_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  const int r = real().setsockopt(fd, level, name, val, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+    if (FdState* st = tracked(fd)) {
+      // Cleared and re-read from the kernel at the next wait: it knows the exact
+      // value (and the timeval layout this caller used).
+      (name == SO_RCVTIMEO ? st->rcv_timeout_us : st->snd_timeout_us).store(-1, std::memory_order_relaxed);
+    }
+  }
+  return r;
+}
+
+GROVE_HOOK int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
+  return real().getsockopt(fd, level, name, val, len);
+}

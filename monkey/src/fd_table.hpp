@@ -1,0 +1,66 @@
+// fd_table.hpp: what monkey knows about each fd it touched.
+//
+// Only fds created by a hooked call while sockets are patched (socket, socketpair,
+// pipe, pipe2, accept, accept4, and dups of those) are tracked; every other fd is
+// left alone and its calls go to libc unchanged.
+//
+// The table has two levels: a fixed array of chunk pointers, each chunk holding
+// kChunk states, allocated the first time an fd in its range is tracked (under a
+// mutex; fd creation is never a hook's fast path). Lookups take no lock: one atomic
+// load of the chunk pointer. kChunks * kChunk = 16M fds, above the kernel's default
+// nr_open (1M); an fd beyond it is simply untracked (calls go to libc unchanged).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "hub.hpp"
+
+namespace grove::monkey::detail {
+
+// A green thread parked on one fd (on its stack, linked into FdState::waiters so that
+// close() can wake it with EBADF).
+struct FdWaiter {
+  ev_io io;
+  grove::detail::Hub* hub = nullptr;
+  grove::detail::GreenThreadState* gt = nullptr;
+  FdWaiter* next = nullptr;
+  FdWaiter* prev = nullptr;
+  bool active = false;  // io is started and counted by hub->watcher_started()
+  bool closed = false;  // close() ran on the fd while we waited
+};
+
+struct FdState {
+  enum : std::uint8_t {
+    kTracked = 1,    // created by a hooked call while patched
+    kGroveNb = 2,    // grove set O_NONBLOCK on the file description
+    kUserNb = 4,     // the user asked for O_NONBLOCK (SOCK_NONBLOCK, F_SETFL, FIONBIO)
+  };
+  std::atomic<std::uint8_t> flags{0};
+  // SO_RCVTIMEO / SO_SNDTIMEO in microseconds; -1 = not known yet (ask the kernel).
+  std::atomic<std::int64_t> rcv_timeout_us{-1};
+  std::atomic<std::int64_t> snd_timeout_us{-1};
+  // Green threads parked on this fd, any hub. Guarded by lock.
+  std::atomic_flag lock = ATOMIC_FLAG_INIT;
+  FdWaiter* waiters = nullptr;
+
+  bool has(std::uint8_t f) const noexcept { return flags.load(std::memory_order_relaxed) & f; }
+  void set(std::uint8_t f) noexcept { flags.fetch_or(f, std::memory_order_relaxed); }
+  void clear(std::uint8_t f) noexcept { flags.fetch_and(static_cast<std::uint8_t>(~f), std::memory_order_relaxed); }
+  void lock_waiters() noexcept;
+  void unlock_waiters() noexcept { lock.clear(std::memory_order_release); }
+};
+
+// The state of fd if it is tracked, else nullptr. No lock, no allocation.
+FdState* tracked(int fd) noexcept;
+// Starts tracking a new fd (fresh state: kTracked plus `flags`). No-op for fd < 0
+// or beyond the table.
+void track(int fd, std::uint8_t flags) noexcept;
+// Tracks `to` as a dup of `from` (same file description: same flags and timeouts),
+// or forgets `to` if `from` is untracked.
+void track_dup(int from, int to) noexcept;
+// Forgets fd (before the real close, so a new fd of the same number starts clean),
+// and wakes every green thread of this OS thread parked on it, with EBADF.
+void forget(int fd) noexcept;
+
+}  // namespace grove::monkey::detail

@@ -1,0 +1,110 @@
+// io_hooks.cpp: read / write and the socket data calls, plus their fortified forms.
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "io.hpp"
+#include "real.hpp"
+
+using namespace grove::monkey::detail;
+
+extern "C" [[noreturn]] void __chk_fail(void);
+
+#define GROVE_HOOK extern "C" __attribute__((visibility("default")))
+
+GROVE_HOOK ssize_t read(int fd, void* buf, size_t n) {
+  return fd_io(fd, true, "monkey: read", [&] { return real().read(fd, buf, n); });
+}
+
+GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
+  return fd_io(fd, true, "monkey: readv", [&] { return real().readv(fd, iov, cnt); });
+}
+
+GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  if (flags & MSG_DONTWAIT) return real().recv(fd, buf, n, flags);
+  return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, buf, n, flags); });
+}
+
+GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
+  if (flags & MSG_DONTWAIT) return real().recvfrom(fd, buf, n, flags, addr, len);
+  return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, buf, n, flags, addr, len); });
+}
+
+GROVE_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  if (flags & MSG_DONTWAIT) return real().recvmsg(fd, msg, flags);
+  return fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, msg, flags); });
+}
+
+// The timeout argument of recvmmsg is checked by the kernel only after each datagram,
+// as in the real call; parking waits for the first datagram without it.
+GROVE_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
+  if (flags & MSG_DONTWAIT) return real().recvmmsg(fd, vec, vlen, flags, timeout);
+  return fd_io(fd, true, "monkey: recvmmsg", [&] { return real().recvmmsg(fd, vec, vlen, flags, timeout); });
+}
+
+GROVE_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+  return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
+    return fd_io(fd, false, "monkey: write", [&] { return real().write(fd, p, len); });
+  });
+}
+
+// writev / sendmsg / sendmmsg may return a partial count on a stream socket (as the
+// real calls may after a signal); callers of these already loop.
+GROVE_HOOK ssize_t writev(int fd, const iovec* iov, int cnt) {
+  return fd_io(fd, false, "monkey: writev", [&] { return real().writev(fd, iov, cnt); });
+}
+
+GROVE_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  if (flags & MSG_DONTWAIT) return real().send(fd, buf, n, flags);
+  return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
+    return fd_io(fd, false, "monkey: send", [&] { return real().send(fd, p, len, flags); });
+  });
+}
+
+GROVE_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len) {
+  if (flags & MSG_DONTWAIT) return real().sendto(fd, buf, n, flags, addr, len);
+  return fd_io(fd, false, "monkey: sendto", [&] { return real().sendto(fd, buf, n, flags, addr, len); });
+}
+
+GROVE_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  if (flags & MSG_DONTWAIT) return real().sendmsg(fd, msg, flags);
+  return fd_io(fd, false, "monkey: sendmsg", [&] { return real().sendmsg(fd, msg, flags); });
+}
+
+GROVE_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+  if (flags & MSG_DONTWAIT) return real().sendmmsg(fd, vec, vlen, flags);
+  return fd_io(fd, false, "monkey: sendmmsg", [&] { return real().sendmmsg(fd, vec, vlen, flags); });
+}
+
+// Waits for out_fd (the socket or pipe) to be writable; in_fd is a file. Both names
+// are the same function on 64-bit glibc; the asm names pin them (the header renames
+// sendfile under _FILE_OFFSET_BITS=64).
+GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile");
+GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64");
+
+GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return fd_io(out_fd, false, "monkey: sendfile", [&] { return real().sendfile(out_fd, in_fd, offset, count); });
+}
+
+GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return grove_monkey_sendfile(out_fd, in_fd, offset, count);
+}
+
+// --- fortified forms (-D_FORTIFY_SOURCE): check the buffer, then the hook above.
+
+GROVE_HOOK ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return read(fd, buf, n);
+}
+
+GROVE_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  if (n > buflen) __chk_fail();
+  return recv(fd, buf, n, flags);
+}
+
+GROVE_HOOK ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* addr,
+                                  socklen_t* len) {
+  if (n > buflen) __chk_fail();
+  return recvfrom(fd, buf, n, flags, addr, len);
+}

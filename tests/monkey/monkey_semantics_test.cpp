@@ -1,0 +1,429 @@
+// monkey_semantics_test.cpp: a hooked call behaves like the real one (fd flags,
+// timeouts, close, dup, large fds, kill / Timeout, SIGPIPE, callers without a hub).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cerrno>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include <grove/monkey.hpp>
+
+#include "hub.hpp"
+#include "monkey_util.hpp"
+
+using namespace std::chrono_literals;
+using grove::test::now_s;
+using grove::test::Pair;
+
+namespace {
+
+// Patch and create the hub before the first case, so every case starts patched with
+// the hub's own fds already open.
+const bool g_patched_at_start = [] {
+  grove::monkey::patch_all();
+  grove::current();
+  return true;
+}();
+
+}  // namespace
+
+namespace {
+
+int kernel_flags(int fd) { return static_cast<int>(::syscall(SYS_fcntl, fd, F_GETFL)); }
+
+// Parks a green thread in read(fd) once and satisfies it, so grove has switched the
+// fd's description to O_NONBLOCK behind the user.
+void make_grove_nonblocking(int reader, int writer) {
+  grove::monkey::patch_all();
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(reader, &c, 1) == 1);
+  });
+  grove::sleep(10ms);
+  REQUIRE(::write(writer, "x", 1) == 1);
+  g.join();
+  REQUIRE((kernel_flags(reader) & O_NONBLOCK) != 0);
+}
+
+}  // namespace
+
+GROVE_TEST("fcntl(F_GETFL) reports the user's blocking mode after grove made the fd non-blocking") {
+  Pair p;
+  make_grove_nonblocking(p.a, p.b);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
+  CHECK((::fcntl(p.a, F_GETFL) & O_RDWR) == O_RDWR);
+}
+
+GROVE_TEST("an fd the user made non-blocking with fcntl returns EAGAIN at once") {
+  Pair p;
+  make_grove_nonblocking(p.a, p.b);
+  REQUIRE(::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) | O_NONBLOCK) == 0);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) != 0);
+  int r = 0, e = 0;
+  double took = 1;
+  grove::spawn([&] {
+    char c;
+    const double t0 = now_s();
+    r = static_cast<int>(::read(p.a, &c, 1));
+    e = errno;
+    took = now_s() - t0;
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EAGAIN);
+  CHECK(took < 0.5);
+  // Back to blocking: the description stays non-blocking (grove's), the view does not.
+  REQUIRE(::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) & ~O_NONBLOCK) == 0);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
+  CHECK((kernel_flags(p.a) & O_NONBLOCK) != 0);
+}
+
+GROVE_TEST("SOCK_NONBLOCK sockets and ioctl(FIONBIO) are user non-blocking too") {
+  grove::monkey::patch_all();
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+  Pair p;
+  int on = 1;
+  REQUIRE(::ioctl(p.a, FIONBIO, &on) == 0);
+  int r1 = 0, e1 = 0, r2 = 0, e2 = 0;
+  grove::spawn([&] {
+    char c;
+    r1 = static_cast<int>(::recv(sv[0], &c, 1, 0));
+    e1 = errno;
+    r2 = static_cast<int>(::recv(p.a, &c, 1, 0));
+    e2 = errno;
+  }).join();
+  CHECK(r1 == -1);
+  CHECK(e1 == EAGAIN);
+  CHECK(r2 == -1);
+  CHECK(e2 == EAGAIN);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+GROVE_TEST("MSG_DONTWAIT returns EAGAIN at once from a green thread") {
+  grove::monkey::patch_all();
+  Pair p;
+  int r = 0, e = 0;
+  grove::spawn([&] {
+    char c;
+    r = static_cast<int>(::recv(p.a, &c, 1, MSG_DONTWAIT));
+    e = errno;
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EAGAIN);
+}
+
+GROVE_TEST("SO_RCVTIMEO is honoured: EAGAIN after the time, while others run") {
+  grove::monkey::patch_all();
+  Pair p(SOCK_STREAM, 0);
+  timeval tv{0, 100000};
+  REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+  int r = 0, e = 0;
+  double took = 0;
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    const double t0 = now_s();
+    r = static_cast<int>(::recv(p.a, &c, 1, 0));
+    e = errno;
+    took = now_s() - t0;
+    saw = other_ran;
+  });
+  grove::sleep(10ms);
+  other_ran = true;
+  g.join();
+  CHECK(r == -1);
+  CHECK(e == EAGAIN);
+  CHECK(saw);
+  CHECK(took >= 0.09);
+  CHECK(took < 2);
+}
+
+GROVE_TEST("SO_SNDTIMEO is honoured: EAGAIN after the time on a full socket") {
+  grove::monkey::patch_all();
+  Pair p(SOCK_STREAM, 0);
+  timeval tv{0, 100000};
+  REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
+  std::vector<char> junk(65536, 'j');
+  while (::send(p.a, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+  }
+  int r = 0, e = 0;
+  double took = 0;
+  grove::spawn([&] {
+    const double t0 = now_s();
+    r = static_cast<int>(::send(p.a, "x", 1, 0));
+    e = errno;
+    took = now_s() - t0;
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EAGAIN);
+  CHECK(took >= 0.09);
+  CHECK(took < 2);
+}
+
+GROVE_TEST("a thread without a hub still blocks on an fd grove made non-blocking") {
+  Pair p;
+  make_grove_nonblocking(p.a, p.b);
+  std::atomic<int> r{0}, e{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    char c;
+    r = static_cast<int>(::read(p.a, &c, 1));
+    e = errno;
+    done = true;
+  });
+  grove::sleep(100ms);
+  const bool early = done;
+  REQUIRE(::write(p.b, "y", 1) == 1);
+  t.join();
+  CHECK_FALSE(early);  // it blocked instead of failing with EAGAIN
+  CHECK(r == 1);
+}
+
+GROVE_TEST("a thread without a hub gets EAGAIN after SO_RCVTIMEO on such an fd") {
+  Pair p(SOCK_STREAM, 0);
+  make_grove_nonblocking(p.a, p.b);
+  timeval tv{0, 100000};
+  REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+  int r = 0, e = 0;
+  double took = 0;
+  std::thread t([&] {
+    char c;
+    const double t0 = now_s();
+    r = static_cast<int>(::read(p.a, &c, 1));
+    e = errno;
+    took = now_s() - t0;
+  });
+  t.join();
+  CHECK(r == -1);
+  CHECK(e == EAGAIN);
+  CHECK(took >= 0.09);
+  CHECK(took < 2);
+}
+
+GROVE_TEST("close() wakes a green thread parked in read() with EBADF") {
+  grove::monkey::patch_all();
+  Pair p;
+  int r = 0, e = 0;
+  auto g = grove::spawn([&] {
+    char c;
+    r = static_cast<int>(::read(p.a, &c, 1));
+    e = errno;
+  });
+  grove::sleep(20ms);
+  REQUIRE(::close(p.a) == 0);
+  p.a = -1;
+  g.join();
+  CHECK(r == -1);
+  CHECK(e == EBADF);
+}
+
+GROVE_TEST("close() wakes every green thread parked on the fd") {
+  grove::monkey::patch_all();
+  grove::test::Listener l;
+  int fd = ::dup(l.fd);
+  int woken = 0;
+  std::vector<grove::GreenThread<void>> gs;
+  for (int i = 0; i < 5; ++i) {
+    gs.push_back(grove::spawn([&] {
+      if (::accept(fd, nullptr, nullptr) == -1 && errno == EBADF) ++woken;
+    }));
+  }
+  grove::sleep(20ms);
+  REQUIRE(::close(fd) == 0);
+  for (auto& g : gs) g.join();
+  CHECK(woken == 5);
+}
+
+GROVE_TEST("a dup'd fd behaves like its original") {
+  grove::monkey::patch_all();
+  Pair p;
+  make_grove_nonblocking(p.a, p.b);
+  const int d = ::dup(p.a);
+  REQUIRE(d >= 0);
+  CHECK((::fcntl(d, F_GETFL) & O_NONBLOCK) == 0);
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(d, &c, 1) == 1);
+    saw = other_ran;
+  });
+  grove::sleep(20ms);
+  other_ran = true;
+  REQUIRE(::write(p.b, "z", 1) == 1);
+  g.join();
+  CHECK(saw);
+  const int d2 = ::fcntl(p.a, F_DUPFD_CLOEXEC, 100);
+  REQUIRE(d2 >= 100);
+  CHECK((::fcntl(d2, F_GETFL) & O_NONBLOCK) == 0);
+  ::close(d2);
+  ::close(d);
+}
+
+GROVE_TEST("a large fd number (dup2 near the fd limit) is tracked and parks") {
+  grove::monkey::patch_all();
+  rlimit rl{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  const int high = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20) - 1);
+  REQUIRE(high > 1000);
+  Pair p;
+  REQUIRE(::dup2(p.a, high) == high);
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(high, &c, 1) == 1);
+    saw = other_ran;
+  });
+  grove::sleep(20ms);
+  other_ran = true;
+  REQUIRE(::write(p.b, "h", 1) == 1);
+  g.join();
+  CHECK(saw);
+  CHECK((::fcntl(high, F_GETFL) & O_NONBLOCK) == 0);
+  MESSAGE("used fd " << high);
+  ::close(high);
+}
+
+GROVE_TEST("a kill inside read() makes it fail with ECANCELED, then GreenletExit at the next grove call") {
+  grove::monkey::patch_all();
+  Pair p;
+  int r = 0, e = 0;
+  bool returned = false, after = false;
+  auto g = grove::spawn([&] {
+    char c;
+    r = static_cast<int>(::read(p.a, &c, 1));
+    e = errno;
+    returned = true;
+    grove::sleep(0ms);  // raises the pending GreenletExit
+    after = true;
+  });
+  grove::sleep(20ms);
+  g.kill();
+  CHECK(returned);
+  CHECK(r == -1);
+  CHECK(e == ECANCELED);
+  CHECK_FALSE(after);
+  CHECK(g.killed());
+}
+
+GROVE_TEST("a grove::Timeout inside recv() makes it fail with ETIMEDOUT, then TimeoutError") {
+  grove::monkey::patch_all();
+  Pair p;
+  int r = 0, e = 0;
+  bool caught = false;
+  grove::spawn([&] {
+    try {
+      grove::Timeout t(50ms);
+      char c;
+      r = static_cast<int>(::recv(p.a, &c, 1, 0));
+      e = errno;
+      grove::yield();
+    } catch (const grove::TimeoutError&) {
+      caught = true;
+    }
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == ETIMEDOUT);
+  CHECK(caught);
+}
+
+GROVE_TEST("a kill inside nanosleep() makes it fail with ECANCELED") {
+  grove::monkey::patch_all();
+  int r = 0, e = 0;
+  timespec rem{};
+  auto g = grove::spawn([&] {
+    timespec req{5, 0};
+    r = ::nanosleep(&req, &rem);
+    e = errno;
+    grove::yield();
+  });
+  grove::sleep(20ms);
+  g.kill();
+  CHECK(r == -1);
+  CHECK(e == ECANCELED);
+  CHECK(rem.tv_sec >= 3);  // the time not slept
+}
+
+GROVE_TEST("writing to a closed peer with SIGPIPE ignored fails with EPIPE, as without grove") {
+  grove::monkey::patch_all();
+  struct sigaction ign{}, old{};
+  ign.sa_handler = SIG_IGN;
+  REQUIRE(::sigaction(SIGPIPE, &ign, &old) == 0);
+  Pair p;
+  ::close(p.b);
+  p.b = -1;
+  int r = 0, e = 0;
+  grove::spawn([&] {
+    r = static_cast<int>(::write(p.a, "x", 1));
+    e = errno;
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EPIPE);
+  ::sigaction(SIGPIPE, &old, nullptr);
+}
+
+GROVE_TEST("50 green threads blocked in recv() finish in about the time of one") {
+  grove::monkey::patch_all();
+  constexpr int kN = 50;
+  std::vector<std::unique_ptr<Pair>> pairs;
+  for (int i = 0; i < kN; ++i) pairs.push_back(std::make_unique<Pair>());
+  int ok = 0;
+  std::vector<grove::GreenThread<void>> gs;
+  const double t0 = now_s();
+  for (int i = 0; i < kN; ++i) {
+    gs.push_back(grove::spawn([&, i] {
+      grove::sleep(100ms);
+      REQUIRE(::send(pairs[i]->b, "ping", 4, 0) == 4);
+    }));
+    gs.push_back(grove::spawn([&, i] {
+      char buf[8];
+      if (::recv(pairs[i]->a, buf, sizeof buf, 0) == 4) ++ok;
+    }));
+  }
+  for (auto& g : gs) g.join();
+  const double took = now_s() - t0;
+  CHECK(ok == kN);
+  CHECK(took >= 0.09);
+  CHECK(took < 1.5);  // one after another: 5 s
+  MESSAGE("50 recv waits of 100 ms took " << took << " s");
+}
+
+GROVE_TEST("without patch_sockets() a green thread's read blocks the OS thread") {
+  grove::monkey::unpatch_all();
+  Pair p(SOCK_STREAM, 0.2);  // created unpatched: untracked, a plain blocking fd
+  bool other_ran = false, saw = true;
+  int r = 0;
+  auto g = grove::spawn([&] {
+    char c;
+    r = static_cast<int>(::read(p.a, &c, 1));
+    saw = other_ran;
+  });
+  auto other = grove::spawn([&] { other_ran = true; });
+  g.join();
+  other.join();
+  CHECK(r == -1);      // SO_RCVTIMEO expired in the kernel
+  CHECK_FALSE(saw);    // nobody else ran meanwhile
+  grove::monkey::patch_all();
+}
+
+GROVE_TEST("hooks called from an OS thread without a hub never create one") {
+  grove::monkey::patch_all();
+  bool had_hub = true;
+  std::thread t([&] {
+    ::usleep(1000);
+    Pair p;
+    ::write(p.b, "x", 1);
+    char c;
+    ::read(p.a, &c, 1);
+    had_hub = grove::detail::Hub::current() != nullptr;
+  });
+  t.join();
+  CHECK_FALSE(had_hub);
+}

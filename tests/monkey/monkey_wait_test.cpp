@@ -1,0 +1,244 @@
+// monkey_wait_test.cpp: poll / select / epoll and the sleep calls park the green thread.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+#include <vector>
+
+#include <grove/monkey.hpp>
+
+#include "monkey_util.hpp"
+
+using namespace std::chrono_literals;
+using grove::test::now_s;
+using grove::test::Pair;
+
+extern "C" int __poll(pollfd*, nfds_t, int);
+
+namespace {
+
+// Patch and create the hub before the first case, so every case starts patched with
+// the hub's own fds already open.
+const bool g_patched_at_start = [] {
+  grove::monkey::patch_all();
+  grove::current();
+  return true;
+}();
+
+}  // namespace
+
+namespace {
+
+void check_parks(const std::function<void()>& call, const std::function<void()>& unblock) {
+  grove::monkey::patch_all();
+  bool other_ran = false;
+  bool saw = false;
+  auto g = grove::spawn([&] {
+    call();
+    saw = other_ran;
+  });
+  grove::sleep(30ms);
+  other_ran = true;
+  unblock();
+  g.join();
+  CHECK(saw);
+}
+
+// Runs `sleeper` in kN green threads at once; returns the wall time they took together.
+double concurrent(int n, const std::function<void()>& sleeper) {
+  grove::monkey::patch_all();
+  std::vector<grove::GreenThread<void>> gs;
+  const double t0 = now_s();
+  for (int i = 0; i < n; ++i) gs.push_back(grove::spawn(sleeper));
+  for (auto& g : gs) g.join();
+  return now_s() - t0;
+}
+
+}  // namespace
+
+GROVE_TEST("poll() parks on every fd at once and reports the kernel's revents") {
+  Pair p1, p2;
+  check_parks([&] {
+    pollfd f[2] = {{p1.a, POLLIN, 0}, {p2.a, POLLIN, 0}};
+    CHECK(::poll(f, 2, 3000) == 1);
+    CHECK(f[0].revents == 0);
+    CHECK(f[1].revents == POLLIN);
+  }, [&] { REQUIRE(::write(p2.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("__poll() parks like poll()") {
+  Pair p;
+  check_parks([&] {
+    pollfd f{p.a, POLLIN, 0};
+    CHECK(::__poll(&f, 1, 3000) == 1);
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("poll() with a timeout parks and returns 0 after it") {
+  grove::monkey::patch_all();
+  Pair p;
+  double took = 0;
+  int r = -2;
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    pollfd f{p.a, POLLIN, 0};
+    const double t0 = now_s();
+    r = ::poll(&f, 1, 100);
+    took = now_s() - t0;
+    saw = other_ran;
+  });
+  grove::sleep(10ms);
+  other_ran = true;
+  g.join();
+  CHECK(r == 0);
+  CHECK(saw);
+  CHECK(took >= 0.09);
+  CHECK(took < 2);
+}
+
+GROVE_TEST("ppoll() parks the green thread") {
+  Pair p;
+  check_parks([&] {
+    pollfd f{p.a, POLLIN, 0};
+    timespec ts{3, 0};
+    CHECK(::ppoll(&f, 1, &ts, nullptr) == 1);
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("select() parks on its fd sets and reports the kernel's answer") {
+  Pair p1, p2;
+  check_parks([&] {
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p1.a, &rd);
+    FD_SET(p2.a, &rd);
+    timeval tv{3, 0};
+    CHECK(::select(std::max(p1.a, p2.a) + 1, &rd, nullptr, nullptr, &tv) == 1);
+    CHECK(!FD_ISSET(p1.a, &rd));
+    CHECK(FD_ISSET(p2.a, &rd));
+  }, [&] { REQUIRE(::write(p2.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("select() with only a timeout sleeps green") {
+  grove::monkey::patch_all();
+  const double t = concurrent(5, [] {
+    timeval tv{0, 100000};
+    CHECK(::select(0, nullptr, nullptr, nullptr, &tv) == 0);
+  });
+  CHECK(t >= 0.09);
+  CHECK(t < 0.45);  // 5 x 100 ms one after another would take 500 ms
+}
+
+GROVE_TEST("pselect() parks the green thread") {
+  Pair p;
+  check_parks([&] {
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p.a, &rd);
+    timespec ts{3, 0};
+    CHECK(::pselect(p.a + 1, &rd, nullptr, nullptr, &ts, nullptr) == 1);
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("epoll_wait() parks the green thread") {
+  Pair p;
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = p.a;
+  REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+  check_parks([&] {
+    epoll_event out[4];
+    CHECK(::epoll_wait(ep, out, 4, 3000) == 1);
+    const int got = out[0].data.fd;
+    CHECK(got == p.a);
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+  ::close(ep);
+}
+
+GROVE_TEST("epoll_pwait() parks the green thread, and times out with 0") {
+  Pair p;
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+  check_parks([&] {
+    epoll_event out[4];
+    CHECK(::epoll_pwait(ep, out, 4, 50, nullptr) == 0);
+    CHECK(::epoll_pwait(ep, out, 4, 3000, nullptr) == 1);
+  }, [&] {
+    grove::sleep(50ms);
+    REQUIRE(::write(p.b, "x", 1) == 1);
+  });
+  ::close(ep);
+}
+
+// --------------------------------------------------------------- time
+
+GROVE_TEST("nanosleep() in 20 green threads at once takes about one sleep") {
+  const double t = concurrent(20, [] {
+    timespec req{0, 100000000}, rem{1, 1};
+    CHECK(::nanosleep(&req, &rem) == 0);
+    CHECK(rem.tv_sec == 0);
+    CHECK(rem.tv_nsec == 0);
+  });
+  CHECK(t >= 0.09);
+  CHECK(t < 1.0);  // one after another: 2 s
+}
+
+GROVE_TEST("usleep() in 20 green threads at once takes about one sleep") {
+  const double t = concurrent(20, [] { CHECK(::usleep(100000) == 0); });
+  CHECK(t >= 0.09);
+  CHECK(t < 1.0);
+}
+
+GROVE_TEST("clock_nanosleep() relative and absolute sleeps are green") {
+  const double t = concurrent(10, [] {
+    timespec req{0, 50000000};
+    CHECK(::clock_nanosleep(CLOCK_MONOTONIC, 0, &req, nullptr) == 0);
+    timespec at;
+    ::clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_nsec += 50000000;
+    if (at.tv_nsec >= 1000000000) {
+      at.tv_nsec -= 1000000000;
+      ++at.tv_sec;
+    }
+    CHECK(::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == 0);
+  });
+  CHECK(t >= 0.09);
+  CHECK(t < 0.9);  // one after another: 1 s
+}
+
+GROVE_TEST("sleep() in 3 green threads at once takes about one second") {
+  const double t = concurrent(3, [] { CHECK(::sleep(1) == 0u); });
+  CHECK(t >= 0.95);
+  CHECK(t < 2.5);  // one after another: 3 s
+}
+
+GROVE_TEST("nanosleep() rejects an invalid request as the real call does") {
+  grove::monkey::patch_all();
+  timespec bad{0, 2000000000};
+  int r = 0, e = 0;
+  grove::spawn([&] {
+    r = ::nanosleep(&bad, nullptr);
+    e = errno;
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EINVAL);
+}
+
+GROVE_TEST("without patch_time() the sleeps block the OS thread, one after another") {
+  grove::monkey::unpatch_all();
+  grove::monkey::patch_sockets();
+  std::vector<grove::GreenThread<void>> gs;
+  const double t0 = now_s();
+  for (int i = 0; i < 3; ++i) gs.push_back(grove::spawn([] { ::usleep(100000); }));
+  for (auto& g : gs) g.join();
+  const double t = now_s() - t0;
+  CHECK(t >= 0.29);
+  grove::monkey::patch_all();
+}
