@@ -3,6 +3,7 @@
 #include "io_channel.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <string>
 
 #include <grove/errors.hpp>
@@ -58,9 +59,9 @@ std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const 
   if (timeout < 0) {
     while (!me.ready && !me.closed) hub.park(op_desc);
   } else {
-    const double deadline = ev_time() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
     while (!me.ready && !me.closed) {
-      const double left = deadline - ev_time();
+      const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0 || !hub.park_for(left, op_desc)) {
         if (me.ready || me.closed) break;
         return std::make_error_code(std::errc::timed_out);

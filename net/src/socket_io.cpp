@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 
 #include "socket_state.hpp"
@@ -19,14 +20,18 @@ namespace {
 
 std::error_code ebadf() { return std::error_code(EBADF, std::system_category()); }
 
-// One call's time budget, from the socket's timeout or an explicit one.
+// One call's time budget, from the socket's timeout or an explicit one (monotonic).
 struct Deadline {
-  double timeout;  // < 0: none
-  double end;
-  explicit Deadline(double t) : timeout(t), end(t > 0 ? ev_time() + t : 0) {}
+  using Clock = std::chrono::steady_clock;
+  double timeout;  // < 0: none, 0: non-blocking
+  Clock::time_point end;
+  explicit Deadline(double t)
+      : timeout(t), end(t > 0 ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t))
+                              : Clock::time_point()) {}
+  // Seconds left (at least 1 us, so an expired budget still reports timed_out).
   double left() const {
     if (timeout <= 0) return timeout;
-    return std::max(1e-6, end - ev_time());
+    return std::max(1e-6, std::chrono::duration<double>(end - Clock::now()).count());
   }
 };
 

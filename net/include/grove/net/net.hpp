@@ -1,0 +1,16 @@
+// grove/net/net.hpp: everything in grove's net module, in one include.
+//
+//   Address          address.hpp          IPv4 / IPv6 / Unix addresses, parse and print
+//   Socket           socket.hpp           cooperative sockets; wait_readable/writable
+//   resolve          resolve.hpp          getaddrinfo off the hub; create_connection
+//   BufferedStream   buffered_stream.hpp  read_line / read_until / buffered writes
+//   StreamServer     stream_server.hpp    one green thread per TCP connection
+//   DatagramServer   datagram_server.hpp  UDP server
+#pragma once
+
+#include <grove/net/address.hpp>
+#include <grove/net/buffered_stream.hpp>
+#include <grove/net/datagram_server.hpp>
+#include <grove/net/resolve.hpp>
+#include <grove/net/socket.hpp>
+#include <grove/net/stream_server.hpp>
