@@ -361,3 +361,45 @@ GROVE_TEST("wait_writable returns at once for a writable fd") {
   ::close(p[0]);
   ::close(p[1]);
 }
+
+GROVE_TEST("two green threads writing one socket at once is a UsageError naming the misuse") {
+  auto [c, s] = tcp_pair();
+  std::string big(16 << 20, 'w');
+  auto first = grove::spawn([&] {
+    std::error_code ec;
+    c.sendall(big.data(), big.size(), ec);
+    return ec;
+  });
+  grove::sleep(20ms);  // the first writer fills the buffers and parks
+  try {
+    c.sendall("second");
+    FAIL("no UsageError");
+  } catch (const grove::UsageError& e) {
+    CHECK(std::string(e.what()).find("already waiting to write") != std::string::npos);
+  }
+  c.close();
+  CHECK(first.get().value() == ECANCELED);
+}
+
+GROVE_TEST("shutdown of the write side gives the peer end of file") {
+  auto [c, s] = tcp_pair();
+  c.shutdown(grove::net::ShutdownHow::kWrite);
+  CHECK(s.recv(8).empty());
+  s.sendall("still open the other way");
+  CHECK(c.recv(64) == "still open the other way");
+}
+
+GROVE_TEST("local and peer addresses match across a connection") {
+  auto [c, s] = tcp_pair();
+  CHECK(c.local_address() == s.peer_address());
+  CHECK(c.peer_address() == s.local_address());
+}
+
+GROVE_TEST("connect with a timeout succeeds well within it on loopback") {
+  Socket l = listener();
+  Socket c = Socket::tcp();
+  const auto t0 = std::chrono::steady_clock::now();
+  c.connect(l.local_address(), 2s);
+  CHECK(elapsed_s(t0) < 1.0);
+  CHECK(c.peer_address() == l.local_address());
+}
