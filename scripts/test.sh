@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Everything CI runs: the release build and its whole test suite (benchmark smoke runs
+# included), then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the install/consumer checks. Prints how long each stage took and ends with an
+# "N passed, N failed" line. Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+declare -a stage_names stage_secs
+
+stage() {  # stage NAME COMMAND...
+  local name=$1; shift
+  local t0=$SECONDS
+  echo
+  echo "=== stage: $name"
+  if "$@"; then
+    echo "=== stage: $name: ok ($((SECONDS - t0)) s)"
+  else
+    echo "=== stage: $name: FAILED ($((SECONDS - t0)) s)"
+    status=1
+  fi
+  stage_names+=("$name")
+  stage_secs+=("$((SECONDS - t0))")
+}
+
+release_build() {
+  if [ ! -f build/build.ninja ]; then meson setup build --buildtype=release || return 1; fi
+  ninja -C build
+}
+
+release_tests() {
+  meson test -C build --print-errorlogs --num-processes "$jobs"
+}
+
+asan_build() {
+  if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dbenchmarks=false || return 1
+  fi
+  ninja -C build-asan
+}
+
+asan_tests() {
+  # LeakSanitizer stays on; a report fails the test (halt_on_error / -fno-sanitize-recover).
+  ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite bench-smoke --no-suite slow
+}
+
+consumers() {
+  if [ -x tests/consumers/run.sh ]; then
+    tests/consumers/run.sh
+  else
+    echo "no consumer checks yet"
+  fi
+}
+
+stage "release build" release_build
+stage "release tests" release_tests
+stage "sanitizer build (asan+ubsan)" asan_build
+stage "sanitizer tests (asan+ubsan)" asan_tests
+stage "install and consumers" consumers
+
+echo
+echo "=== stage times"
+for i in "${!stage_names[@]}"; do
+  printf '  %-32s %5d s\n' "${stage_names[$i]}" "${stage_secs[$i]}"
+done
+printf '  %-32s %5d s\n' "total" "$SECONDS"
+
+# One closing line over both test runs, from meson's machine-readable logs.
+python3 - <<'PY'
+import json, os
+passed = failed = skipped = 0
+for d in ("build", "build-asan"):
+    p = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(p):
+        continue
+    for line in open(p):
+        try:
+            r = json.loads(line)["result"]
+        except Exception:
+            continue
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
