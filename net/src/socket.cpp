@@ -28,8 +28,12 @@ SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), 
 
 void SocketState::close() noexcept {
   if (fd < 0) return;
-  rd.cancel(*hub);
-  wr.cancel(*hub);
+  // A socket that outlives its hub (a static object destroyed after the thread's
+  // hub) has no loop left to stop watchers on, and nobody can be parked on it.
+  if (Hub::current() == hub) {
+    rd.cancel(*hub);
+    wr.cancel(*hub);
+  }
   ::close(fd);
   fd = -1;
 }

@@ -403,3 +403,17 @@ GROVE_TEST("connect with a timeout succeeds well within it on loopback") {
   CHECK(elapsed_s(t0) < 1.0);
   CHECK(c.peer_address() == l.local_address());
 }
+
+namespace {
+// Destroyed after main()'s hub (thread_local objects go before statics): its
+// destructor must only close the fd.
+Socket g_static_socket;
+const bool g_static_socket_made = (g_static_socket = Socket::tcp(), true);
+}  // namespace
+
+GROVE_TEST("a socket in a static object is usable and may outlive the hub") {
+  CHECK(g_static_socket_made);
+  CHECK(g_static_socket.is_open());
+  g_static_socket.bind(Address::parse("127.0.0.1:0"));
+  CHECK(g_static_socket.local_address().port() != 0);
+}
