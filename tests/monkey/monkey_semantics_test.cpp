@@ -427,3 +427,30 @@ GROVE_TEST("hooks called from an OS thread without a hub never create one") {
   t.join();
   CHECK_FALSE(had_hub);
 }
+
+GROVE_TEST("shutdown() wakes a green thread parked in recv() with end of file") {
+  grove::monkey::patch_all();
+  Pair p;
+  int r = -2;
+  auto g = grove::spawn([&] {
+    char c;
+    r = static_cast<int>(::recv(p.a, &c, 1, 0));
+  });
+  grove::sleep(20ms);
+  REQUIRE(::shutdown(p.a, SHUT_RDWR) == 0);
+  g.join();
+  CHECK(r == 0);
+}
+
+GROVE_TEST("fds created before patching are left alone") {
+  grove::monkey::unpatch_all();
+  Pair p;
+  grove::monkey::patch_all();
+  auto g = grove::spawn([&] {
+    REQUIRE(::write(p.b, "x", 1) == 1);
+    char c;
+    CHECK(::read(p.a, &c, 1) == 1);
+  });
+  g.join();
+  CHECK((kernel_flags(p.a) & O_NONBLOCK) == 0);
+}
