@@ -1,0 +1,141 @@
+// kill_test.cpp: kill() delivers GreenletExit so destructors run.
+#include <chrono>
+#include <stdexcept>
+
+#include "grove_test.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+struct SetOnDestroy {
+  bool& flag;
+  ~SetOnDestroy() { flag = true; }
+};
+}  // namespace
+
+GROVE_TEST("kill while parked in sleep runs the green thread's destructors") {
+  bool destroyed = false, after = false;
+  auto g = grove::spawn([&] {
+    SetOnDestroy guard{destroyed};
+    grove::sleep(10s);
+    after = true;
+  });
+  grove::sleep(5ms);
+  REQUIRE(g.started());
+  g.kill();
+  CHECK(g.ready());
+  CHECK(g.killed());
+  CHECK(destroyed);
+  CHECK_FALSE(after);
+}
+
+GROVE_TEST("kill while parked in join runs destructors and leaves the joined one running") {
+  bool destroyed = false;
+  auto target = grove::spawn([] { grove::sleep(50ms); return 3; });
+  auto joiner = grove::spawn([&] {
+    SetOnDestroy guard{destroyed};
+    target.join();
+  });
+  grove::sleep(5ms);
+  joiner.kill();
+  CHECK(joiner.killed());
+  CHECK(destroyed);
+  CHECK_FALSE(target.ready());
+  CHECK(target.get() == 3);
+}
+
+GROVE_TEST("a green thread killed before it started never runs its function") {
+  bool ran = false;
+  auto g = grove::spawn([&] { ran = true; });
+  g.kill();
+  CHECK(g.ready());
+  CHECK(g.killed());
+  CHECK_FALSE(g.started());
+  CHECK_FALSE(ran);
+}
+
+GROVE_TEST("kill with a timeout returns false while the victim is still cleaning up") {
+  auto g = grove::spawn([] {
+    try {
+      grove::sleep(10s);
+    } catch (const grove::GreenletExit&) {
+      // Cleanup that itself takes a while; then the kill proceeds.
+      grove::sleep(100ms);
+      throw;
+    }
+  });
+  grove::sleep(5ms);
+  CHECK_FALSE(g.kill(10ms));
+  CHECK_FALSE(g.ready());
+  CHECK(g.join(5s));
+  CHECK(g.killed());
+}
+
+GROVE_TEST("kill with a timeout returns true once the victim is dead") {
+  auto g = grove::spawn([] { grove::sleep(10s); });
+  grove::sleep(1ms);
+  CHECK(g.kill(2s));
+  CHECK(g.killed());
+}
+
+GROVE_TEST("kill_nowait returns before the victim has died") {
+  bool destroyed = false;
+  auto g = grove::spawn([&] {
+    SetOnDestroy guard{destroyed};
+    grove::sleep(10s);
+  });
+  grove::sleep(1ms);
+  g.kill_nowait();
+  CHECK_FALSE(destroyed);
+  g.join();
+  CHECK(destroyed);
+  CHECK(g.killed());
+}
+
+GROVE_TEST("a green thread that kills itself gets GreenletExit at once") {
+  bool caught = false, after = false;
+  auto g = grove::spawn([&] {
+    try {
+      grove::current().kill();
+      after = true;
+    } catch (const grove::GreenletExit&) {
+      caught = true;
+      throw;
+    }
+  });
+  g.join();
+  CHECK(caught);
+  CHECK_FALSE(after);
+  CHECK(g.killed());
+}
+
+GROVE_TEST("catch of std::exception does not swallow a kill") {
+  bool swallowed = false;
+  auto g = grove::spawn([&] {
+    try {
+      grove::sleep(10s);
+    } catch (const std::exception&) {
+      swallowed = true;
+    }
+  });
+  grove::sleep(1ms);
+  g.kill();
+  CHECK_FALSE(swallowed);
+  CHECK(g.killed());
+}
+
+GROVE_TEST("get on a killed green thread throws GreenThreadKilled") {
+  auto g = grove::spawn([] { grove::sleep(10s); return 1; });
+  grove::sleep(1ms);
+  g.kill();
+  CHECK_THROWS_AS(g.get(), grove::GreenThreadKilled);
+  CHECK(g.exception() == nullptr);
+}
+
+GROVE_TEST("killing a dead green thread does nothing") {
+  auto g = grove::spawn([] { return 1; });
+  CHECK(g.get() == 1);
+  g.kill();
+  CHECK(g.successful());
+  CHECK_FALSE(g.killed());
+}

@@ -1,0 +1,120 @@
+// timeout_test.cpp: scoped deadlines, nested, and the calls' own timeouts.
+#include <chrono>
+#include <optional>
+
+#include "grove_test.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+GROVE_TEST("a Timeout interrupts sleep with a TimeoutError whose source is that Timeout") {
+  const auto t0 = Clock::now();
+  grove::Timeout t(20ms);
+  bool thrown = false;
+  try {
+    grove::sleep(10s);
+  } catch (const grove::TimeoutError& e) {
+    thrown = true;
+    CHECK(e.source() == &t);
+    CHECK(e.is(t));
+  }
+  CHECK(thrown);
+  CHECK(t.expired());
+  CHECK(Clock::now() - t0 >= 15ms);
+  CHECK(Clock::now() - t0 < 5s);
+}
+
+GROVE_TEST("with nested Timeouts the inner one fires first and is the source") {
+  grove::Timeout outer(5s);
+  grove::Timeout inner(20ms);
+  bool thrown = false;
+  try {
+    grove::sleep(10s);
+  } catch (const grove::TimeoutError& e) {
+    thrown = true;
+    CHECK(e.is(inner));
+    CHECK_FALSE(e.is(outer));
+  }
+  CHECK(thrown);
+  CHECK_FALSE(outer.expired());
+}
+
+GROVE_TEST("an outer Timeout that fires first is the source and passes through an inner with_timeout") {
+  grove::Timeout outer(20ms);
+  bool inner_returned = false;
+  bool thrown = false;
+  try {
+    (void)grove::with_timeout(5s, [] { grove::sleep(10s); });
+    inner_returned = true;
+  } catch (const grove::TimeoutError& e) {
+    thrown = true;
+    CHECK(e.is(outer));
+  }
+  CHECK(thrown);
+  CHECK_FALSE(inner_returned);
+}
+
+GROVE_TEST("with_timeout returns nullopt when its own deadline expires") {
+  std::optional<int> r = grove::with_timeout(10ms, [] {
+    grove::sleep(10s);
+    return 1;
+  });
+  CHECK_FALSE(r.has_value());
+  bool ok = grove::with_timeout(10ms, [] { grove::sleep(10s); });
+  CHECK_FALSE(ok);
+}
+
+GROVE_TEST("with_timeout returns the value when the function finishes in time") {
+  std::optional<int> r = grove::with_timeout(5s, [] {
+    grove::sleep(1ms);
+    return 9;
+  });
+  REQUIRE(r.has_value());
+  CHECK(*r == 9);
+  CHECK(grove::with_timeout(5s, [] {}));
+}
+
+GROVE_TEST("a cancelled Timeout never fires later") {
+  {
+    grove::Timeout t(20ms);
+    t.cancel();
+    CHECK_NOTHROW(grove::sleep(60ms));
+    CHECK_FALSE(t.expired());
+  }
+  CHECK_NOTHROW(grove::sleep(10ms));
+}
+
+GROVE_TEST("a Timeout that went out of scope never fires later") {
+  { grove::Timeout t(20ms); }
+  CHECK_NOTHROW(grove::sleep(60ms));
+}
+
+GROVE_TEST("a Timeout fires in the green thread that created it, not in others") {
+  bool other_ok = false;
+  auto other = grove::spawn([&] {
+    grove::sleep(60ms);
+    other_ok = true;
+  });
+  grove::Timeout t(10ms);
+  CHECK_THROWS_AS(grove::sleep(10s), grove::TimeoutError);
+  t.cancel();
+  other.join();
+  CHECK(other_ok);
+}
+
+GROVE_TEST("join with its own timeout and sleep leave no Timeout behind") {
+  auto g = grove::spawn([] { grove::sleep(100ms); });
+  CHECK_FALSE(g.join(10ms));
+  CHECK_NOTHROW(grove::sleep(20ms));
+  CHECK(g.join(5s));
+}
+
+GROVE_TEST("a Timeout interrupts join and leaves the joined green thread running") {
+  auto g = grove::spawn([] { grove::sleep(50ms); return 2; });
+  {
+    grove::Timeout t(5ms);
+    CHECK_THROWS_AS(g.join(), grove::TimeoutError);
+  }
+  CHECK_FALSE(g.ready());
+  CHECK(g.get() == 2);
+}
