@@ -41,7 +41,9 @@ def start(cmd, cpu):
 
 
 def stop(p):
-    p.send_signal(signal.SIGINT)
+    # SIGTERM, not SIGINT: a shell running this in the background makes its children
+    # ignore SIGINT, and the peers have no handler of their own.
+    p.send_signal(signal.SIGTERM)
     try:
         p.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -72,7 +74,7 @@ def strace_run(build, exe, conns, seconds, size):
     # Stop the traced server (strace's child), so strace writes its summary.
     children = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
     for c in children:
-        os.kill(int(c), signal.SIGINT)
+        os.kill(int(c), signal.SIGTERM)
     try:
         p.wait(timeout=10)
     except subprocess.TimeoutExpired:
