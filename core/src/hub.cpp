@@ -270,13 +270,13 @@ void start_green_thread(GreenThreadState* gt, const SpawnPlacement& p, std::stri
 
 // ---------------------------------------------------------------- switching
 
-void Hub::restore_thread_state(GreenThreadState* me) noexcept {
+inline void Hub::restore_thread_state(GreenThreadState* me) noexcept {
   eh_->caught = me->eh_caught;
   eh_->uncaught = me->eh_uncaught;
   *errno_ = me->saved_errno;
 }
 
-void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcept {
+inline void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcept {
   from->saved_errno = *errno_;
   from->eh_caught = eh_->caught;
   from->eh_uncaught = eh_->uncaught;
@@ -290,14 +290,14 @@ void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcept {
   after_switch(prev);
 }
 
-void Hub::after_switch(GreenThreadState* prev) noexcept {
+inline void Hub::after_switch(GreenThreadState* prev) noexcept {
   if (prev->stack.guard_kind == GuardKind::kCanary && !StackPool::canary_intact(prev->stack)) {
     report_canary_overflow(prev);
   }
   if (prev->status == Status::kDead) drop_ref(prev);  // the "alive" reference
 }
 
-void Hub::switch_next(GreenThreadState* me) {
+inline void Hub::switch_next(GreenThreadState* me) {
   GreenThreadState* next;
   if (ready_head_ && budget_ > 0) {
     --budget_;

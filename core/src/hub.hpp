@@ -124,10 +124,12 @@ class GROVE_API Hub {
     return gt;
   }
 
-  void switch_next(GreenThreadState* me);
-  void switch_to(GreenThreadState* from, GreenThreadState* to) noexcept;
-  void after_switch(GreenThreadState* prev) noexcept;
-  void restore_thread_state(GreenThreadState* me) noexcept;
+  // The switch path, forced inline into yield/park: a yield is a handful of loads and
+  // stores around jump_fcontext, and call overhead was a third of it (callgrind).
+  [[gnu::always_inline]] inline void switch_next(GreenThreadState* me);
+  [[gnu::always_inline]] inline void switch_to(GreenThreadState* from, GreenThreadState* to) noexcept;
+  [[gnu::always_inline]] inline void after_switch(GreenThreadState* prev) noexcept;
+  [[gnu::always_inline]] inline void restore_thread_state(GreenThreadState* me) noexcept;
   [[noreturn]] void run_green_thread(GreenThreadState* self) noexcept;
   [[noreturn]] void finish(GreenThreadState* self) noexcept;
   [[noreturn]] void run_loop() noexcept;
