@@ -1,0 +1,74 @@
+// crash_test.cpp: behaviour seen from outside a process: the blocked-hub monitor, the
+// SIGUSR1 dump, the stack overflow report per guard mechanism, and a bare main().
+#include <string>
+
+#include "child_process.hpp"
+#include "grove_test.hpp"
+
+using grove::test::run_crash_helper;
+
+namespace {
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+GROVE_TEST("main spawns and joins a green thread with no explicit loop call") {
+  auto r = run_crash_helper("main-join", {});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+}
+
+GROVE_TEST("the monitor names the green thread that blocked the hub for 300 ms") {
+  auto r = run_crash_helper("monitor", {"GROVE_MAX_BLOCKING_MS=100"});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "'busy'"));
+  CHECK(contains(r.err, "blocked"));
+}
+
+GROVE_TEST("without GROVE_MAX_BLOCKING_MS a 300 ms busy loop is not reported") {
+  auto r = run_crash_helper("monitor", {"GROVE_MAX_BLOCKING_MS="});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK_FALSE(contains(r.err, "blocked"));
+}
+
+GROVE_TEST("SIGUSR1 with GROVE_DUMP_ON_SIGUSR1=1 dumps the parked green threads") {
+  auto r = run_crash_helper("dump-env", {"GROVE_DUMP_ON_SIGUSR1=1"});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "sleeper-alpha"));
+  CHECK(contains(r.err, "sleeper-beta"));
+  CHECK(contains(r.err, "parked"));
+}
+
+GROVE_TEST("SIGUSR1 after grove::dump_on_signal dumps the parked green threads") {
+  auto r = run_crash_helper("dump-call", {"GROVE_DUMP_ON_SIGUSR1="});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "sleeper-alpha"));
+  CHECK(contains(r.err, "parked"));
+}
+
+GROVE_TEST("a stack overflow is reported through the madvise guard") {
+  auto r = run_crash_helper("overflow", {"GROVE_STACK_GUARD=madvise"});
+  INFO(r.err);
+  CHECK(r.signaled());
+  CHECK(contains(r.err, "stack overflow in green thread 'deep'"));
+  CHECK(contains(r.err, "guard: madvise"));
+}
+
+GROVE_TEST("a stack overflow is reported through the mprotect guard") {
+  auto r = run_crash_helper("overflow", {"GROVE_STACK_GUARD=mprotect"});
+  INFO(r.err);
+  CHECK(r.signaled());
+  CHECK(contains(r.err, "stack overflow in green thread 'deep'"));
+  CHECK(contains(r.err, "guard: mprotect"));
+}
+
+GROVE_TEST("a stack overflow is reported through the stack canary at the next switch") {
+  auto r = run_crash_helper("overflow-bounded", {"GROVE_STACK_GUARD=canary"});
+  INFO(r.err);
+  CHECK(r.signaled());
+  CHECK(contains(r.err, "stack overflow in green thread 'deep'"));
+  CHECK(contains(r.err, "canary"));
+}
