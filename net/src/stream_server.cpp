@@ -195,12 +195,28 @@ void StreamServer::stop(Duration timeout) {
   im.stopped = true;
   im.listener.close();  // the acceptor wakes with ECANCELED and returns
   im.acceptor.kill();   // in case it was sleeping (out of fds) or below the cap
-  std::vector<GreenThreadHandle> hs(im.conns.begin(), im.conns.end());
-  if (!hs.empty() && timeout > Duration::zero()) grove::joinall(hs, timeout);
-  hs.assign(im.conns.begin(), im.conns.end());
-  if (!hs.empty()) grove::killall(hs);
-  im.conns.clear();  // handlers killed before they started never ran their cleanup
-  im.running = 0;
+  // Every handler but the caller's own (a handler may stop its server).
+  const GreenThreadHandle self = grove::current();
+  auto others = [&] {
+    std::vector<GreenThreadHandle> hs;
+    for (const auto& h : im.conns) {
+      if (!(h == self)) hs.push_back(h);
+    }
+    return hs;
+  };
+  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
+    grove::joinall(hs, timeout);
+  }
+  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) grove::killall(hs);
+  // Handlers killed before they started never ran their cleanup: drop their entries.
+  for (auto it = im.conns.begin(); it != im.conns.end();) {
+    if (it->dead()) {
+      it = im.conns.erase(it);
+      --im.running;
+    } else {
+      ++it;
+    }
+  }
   im.stop_waiters.notify_all();
 }
 

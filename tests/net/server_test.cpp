@@ -147,3 +147,25 @@ GROVE_TEST("a StreamServer serves IPv6 and Unix-domain listeners") {
   un.stop();
   ::unlink(path.c_str());
 }
+
+GROVE_TEST("a handler may stop its own server") {
+  StreamServer* self = nullptr;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address& p) {
+    char c;
+    if (s.recv_exactly(&c, 1) == 1 && c == '!') {
+      self->stop(100ms);
+      s.sendall("bye");
+      return;
+    }
+    echo(s, p);
+  });
+  self = &server;
+  server.start();
+  Socket other = Socket::tcp();  // a connection the stop kills
+  other.connect(server.address());
+  other.sendall("x");
+  grove::sleep(10ms);
+  CHECK(roundtrip(server.address(), "!") == "bye");
+  CHECK(other.recv(4).empty());
+  CHECK(server.connection_count() == 0);
+}

@@ -67,7 +67,8 @@ class GROVE_API StreamServer {
   void serve_forever();
   // Stops accepting (closes the listener), lets running handlers finish for up to
   // `timeout`, then kills the rest and waits for them to die; afterwards no fd of
-  // this server is open. Parks. Idempotent. Must not be called from a handler.
+  // this server is open. Parks. Idempotent. A handler may call it: every other
+  // handler is stopped, and the caller's own connection closes when it returns.
   void stop(Duration timeout = std::chrono::seconds(1));
 
   bool started() const noexcept;
