@@ -20,6 +20,8 @@ using grove::detail::WakeReason;
 
 std::atomic<unsigned> g_patched{0};
 
+void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept;
+
 int interrupt_errno(Hub& hub) noexcept {
   const std::uint8_t p = hub.running()->pending;
   if (!p) return 0;
@@ -46,6 +48,62 @@ void on_io(struct ev_loop*, ev_io* io, int) noexcept {
 
 }  // namespace
 
+namespace {
+
+// Releases this thread's persistent watchers when it exits. A thread_local first
+// touched after the thread's hub was created, so it is destroyed before the hub.
+struct PersistentGuard {
+  Hub* hub = nullptr;
+  ~PersistentGuard() {
+    if (hub) release_persistent(hub);
+  }
+};
+thread_local PersistentGuard t_guard;
+
+// The union of the events the still-counted persistent waiters of `hub` wait for.
+int wanted(FdState& st, Hub* hub) noexcept {
+  int m = 0;
+  for (FdWaiter* w = st.waiters; w; w = w->next) {
+    if (w->persistent && w->active && w->hub == hub) m |= w->events;
+  }
+  return m;
+}
+
+// (Re)starts the persistent watcher with `mask`, or stops it for 0. Lock held.
+void set_persistent(Hub& hub, FdState& st, int fd, int mask) noexcept {
+  if (st.pio_started && st.pio_mask == mask) return;
+  if (st.pio_started) ev_io_stop(hub.loop(), &st.pio);
+  st.pio_started = false;
+  st.pio_mask = mask;
+  if (!mask) return;
+  ev_io_init(&st.pio, on_persistent, fd, mask);
+  st.pio.data = &st;
+  ev_io_start(hub.loop(), &st.pio);
+  st.pio_started = true;
+}
+
+}  // namespace
+
+void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept {
+  auto* st = static_cast<FdState*>(io->data);
+  Hub* hub = Hub::current();
+  st->lock_waiters();
+  bool woke = false;
+  for (FdWaiter* w = st->waiters; w; w = w->next) {
+    if (!w->persistent || !w->active || w->hub != hub) continue;
+    if (!(w->events & revents) && !(revents & EV_ERROR)) continue;
+    w->active = false;
+    hub->watcher_stopped();
+    hub->wake(w->gt);
+    woke = true;
+  }
+  // Woken green threads usually wait again soon: keep the watcher as it is. If it
+  // fired for nobody, narrow it to what is still waited for (or stop it), so a level-
+  // triggered fd nobody reads does not spin the loop.
+  if (!woke) set_persistent(*hub, *st, io->fd, wanted(*st, hub));
+  st->unlock_waiters();
+}
+
 Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const char* what) noexcept {
   GreenThreadState* me = hub.running();
   if (me->pending) return Wait::kInterrupted;
@@ -57,16 +115,32 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
   FdWaiter w;
   w.hub = &hub;
   w.gt = me;
-  ev_io_init(&w.io, on_io, fd, events);
-  w.io.data = &w;
+  w.events = events;
   if (st) {
+    Hub* owner = st->owner.load(std::memory_order_acquire);
+    if (!owner) {
+      if (!t_guard.hub) t_guard.hub = &hub;
+      if (st->owner.compare_exchange_strong(owner, &hub, std::memory_order_acq_rel)) owner = &hub;
+    }
+    w.persistent = owner == &hub;
     st->lock_waiters();
     w.next = st->waiters;
     if (w.next) w.next->prev = &w;
     st->waiters = &w;
+    if (w.persistent) {
+      if (st->stale.exchange(false, std::memory_order_acq_rel) && st->pio_started) {
+        ev_io_stop(hub.loop(), &st->pio);  // the fd number was closed and reused: re-register
+        st->pio_started = false;
+      }
+      set_persistent(hub, *st, fd, (st->pio_started ? st->pio_mask : 0) | events);
+    }
     st->unlock_waiters();
   }
-  ev_io_start(hub.loop(), &w.io);
+  if (!w.persistent) {
+    ev_io_init(&w.io, on_io, fd, events);
+    w.io.data = &w;
+    ev_io_start(hub.loop(), &w.io);
+  }
   w.active = true;
   hub.watcher_started();
   WakeReason why;
@@ -79,7 +153,8 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
     why = me->wake_reason;
   }
   if (w.active) {
-    ev_io_stop(hub.loop(), &w.io);
+    if (!w.persistent) ev_io_stop(hub.loop(), &w.io);
+    w.active = false;
     hub.watcher_stopped();
   }
   if (st) {

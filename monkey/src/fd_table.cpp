@@ -13,6 +13,7 @@ namespace {
 constexpr int kChunkBits = 10;
 constexpr int kChunk = 1 << kChunkBits;
 constexpr int kChunks = 1 << 14;
+static_assert(kChunk == static_cast<int>(kSlotsPerChunk) && kChunks == static_cast<int>(kChunkCount));
 
 std::atomic<FdState*> g_chunks[kChunks];
 std::mutex g_grow;
@@ -36,6 +37,12 @@ FdState* slot(int fd, bool create) noexcept {
 }
 
 }  // namespace
+
+FdState* slot_at(std::size_t chunk, std::size_t index) noexcept {
+  if (chunk >= kChunkCount || index >= kSlotsPerChunk) return nullptr;
+  FdState* c = g_chunks[chunk].load(std::memory_order_acquire);
+  return c ? &c[index] : nullptr;
+}
 
 void FdState::lock_waiters() noexcept {
   while (lock.test_and_set(std::memory_order_acquire)) ::sched_yield();
@@ -79,13 +86,33 @@ void forget(int fd) noexcept {
     if (w->hub != me) continue;
     w->closed = true;
     if (w->active) {
-      ev_io_stop(w->hub->loop(), &w->io);
+      if (!w->persistent) ev_io_stop(w->hub->loop(), &w->io);
       w->active = false;
       w->hub->watcher_stopped();
     }
     w->hub->wake(w->gt);
   }
+  grove::detail::Hub* owner = s->owner.load(std::memory_order_acquire);
+  if (owner && owner == me) {
+    if (s->pio_started) ev_io_stop(me->loop(), &s->pio);
+    s->pio_started = false;
+    s->stale.store(false, std::memory_order_relaxed);
+    s->owner.store(nullptr, std::memory_order_release);
+  } else if (owner) {
+    s->stale.store(true, std::memory_order_release);
+  }
   s->unlock_waiters();
+}
+
+void release_persistent(grove::detail::Hub* hub) noexcept {
+  for_each_slot([hub](FdState& s) {
+    if (s.owner.load(std::memory_order_acquire) != hub) return;
+    s.lock_waiters();
+    if (s.pio_started) ev_io_stop(hub->loop(), &s.pio);
+    s.pio_started = false;
+    s.owner.store(nullptr, std::memory_order_release);
+    s.unlock_waiters();
+  });
 }
 
 }  // namespace grove::monkey::detail

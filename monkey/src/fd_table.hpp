@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "hub.hpp"
@@ -26,8 +27,10 @@ struct FdWaiter {
   grove::detail::GreenThreadState* gt = nullptr;
   FdWaiter* next = nullptr;
   FdWaiter* prev = nullptr;
-  bool active = false;  // io is started and counted by hub->watcher_started()
-  bool closed = false;  // close() ran on the fd while we waited
+  int events = 0;           // EV_READ / EV_WRITE waited for
+  bool active = false;      // counted by hub->watcher_started() (and io started, unless persistent)
+  bool persistent = false;  // woken by the fd's persistent watcher, not by io
+  bool closed = false;      // close() ran on the fd while we waited
 };
 
 struct FdState {
@@ -43,6 +46,18 @@ struct FdState {
   // Green threads parked on this fd, any hub. Guarded by lock.
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
   FdWaiter* waiters = nullptr;
+
+  // The persistent watcher (coop.cpp): one ev_io per fd, owned by the first hub that
+  // waits on the fd and left started between waits, so a green thread that waits on
+  // the same fd again and again (a connection's read loop) costs no epoll_ctl per
+  // wait. Other hubs use a watcher of their own on their stack. Only the owner's OS
+  // thread touches pio / pio_started / pio_mask; `stale` tells the owner that another
+  // thread closed the fd number since (re-register before the next wait).
+  std::atomic<grove::detail::Hub*> owner{nullptr};
+  std::atomic<bool> stale{false};
+  ev_io pio;
+  bool pio_started = false;
+  int pio_mask = 0;
 
   bool has(std::uint8_t f) const noexcept { return flags.load(std::memory_order_relaxed) & f; }
   void set(std::uint8_t f) noexcept { flags.fetch_or(f, std::memory_order_relaxed); }
@@ -62,5 +77,20 @@ void track_dup(int from, int to) noexcept;
 // Forgets fd (before the real close, so a new fd of the same number starts clean),
 // and wakes every green thread of this OS thread parked on it, with EBADF.
 void forget(int fd) noexcept;
+// Calls fn(state) for every slot of the table that was ever allocated.
+template <class F>
+void for_each_slot(F&& fn);
+FdState* slot_at(std::size_t chunk, std::size_t index) noexcept;  // nullptr past the end / unallocated
+constexpr std::size_t kSlotsPerChunk = 1024;
+constexpr std::size_t kChunkCount = 1 << 14;
+template <class F>
+void for_each_slot(F&& fn) {
+  for (std::size_t c = 0; c < kChunkCount; ++c) {
+    if (!slot_at(c, 0)) continue;
+    for (std::size_t i = 0; i < kSlotsPerChunk; ++i) fn(*slot_at(c, i));
+  }
+}
+// Stops and releases every persistent watcher `hub` owns (its thread is exiting).
+void release_persistent(grove::detail::Hub* hub) noexcept;
 
 }  // namespace grove::monkey::detail

@@ -454,3 +454,53 @@ GROVE_TEST("fds created before patching are left alone") {
   g.join();
   CHECK((kernel_flags(p.a) & O_NONBLOCK) == 0);
 }
+
+GROVE_TEST("green threads on two OS threads' hubs can wait on fds, and a hub's thread can exit") {
+  grove::monkey::patch_all();
+  Pair p1, p2;
+  // Another OS thread with a hub of its own waits on p1 first (its hub then owns p1's
+  // persistent watcher), reads, and exits: its watchers are released with its hub.
+  std::atomic<int> got{0};
+  std::thread t([&] {
+    grove::spawn([&] {
+      char c;
+      if (::read(p1.a, &c, 1) == 1) ++got;
+      if (::read(p2.a, &c, 1) == 1) ++got;
+    }).join();
+  });
+  grove::sleep(30ms);
+  REQUIRE(::write(p1.b, "a", 1) == 1);
+  REQUIRE(::write(p2.b, "b", 1) == 1);
+  t.join();
+  CHECK(got == 2);
+  // This hub can now wait on the same fds.
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(p1.a, &c, 1) == 1);
+    saw = other_ran;
+  });
+  grove::sleep(20ms);
+  other_ran = true;
+  REQUIRE(::write(p1.b, "c", 1) == 1);
+  g.join();
+  CHECK(saw);
+}
+
+GROVE_TEST("an fd number closed and reused is watched afresh") {
+  grove::monkey::patch_all();
+  for (int round = 0; round < 3; ++round) {
+    Pair p;
+    bool other_ran = false, saw = false;
+    auto g = grove::spawn([&] {
+      char c;
+      CHECK(::read(p.a, &c, 1) == 1);
+      saw = other_ran;
+    });
+    grove::sleep(10ms);
+    other_ran = true;
+    REQUIRE(::write(p.b, "r", 1) == 1);
+    g.join();
+    CHECK(saw);
+  }
+}
