@@ -17,6 +17,8 @@ namespace grove::detail {
 
 class Monitor;
 [[noreturn]] void green_thread_entry(GreenThreadState* prev) noexcept;
+// Destroys gt's grove::local values (sync/local.cpp). Destructors that throw are logged.
+void destroy_locals(GreenThreadState* gt) noexcept;
 
 struct PlainState final : GreenThreadState {};
 

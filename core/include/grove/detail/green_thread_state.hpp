@@ -67,6 +67,7 @@ struct LinkNode {
   LinkNode* next = nullptr;
 };
 
+struct LocalSlots;   // grove::local<T> values of one green thread (core/src/sync/local.cpp)
 struct TimeoutLink;  // the chain of grove::Timeout objects alive on this green thread
 
 struct GROVE_API GreenThreadState {
@@ -106,6 +107,9 @@ struct GROVE_API GreenThreadState {
   // --- timeouts (timeout.cpp) ---
   Timeout* timeouts = nullptr;            // innermost live grove::Timeout
   std::uint32_t fired_timeouts = 0;       // fired and not yet raised
+
+  // --- green-thread-local storage (local.cpp), created on first use ---
+  LocalSlots* locals = nullptr;
 
   // --- diagnostics ---
   const char* wait_what = nullptr;        // what a parked green thread waits on

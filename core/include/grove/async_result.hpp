@@ -1,0 +1,75 @@
+// grove/async_result.hpp: AsyncResult<T>, a value or an exception delivered once
+// (a future that green threads park on).
+//
+//   grove::AsyncResult<int> r;
+//   grove::spawn([&] { r.set(compute()); });
+//   int v = r.get();               // parks until set, then the value (or rethrows)
+#pragma once
+
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <grove/duration.hpp>
+#include <grove/errors.hpp>
+#include <grove/event.hpp>
+
+namespace grove {
+
+template <class T>
+class AsyncResult : public Waitable {
+ public:
+  AsyncResult() = default;
+  AsyncResult(const AsyncResult&) = delete;
+  AsyncResult& operator=(const AsyncResult&) = delete;
+
+  // Stores the value and wakes every waiter. Setting twice is a UsageError.
+  template <class U = T>
+    requires(!std::is_void_v<T>)
+  void set(U&& value) {
+    check_unset();
+    value_.emplace(std::forward<U>(value));
+    done_.set();
+  }
+  void set()
+    requires std::is_void_v<T>
+  {
+    check_unset();
+    done_.set();
+  }
+  // Stores an exception that get() will rethrow, and wakes every waiter.
+  void set_exception(std::exception_ptr e) {
+    check_unset();
+    error_ = std::move(e);
+    done_.set();
+  }
+
+  bool ready() const override { return done_.is_set(); }
+  bool successful() const noexcept { return done_.is_set() && !error_; }
+  std::exception_ptr exception() const noexcept { return error_; }
+
+  // Parks until set; returns whether it was set before `timeout`.
+  bool wait(std::optional<Duration> timeout = std::nullopt) { return done_.wait(timeout); }
+
+  // Parks until set, then returns a copy of the value or rethrows the exception.
+  // With a timeout, throws TimeoutError (source() is nullptr) if it passes first.
+  T get(std::optional<Duration> timeout = std::nullopt) const {
+    if (!const_cast<Event&>(done_).wait(timeout)) throw TimeoutError(nullptr, "grove::AsyncResult::get: timed out");
+    if (error_) std::rethrow_exception(error_);
+    if constexpr (!std::is_void_v<T>) return *value_;
+  }
+
+  detail::ObserverList& observers() const override { return done_.observers(); }
+
+ private:
+  void check_unset() const {
+    if (done_.is_set()) throw UsageError("grove::AsyncResult: set twice");
+  }
+  struct Empty {};
+  std::conditional_t<std::is_void_v<T>, Empty, std::optional<T>> value_;
+  std::exception_ptr error_;
+  Event done_;
+};
+
+}  // namespace grove

@@ -1,0 +1,76 @@
+// grove/channel.hpp: Channel<T>, an unbuffered hand-off between green threads (Go's
+// unbuffered channel, gevent's Channel).
+//
+//   grove::Channel<int> ch;
+//   grove::spawn([&] { ch.put(42); });   // parks until a getter takes it
+//   int v = ch.get();
+//
+// put() parks until a getter takes the item; get() parks until a putter brings one.
+// The item moves straight from one to the other; waiting is FIFO on both sides.
+#pragma once
+
+#include <optional>
+#include <utility>
+
+#include <grove/detail/wait_queue.hpp>
+#include <grove/duration.hpp>
+
+namespace grove {
+
+template <class T>
+class Channel {
+ public:
+  Channel() = default;
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Hands `item` to a getter, parking until one takes it. Returns false if `timeout`
+  // passed first (the item was not taken). GreenletExit / TimeoutError if interrupted
+  // while waiting (not taken). UsageError if it would park on the hub.
+  bool put(T item, std::optional<Duration> timeout = std::nullopt) {
+    if (void* slot = getters_.wake_one_payload()) {
+      static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
+      return true;
+    }
+    std::optional<T> mine(std::move(item));
+    // Granted means a getter moved the item out of `mine`.
+    return putters_.wait("Channel::put", timeout, &mine);
+  }
+
+  // Takes an item from a putter, parking until one comes. GreenletExit / TimeoutError
+  // if interrupted while waiting (nothing taken).
+  T get() { return *get(std::nullopt); }
+  // As get(), but std::nullopt if `timeout` passed first.
+  std::optional<T> get(std::optional<Duration> timeout) {
+    if (void* src = putters_.wake_one_payload()) {
+      auto* from = static_cast<std::optional<T>*>(src);
+      std::optional<T> v(std::move(*from));
+      return v;
+    }
+    std::optional<T> slot;
+    if (!getters_.wait("Channel::get", timeout, &slot)) return std::nullopt;
+    return slot;
+  }
+
+  // Non-parking forms: succeed only if a partner is already waiting.
+  bool try_put(T& item) {
+    if (void* slot = getters_.wake_one_payload()) {
+      static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
+      return true;
+    }
+    return false;
+  }
+  std::optional<T> try_get() {
+    if (void* src = putters_.wake_one_payload()) return std::move(*static_cast<std::optional<T>*>(src));
+    return std::nullopt;
+  }
+
+  std::size_t getters_waiting() const noexcept { return getters_.size(); }
+  std::size_t putters_waiting() const noexcept { return putters_.size(); }
+
+ private:
+  detail::WaitQueue getters_;
+  detail::WaitQueue putters_;
+};
+
+}  // namespace grove

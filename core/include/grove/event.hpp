@@ -1,0 +1,46 @@
+// grove/event.hpp: Event, a flag green threads can wait on.
+//
+//   grove::Event ready;
+//   grove::spawn([&] { setup(); ready.set(); });
+//   ready.wait();                  // parks until set()
+//
+// Only for the OS thread whose green threads use it (no locking).
+#pragma once
+
+#include <optional>
+
+#include <grove/detail/observer.hpp>
+#include <grove/detail/wait_queue.hpp>
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+#include <grove/waitable.hpp>
+
+namespace grove {
+
+class GROVE_API Event : public Waitable {
+ public:
+  Event() = default;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  // Sets the flag and wakes every waiter (and grove::wait / iwait on it). Does not park.
+  void set() noexcept;
+  // Clears the flag; later wait() calls park again. Waiters already woken stay woken.
+  void clear() noexcept { set_ = false; }
+  bool is_set() const noexcept { return set_; }
+
+  // Parks until the flag is set (returns at once if it is). Returns true if it was
+  // set, false if `timeout` passed first. GreenletExit / TimeoutError if the caller is
+  // killed or its Timeout expires (nothing is left behind). UsageError on the hub.
+  bool wait(std::optional<Duration> timeout = std::nullopt);
+
+  bool ready() const override { return set_; }
+  detail::ObserverList& observers() const override { return observers_; }
+
+ private:
+  bool set_ = false;
+  detail::WaitQueue waiters_;
+  mutable detail::ObserverList observers_;
+};
+
+}  // namespace grove

@@ -1,0 +1,73 @@
+// grove/local.hpp: grove::local<T>, a value per green thread (gevent.local, a
+// thread_local for green threads).
+//
+//   grove::local<std::string> request_id;
+//   grove::spawn([&] { request_id.set("abc"); handle(); });  // handle() sees "abc"
+//
+// Each green thread sees its own value, created on first access from the initializer
+// (T{} by default). The value is destroyed when its green thread dies, on that green
+// thread's stack, right after its function returned (the OS thread's original
+// context: when its hub is destroyed). A destructor must not park. Destroying the
+// local<T> itself does not destroy the values already made; each goes with its green
+// thread. Only the calling green thread's value is reachable; no locking is needed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include <grove/export.hpp>
+
+namespace grove {
+
+namespace detail {
+// The running green thread's value for `key`, or nullptr.
+GROVE_API void* local_find(std::uint64_t key) noexcept;
+// Stores `value` for `key` in the running green thread (the previous value, if any,
+// is destroyed); `destroy(value)` runs when the green thread dies.
+GROVE_API void local_store(std::uint64_t key, void* value, void (*destroy)(void*));
+// Destroys and forgets the running green thread's value for `key`, if any.
+GROVE_API void local_erase(std::uint64_t key) noexcept;
+GROVE_API std::uint64_t local_new_key() noexcept;
+}  // namespace detail
+
+template <class T>
+class local {
+ public:
+  local() : init_([] { return T(); }) {}
+  explicit local(std::function<T()> init) : init_(std::move(init)) {}
+  local(const local&) = delete;
+  local& operator=(const local&) = delete;
+
+  // The calling green thread's value, made by the initializer on first access.
+  T& get() {
+    if (void* p = detail::local_find(key_)) return *static_cast<T*>(p);
+    return emplace(init_());
+  }
+  T& operator*() { return get(); }
+  T* operator->() { return &get(); }
+
+  // Replaces the calling green thread's value.
+  void set(T value) { emplace(std::move(value)); }
+  // True if the calling green thread has a value already.
+  bool has_value() const noexcept { return detail::local_find(key_) != nullptr; }
+  // Destroys the calling green thread's value; the next get() makes a new one.
+  void reset() noexcept { detail::local_erase(key_); }
+
+ private:
+  T& emplace(T value) {
+    auto owned = std::make_unique<T>(std::move(value));
+    T* raw = owned.get();
+    detail::local_store(key_, raw, [](void* p) { delete static_cast<T*>(p); });
+    owned.release();
+    return *raw;
+  }
+
+  // A key, not the object's address: a later local<T> at the same address must not
+  // see values left by a destroyed one.
+  std::uint64_t key_ = detail::local_new_key();
+  std::function<T()> init_;
+};
+
+}  // namespace grove

@@ -1,0 +1,210 @@
+// grove/queue.hpp: Queue<T> (FIFO), LifoQueue<T>, PriorityQueue<T>, for green threads
+// of one OS thread.
+//
+//   grove::Queue<std::string> q(100);        // bounded: put parks while 100 are queued
+//   grove::spawn([&] { q.put("job"); });
+//   std::string job = q.get();                // parks until an item is there
+//
+// Waiting is FIFO on both sides, and an item or a free slot is handed to a woken
+// waiter before anyone else can take it, so a green thread that waited first is
+// served first and a kill or timeout racing the hand-off loses nothing: the item goes
+// to the next waiter or stays queued. Move-only element types work.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <grove/detail/wait_queue.hpp>
+#include <grove/duration.hpp>
+#include <grove/errors.hpp>
+
+namespace grove {
+
+// put_nowait() on a full queue.
+class QueueFull : public std::runtime_error {
+ public:
+  QueueFull() : std::runtime_error("grove::Queue: full") {}
+};
+// get_nowait() / peek_nowait() on an empty queue.
+class QueueEmpty : public std::runtime_error {
+ public:
+  QueueEmpty() : std::runtime_error("grove::Queue: empty") {}
+};
+
+namespace detail {
+
+template <class T>
+struct FifoStore {
+  std::deque<T> items;
+  void push(T v) { items.push_back(std::move(v)); }
+  T pop() {
+    T v = std::move(items.front());
+    items.pop_front();
+    return v;
+  }
+  const T& top() const { return items.front(); }
+  std::size_t size() const { return items.size(); }
+};
+
+template <class T>
+struct LifoStore {
+  std::vector<T> items;
+  void push(T v) { items.push_back(std::move(v)); }
+  T pop() {
+    T v = std::move(items.back());
+    items.pop_back();
+    return v;
+  }
+  const T& top() const { return items.back(); }
+  std::size_t size() const { return items.size(); }
+};
+
+// Smallest first (as Python's heapq); give a Compare of std::greater<T> for largest first.
+template <class T, class Compare = std::less<T>>
+struct PriorityStore {
+  std::vector<T> items;
+  struct Inverted {
+    bool operator()(const T& a, const T& b) const { return Compare{}(b, a); }
+  };
+  void push(T v) {
+    items.push_back(std::move(v));
+    std::push_heap(items.begin(), items.end(), Inverted{});
+  }
+  T pop() {
+    std::pop_heap(items.begin(), items.end(), Inverted{});
+    T v = std::move(items.back());
+    items.pop_back();
+    return v;
+  }
+  const T& top() const { return items.front(); }
+  std::size_t size() const { return items.size(); }
+};
+
+}  // namespace detail
+
+template <class T, class Store = detail::FifoStore<T>>
+class BasicQueue {
+ public:
+  // maxsize 0 means unbounded.
+  explicit BasicQueue(std::size_t maxsize = 0) : maxsize_(maxsize) {}
+  BasicQueue(const BasicQueue&) = delete;
+  BasicQueue& operator=(const BasicQueue&) = delete;
+
+  // Adds an item, parking while the queue is full. With a timeout, returns false if it
+  // passed first (the item is not added). GreenletExit / TimeoutError if interrupted
+  // while waiting (nothing added). UsageError if it would park on the hub.
+  bool put(T item, std::optional<Duration> timeout = std::nullopt) {
+    if (full_for_new()) {
+      if (!putters_.wait("Queue::put", timeout)) return false;
+      --reserved_slots_;  // the getter that woke us kept this slot for us
+    }
+    push(std::move(item));
+    return true;
+  }
+  // Adds an item or throws QueueFull. Never parks.
+  void put_nowait(T item) {
+    if (full_for_new()) throw QueueFull();
+    push(std::move(item));
+  }
+
+  // Removes and returns the next item, parking while there is none. GreenletExit /
+  // TimeoutError if interrupted while waiting (nothing taken).
+  T get() { return *get(std::nullopt); }
+  // As get(), but std::nullopt if `timeout` passed first.
+  std::optional<T> get(std::optional<Duration> timeout) {
+    if (available() == 0) {
+      if (!getters_.wait("Queue::get", timeout)) return std::nullopt;
+      --reserved_items_;  // the putter that woke us kept this item for us
+    }
+    return take();
+  }
+  // Removes and returns the next item or throws QueueEmpty. Never parks.
+  T get_nowait() {
+    if (available() == 0) throw QueueEmpty();
+    return take();
+  }
+
+  // The next item, without removing it; parks while there is none. The reference
+  // is valid until the item is removed. With a timeout, nullptr if it passed first.
+  const T* peek(std::optional<Duration> timeout = std::nullopt) {
+    if (available() > 0) return &store_.top();
+    // Woken by a put whose item a parked getter then takes, it waits again, for what is
+    // left of the one deadline.
+    const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(Duration::zero());
+    while (available() == 0) {
+      std::optional<Duration> left;
+      if (timeout) left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+      if (!peekers_.wait("Queue::peek", left)) return nullptr;
+    }
+    return &store_.top();
+  }
+  const T& peek_nowait() const {
+    if (available() == 0) throw QueueEmpty();
+    return store_.top();
+  }
+
+  // Marks one item taken by get() as processed. More task_done() calls than items
+  // put is a UsageError.
+  void task_done() {
+    if (unfinished_ == 0) throw UsageError("grove::Queue::task_done: called more times than items were put");
+    if (--unfinished_ == 0) joiners_.wake_all();
+  }
+  // Parks until every item put has been marked task_done(); false on timeout.
+  bool join(std::optional<Duration> timeout = std::nullopt) {
+    if (unfinished_ == 0) return true;
+    return joiners_.wait("Queue::join", timeout);
+  }
+
+  std::size_t size() const noexcept { return store_.size(); }
+  bool empty() const noexcept { return store_.size() == 0; }
+  bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
+  std::size_t maxsize() const noexcept { return maxsize_; }
+  std::size_t unfinished_tasks() const noexcept { return unfinished_; }
+
+ private:
+  // Items not already promised to a woken getter. (A queued getter never coexists
+  // with an unpromised item: push() promises each new item to the oldest parked
+  // getter. So "available" alone decides, and fairness holds without checking the
+  // wait list, which may still hold a waiter that timed out and has not run yet.)
+  std::size_t available() const noexcept { return store_.size() - reserved_items_; }
+  // Whether a new put (not one a getter woke) must wait.
+  bool full_for_new() const noexcept { return maxsize_ > 0 && store_.size() + reserved_slots_ >= maxsize_; }
+
+  void push(T item) {
+    store_.push(std::move(item));
+    ++unfinished_;
+    if (getters_.wake_one()) ++reserved_items_;
+    peekers_.wake_all();
+  }
+  T take() {
+    T v = store_.pop();
+    if (maxsize_ > 0 && putters_.wake_one()) ++reserved_slots_;
+    return v;
+  }
+
+  std::size_t maxsize_;
+  Store store_;
+  std::size_t reserved_items_ = 0;
+  std::size_t reserved_slots_ = 0;
+  std::size_t unfinished_ = 0;
+  detail::WaitQueue getters_;
+  detail::WaitQueue putters_;
+  detail::WaitQueue peekers_;
+  detail::WaitQueue joiners_;
+};
+
+template <class T>
+using Queue = BasicQueue<T, detail::FifoStore<T>>;
+template <class T>
+using LifoQueue = BasicQueue<T, detail::LifoStore<T>>;
+template <class T, class Compare = std::less<T>>
+using PriorityQueue = BasicQueue<T, detail::PriorityStore<T, Compare>>;
+
+}  // namespace grove

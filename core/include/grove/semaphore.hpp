@@ -1,0 +1,60 @@
+// grove/semaphore.hpp: Semaphore and BoundedSemaphore.
+//
+// acquire() parks while no permit is left; release() hands a permit straight to the
+// oldest waiter (FIFO: the green thread that waited first is served first), so a
+// green thread arriving later can never take it first.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include <grove/detail/wait_queue.hpp>
+#include <grove/duration.hpp>
+#include <grove/export.hpp>
+
+namespace grove {
+
+class GROVE_API Semaphore {
+ public:
+  explicit Semaphore(std::size_t permits = 1) : permits_(permits) {}
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+  virtual ~Semaphore() = default;
+
+  // Takes a permit, parking while none is free. Returns false if `timeout` passed
+  // first (no permit taken). GreenletExit / TimeoutError if interrupted while waiting
+  // (no permit taken). UsageError on the hub.
+  bool acquire(std::optional<Duration> timeout = std::nullopt);
+  // Takes a permit if one is free right now; never parks.
+  bool try_acquire() noexcept;
+  // Returns a permit: to the oldest waiter if any, else to the count. Does not park.
+  virtual void release();
+
+  // Permits free right now.
+  std::size_t value() const noexcept { return permits_; }
+  // True if acquire() would park.
+  bool locked() const noexcept { return permits_ == 0; }
+  std::size_t waiting() const noexcept { return waiters_.size(); }
+
+  // BasicLockable, for std::lock_guard / std::unique_lock.
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  bool try_lock() noexcept { return try_acquire(); }
+
+ protected:
+  std::size_t permits_;
+  detail::WaitQueue waiters_;
+};
+
+// A Semaphore that may not be released more often than it was acquired: releasing
+// beyond the initial count throws UsageError and changes nothing.
+class GROVE_API BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(std::size_t permits = 1) : Semaphore(permits), limit_(permits) {}
+  void release() override;
+
+ private:
+  std::size_t limit_;
+};
+
+}  // namespace grove

@@ -1,0 +1,124 @@
+// grove/thread_pool.hpp: run blocking functions on OS worker threads while only the
+// calling green thread waits.
+//
+//   auto text = grove::run_in_thread([&] { return read_whole_file(path); });
+//
+// The calling green thread parks; other green threads keep running. The worker's
+// return value comes back, or its exception is rethrown in the caller. Completions
+// reach the hub through one libev async watcher per hub; a burst of completions costs
+// one wake-up of the hub, not one each.
+//
+// Cancellation contract: a worker cannot be interrupted. If the waiting green thread
+// is killed, or its grove::Timeout expires, while the function runs, the kill /
+// timeout completes only after the function has returned: then GreenletExit /
+// TimeoutError is raised in the caller and the result is dropped. So the function may
+// safely use anything on the caller's stack (capture by reference), and nothing it
+// uses is freed under it. The price: such a kill waits for the function. If the OS
+// thread exits while one of its green threads waits here (it is abandoned), the
+// function still runs to its end and its result is dropped.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <grove/export.hpp>
+
+namespace grove {
+
+namespace detail {
+
+// One call in flight: lives on the waiting green thread's stack.
+struct GROVE_API ThreadJob {
+  virtual void execute() noexcept = 0;  // runs on a worker
+  void* inbox = nullptr;                // the submitting hub's completion inbox
+  void* waiter = nullptr;               // the parked green thread
+  ThreadJob* next = nullptr;            // worker queue / inbox list link
+  bool completed = false;               // set on the hub's thread
+  std::exception_ptr error;
+
+ protected:
+  ~ThreadJob() = default;
+};
+
+template <class R, class F>
+struct TypedThreadJob final : ThreadJob {
+  explicit TypedThreadJob(F& f) : fn(f) {}
+  void execute() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(fn);
+      } else {
+        result.emplace(std::invoke(fn));
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  F& fn;
+  std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+};
+
+}  // namespace detail
+
+class GROVE_API ThreadPool {
+ public:
+  // Starts `threads` worker threads (at least 1).
+  explicit ThreadPool(std::size_t threads);
+  // Finishes the queued calls, then joins the workers. Must not be destroyed while
+  // green threads wait on it.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Runs fn() on a worker and parks the calling green thread until it returns; gives
+  // back its value or rethrows its exception. Called from an OS thread without a hub
+  // (another worker, a plain std::thread) it simply runs fn() there. UsageError on the
+  // hub. See the cancellation contract above.
+  template <class F>
+  std::invoke_result_t<F&> run(F&& fn) {
+    using R = std::invoke_result_t<F&>;
+    detail::TypedThreadJob<R, std::remove_reference_t<F>> job(fn);
+    if (!submit_and_wait(job)) return std::invoke(fn);  // no hub on this thread
+    if (job.error) std::rethrow_exception(job.error);
+    if constexpr (!std::is_void_v<R>) return std::move(*job.result);
+  }
+
+  // For code that must not throw through C frames (monkey's libc hooks): as run(),
+  // but fn must not throw, and a kill or Timeout that lands meanwhile is not raised:
+  // it stays pending, for the next grove call that may throw. Same contract: returns
+  // only after fn returned.
+  template <class F>
+  void run_nothrow(F&& fn) noexcept {
+    detail::TypedThreadJob<void, std::remove_reference_t<F>> job(fn);
+    if (!submit_and_wait(job, false)) std::invoke(fn);
+  }
+
+  std::size_t size() const noexcept;
+  // Calls queued or running right now (from every hub).
+  std::size_t pending() const noexcept;
+
+ private:
+  // Queues the job and parks until it completed; false (nothing queued) if the
+  // calling thread has no hub. Raises a pending kill / timeout after completion
+  // unless !raise (then it never throws).
+  bool submit_and_wait(detail::ThreadJob& job, bool raise = true);
+
+  struct Impl;
+  Impl* impl_;
+};
+
+// The process-wide pool run_in_thread() uses: created on first use with
+// GROVE_THREADPOOL_SIZE workers (default 10).
+GROVE_API ThreadPool& default_thread_pool();
+
+// default_thread_pool().run(fn).
+template <class F>
+std::invoke_result_t<F&> run_in_thread(F&& fn) {
+  return default_thread_pool().run(std::forward<F>(fn));
+}
+
+}  // namespace grove

@@ -1,0 +1,194 @@
+// thread_pool.cpp: worker threads, and the per-hub inbox their completions go to.
+#include <grove/errors.hpp>
+#include <grove/thread_pool.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "hub.hpp"
+
+namespace grove {
+
+namespace detail {
+
+// One per hub (OS thread): where workers leave finished jobs. The async watcher is
+// ev_unref'd while no job is pending, so an idle inbox does not keep the loop alive,
+// and ev_ref'd while some are, so the hub blocks in epoll_wait for it instead of
+// spinning (the hub's deadlock check counts pending jobs separately).
+//
+// Lifetime: the inbox is closed at thread exit, before the hub and its loop go. A
+// worker delivers and wakes the loop under mu_, so once close() has taken mu_ no worker
+// touches the loop again. If jobs are still out (their green threads were abandoned
+// at thread exit, parked in run_in_thread), workers will still deliver them here, so
+// the inbox is then left allocated, as the hub leaves those green threads' stacks
+// mapped.
+class Inbox {
+ public:
+  explicit Inbox(Hub& hub) : hub_(hub) {
+    ev_async_init(&async_, &Inbox::on_async);
+    async_.data = this;
+    ev_async_start(hub_.loop(), &async_);
+    ev_unref(hub_.loop());
+  }
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
+  void job_submitted() {
+    if (pending_++ == 0) ev_ref(hub_.loop());
+    hub_.job_started();
+  }
+
+  // Called on a worker thread.
+  void deliver(ThreadJob* job) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_) return;  // the hub is gone; the job stays where it is
+    job->next = done_;
+    done_ = job;
+    ev_async_send(hub_.loop(), &async_);  // coalesced by libev while one is pending
+  }
+
+  static Inbox& of_this_thread(Hub& hub) {
+    thread_local Owner owner;
+    if (!owner.inbox) owner.inbox = new Inbox(hub);
+    return *owner.inbox;
+  }
+
+ private:
+  struct Owner {
+    Inbox* inbox = nullptr;
+    ~Owner() {
+      if (inbox) inbox->close();
+    }
+  };
+
+  ~Inbox() = default;
+
+  // Thread exit: stop the watcher while the loop still exists; free the inbox unless a
+  // worker may still deliver to it.
+  void close() noexcept {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      closed_ = true;
+    }
+    if (pending_ == 0) ev_ref(hub_.loop());  // balance the unref before stopping
+    ev_async_stop(hub_.loop(), &async_);
+    if (pending_ == 0) delete this;
+  }
+
+  static void on_async(struct ev_loop*, ev_async* w, int) noexcept {
+    static_cast<Inbox*>(w->data)->drain();
+  }
+  void drain() noexcept {
+    ThreadJob* list;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      list = done_;
+      done_ = nullptr;
+    }
+    while (list) {
+      ThreadJob* job = list;
+      list = list->next;
+      job->completed = true;
+      hub_.job_finished();
+      if (--pending_ == 0) ev_unref(hub_.loop());
+      hub_.wake(static_cast<GreenThreadState*>(job->waiter));
+    }
+  }
+
+  Hub& hub_;
+  ev_async async_;
+  std::size_t pending_ = 0;  // submitted and not drained; only the hub's thread touches it
+  std::mutex mu_;
+  ThreadJob* done_ = nullptr;  // guarded by mu_
+  bool closed_ = false;        // guarded by mu_
+};
+
+}  // namespace detail
+
+struct ThreadPool::Impl {
+  std::mutex mu;
+  std::condition_variable cv;
+  detail::ThreadJob* head = nullptr;
+  detail::ThreadJob* tail = nullptr;
+  bool stopping = false;
+  std::atomic<std::size_t> pending{0};
+  std::vector<std::thread> workers;
+
+  void worker() {
+    for (;;) {
+      detail::ThreadJob* job;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [this] { return head != nullptr || stopping; });
+        if (!head) return;  // stopping and drained
+        job = head;
+        head = head->next;
+        if (!head) tail = nullptr;
+      }
+      job->execute();
+      pending.fetch_sub(1, std::memory_order_relaxed);
+      static_cast<detail::Inbox*>(job->inbox)->deliver(job);
+    }
+  }
+};
+
+ThreadPool::ThreadPool(std::size_t threads) : impl_(new Impl) {
+  if (threads == 0) threads = 1;
+  impl_->workers.reserve(threads);
+  for (std::size_t i = 0; i < threads; ++i) impl_->workers.emplace_back([this] { impl_->worker(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  for (auto& t : impl_->workers) t.join();
+  delete impl_;
+}
+
+std::size_t ThreadPool::size() const noexcept { return impl_->workers.size(); }
+std::size_t ThreadPool::pending() const noexcept { return impl_->pending.load(std::memory_order_relaxed); }
+
+bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
+  detail::Hub* hub = detail::Hub::current();
+  if (!hub || (!raise && hub->on_hub())) return false;  // nothrow on the hub: run inline
+  hub->check_may_block("run_in_thread");
+  detail::GreenThreadState* me = hub->running();
+  if (raise && me->pending) hub->raise_pending(me);  // an interrupt already due: do not start
+
+  detail::Inbox& inbox = detail::Inbox::of_this_thread(*hub);
+  job.inbox = &inbox;
+  job.waiter = me;
+  job.next = nullptr;
+  inbox.job_submitted();
+  impl_->pending.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->tail) impl_->tail->next = &job; else impl_->head = &job;
+    impl_->tail = &job;
+  }
+  impl_->cv.notify_one();
+
+  // The job lives on this stack, and the worker may use the caller's stack too: do not
+  // leave before it completed, whatever interrupts arrive (they stay pending).
+  while (!job.completed) hub->park_nothrow("run_in_thread");
+  if (raise && me->pending) hub->raise_pending(me);
+  return true;
+}
+
+ThreadPool& default_thread_pool() {
+  static ThreadPool pool([] {
+    const char* v = std::getenv("GROVE_THREADPOOL_SIZE");
+    long n = v ? std::strtol(v, nullptr, 10) : 0;
+    return static_cast<std::size_t>(n > 0 ? n : 10);
+  }());
+  return pool;
+}
+
+}  // namespace grove

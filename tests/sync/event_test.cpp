@@ -1,0 +1,114 @@
+// event_test.cpp: Event set / clear / wait, its timeouts and kills.
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "grove_test.hpp"
+
+using namespace std::chrono_literals;
+
+GROVE_TEST("Event::wait parks until set() and then returns true") {
+  grove::Event ev;
+  bool woke = false;
+  auto g = grove::spawn([&] { woke = ev.wait(); });
+  grove::sleep(2ms);
+  CHECK_FALSE(woke);
+  CHECK_FALSE(g.ready());
+  ev.set();
+  g.join();
+  CHECK(woke);
+  CHECK(ev.is_set());
+}
+
+GROVE_TEST("Event::set wakes every waiter") {
+  grove::Event ev;
+  int woke = 0;
+  std::vector<grove::GreenThreadHandle> gs;
+  for (int i = 0; i < 5; ++i) gs.push_back(grove::spawn([&] { if (ev.wait()) ++woke; }));
+  grove::yield();
+  CHECK(woke == 0);
+  ev.set();
+  grove::joinall(gs);
+  CHECK(woke == 5);
+}
+
+GROVE_TEST("Event::wait returns true at once while the flag is set") {
+  grove::Event ev;
+  ev.set();
+  CHECK(ev.wait());
+  CHECK(ev.wait(0ms));
+}
+
+GROVE_TEST("Event::clear makes later waits park again") {
+  grove::Event ev;
+  ev.set();
+  ev.clear();
+  CHECK_FALSE(ev.is_set());
+  CHECK_FALSE(ev.wait(5ms));
+}
+
+GROVE_TEST("Event::wait with a timeout returns false when it is not set in time") {
+  grove::Event ev;
+  bool other_ran = false;
+  auto g = grove::spawn([&] { other_ran = true; });
+  CHECK_FALSE(ev.wait(10ms));
+  CHECK(other_ran);  // the caller parked meanwhile
+  g.join();
+}
+
+GROVE_TEST("a waiter woken by set() stays woken when clear() follows at once") {
+  grove::Event ev;
+  bool woke = false;
+  auto g = grove::spawn([&] { woke = ev.wait(5s); });
+  grove::yield();
+  ev.set();
+  ev.clear();
+  g.join();
+  CHECK(woke);
+}
+
+GROVE_TEST("killing a green thread parked in Event::wait unwinds it with GreenletExit and leaves the Event working") {
+  grove::Event ev;
+  bool exited = false;
+  auto victim = grove::spawn([&] {
+    try {
+      ev.wait();
+    } catch (const grove::GreenletExit&) {
+      exited = true;
+      throw;
+    }
+  });
+  bool other_woke = false;
+  auto other = grove::spawn([&] { other_woke = ev.wait(); });
+  grove::yield();
+  victim.kill();
+  CHECK(exited);
+  CHECK(victim.killed());
+  ev.set();
+  other.join();
+  CHECK(other_woke);
+}
+
+GROVE_TEST("a Timeout interrupts Event::wait with its TimeoutError and leaves the Event working") {
+  grove::Event ev;
+  {
+    grove::Timeout t(5ms);
+    CHECK_THROWS_AS(ev.wait(), grove::TimeoutError);
+  }
+  bool woke = false;
+  auto g = grove::spawn([&] { woke = ev.wait(); });
+  grove::yield();
+  ev.set();
+  g.join();
+  CHECK(woke);
+}
+
+GROVE_TEST("grove::wait returns when an Event it watches is set") {
+  grove::Event ev;
+  auto g = grove::spawn([&] {
+    grove::sleep(2ms);
+    ev.set();
+  });
+  CHECK(grove::wait({&ev}, 5s).size() == 1);
+  g.join();
+}

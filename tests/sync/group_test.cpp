@@ -1,0 +1,272 @@
+// group_test.cpp: Group membership, join, kill, and map / imap / imap_unordered / apply.
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <grove/group.hpp>
+
+#include "grove_test.hpp"
+
+using namespace std::chrono_literals;
+
+GROVE_TEST("a member leaves the group by itself when it dies") {
+  grove::Group g;
+  auto a = g.spawn([] { grove::sleep(1ms); });
+  auto b = g.spawn([] { grove::sleep(20ms); });
+  CHECK(g.size() == 2);
+  CHECK(g.contains(a));
+  a.join();
+  CHECK(g.size() == 1);
+  CHECK_FALSE(g.contains(a));
+  CHECK(g.contains(b));
+  g.join();
+  CHECK(g.empty());
+}
+
+GROVE_TEST("join parks until every member is dead, then returns true") {
+  grove::Group g;
+  int done = 0;
+  for (int i = 0; i < 10; ++i) g.spawn([&done, i] { grove::sleep(std::chrono::milliseconds(i)); ++done; });
+  CHECK(g.join());
+  CHECK(done == 10);
+}
+
+GROVE_TEST("join with a timeout returns false and leaves the members running") {
+  grove::Group g;
+  auto m = g.spawn([] { grove::sleep(10s); });
+  CHECK_FALSE(g.join(5ms));
+  CHECK_FALSE(m.dead());
+  CHECK(g.kill());
+  CHECK(m.killed());
+}
+
+GROVE_TEST("join returns at once for an empty group") {
+  grove::Group g;
+  CHECK(g.join(0ms));
+}
+
+GROVE_TEST("kill kills every member, runs their destructors and empties the group") {
+  grove::Group g;
+  int unwound = 0;
+  struct Count {
+    int& n;
+    ~Count() { ++n; }
+  };
+  for (int i = 0; i < 5; ++i) g.spawn([&] { Count c{unwound}; grove::sleep(10s); });
+  grove::sleep(1ms);
+  CHECK(g.kill());
+  CHECK(g.empty());
+  CHECK(unwound == 5);
+}
+
+GROVE_TEST("kill with a timeout returns false while a member is still cleaning up") {
+  grove::Group g;
+  auto m = g.spawn([] {
+    try {
+      grove::sleep(10s);
+    } catch (const grove::GreenletExit&) {
+      grove::sleep(30ms);  // slow cleanup
+      throw;
+    }
+  });
+  grove::sleep(1ms);
+  CHECK_FALSE(g.kill(5ms));
+  CHECK(g.join());
+  CHECK(m.killed());
+}
+
+GROVE_TEST("kill from a member of the group is a usage error") {
+  grove::Group g;
+  auto m = g.spawn([&] { g.kill(); });
+  CHECK_THROWS_AS(m.get(), grove::UsageError);
+}
+
+GROVE_TEST("a member's exception does not touch the other members") {
+  grove::Group g;
+  auto bad = g.spawn([]() -> int { throw std::runtime_error("boom"); });
+  auto good = g.spawn([] { grove::sleep(5ms); return 7; });
+  g.join();
+  CHECK_THROWS_WITH_AS(bad.get(), "boom", std::runtime_error);
+  CHECK(good.get() == 7);
+}
+
+GROVE_TEST("add and discard manage green threads spawned elsewhere") {
+  grove::Group g;
+  auto t = grove::spawn([] { grove::sleep(10ms); });
+  g.add(t);
+  g.add(t);  // again: nothing changes
+  CHECK(g.size() == 1);
+  g.discard(t);
+  CHECK(g.empty());
+  CHECK(g.join(0ms));  // discarded: join does not wait for it
+  CHECK_FALSE(t.dead());
+  t.join();
+  g.add(t);  // dead: not added
+  CHECK(g.empty());
+}
+
+GROVE_TEST("a killed caller of join leaves the group intact") {
+  grove::Group g;
+  auto m = g.spawn([] { grove::sleep(20ms); return 1; });
+  auto waiter = grove::spawn([&] { g.join(); });
+  grove::sleep(1ms);
+  waiter.kill();
+  CHECK(waiter.killed());
+  CHECK(g.size() == 1);
+  CHECK(g.join());
+  CHECK(m.get() == 1);
+}
+
+GROVE_TEST("destroying a group neither kills nor waits for its members") {
+  grove::GreenThread<int> m;
+  {
+    grove::Group g;
+    m = g.spawn([] { grove::sleep(5ms); return 4; });
+  }
+  CHECK_FALSE(m.dead());
+  CHECK(m.get() == 4);
+}
+
+GROVE_TEST("map returns the results in the order of the items") {
+  grove::Group g;
+  std::vector<int> items{5, 1, 4, 2, 3};
+  auto out = g.map([](int ms) { grove::sleep(std::chrono::milliseconds(ms)); return ms * 10; }, items);
+  CHECK(out == std::vector<int>{50, 10, 40, 20, 30});
+  CHECK(g.empty());
+}
+
+GROVE_TEST("map over no items returns an empty vector") {
+  grove::Group g;
+  std::vector<std::string> none;
+  auto out = g.map([](const std::string& s) { return s.size(); }, none);
+  CHECK(out.empty());
+}
+
+GROVE_TEST("map with a void function runs every call") {
+  grove::Group g;
+  int sum = 0;
+  g.map([&](int x) { grove::sleep(1ms); sum += x; }, std::vector<int>{1, 2, 3});
+  CHECK(sum == 6);
+}
+
+GROVE_TEST("map kills the calls still running and rethrows the first failure once they are dead") {
+  grove::Group g;
+  int finished = 0, killed = 0;
+  std::vector<int> items{1, 2, 3, 4};
+  auto run = [&] {
+    g.map(
+        [&](int x) {
+          if (x == 2) {
+            grove::sleep(2ms);
+            throw std::runtime_error("item 2 failed");
+          }
+          if (x == 3) {
+            grove::sleep(1ms);
+            throw std::runtime_error("item 3 failed");  // fails first in time
+          }
+          try {
+            grove::sleep(x == 1 ? 0ms : 10s);
+          } catch (const grove::GreenletExit&) {
+            ++killed;
+            throw;
+          }
+          ++finished;
+          return x;
+        },
+        items);
+  };
+  CHECK_THROWS_WITH_AS(run(), "item 3 failed", std::runtime_error);
+  CHECK(finished == 1);  // item 1 finished before the failure
+  CHECK(killed == 1);    // item 4 was killed, and is dead by the time map threw
+  CHECK(g.empty());
+}
+
+GROVE_TEST("a killed caller of map kills the calls it started") {
+  grove::Group g;
+  int started = 0;
+  auto caller = grove::spawn([&] {
+    g.map([&](int) { ++started; grove::sleep(10s); return 0; }, std::vector<int>{1, 2, 3});
+  });
+  grove::sleep(2ms);
+  CHECK(started == 3);
+  caller.kill();
+  CHECK(caller.killed());
+  CHECK(g.join(1s));
+}
+
+GROVE_TEST("map under a Timeout raises TimeoutError and stops its calls") {
+  grove::Group g;
+  const bool finished = grove::with_timeout(5ms, [&] {
+    g.map([](int) { grove::sleep(10s); return 0; }, std::vector<int>{1, 2});
+  });
+  CHECK_FALSE(finished);
+  CHECK(g.join(1s));
+}
+
+GROVE_TEST("imap yields results in item order while they are computed concurrently") {
+  grove::Group g;
+  std::vector<int> items{30, 1, 20, 2};
+  std::vector<int> order_done;
+  std::vector<int> seen;
+  for (int v : g.imap([&](int ms) { grove::sleep(std::chrono::milliseconds(ms)); order_done.push_back(ms); return ms; },
+                      items)) {
+    seen.push_back(v);
+  }
+  CHECK(seen == items);
+  CHECK(order_done == std::vector<int>{1, 2, 20, 30});
+}
+
+GROVE_TEST("imap_unordered yields results as the calls finish") {
+  grove::Group g;
+  std::vector<int> seen;
+  for (int v : g.imap_unordered([](int ms) { grove::sleep(std::chrono::milliseconds(ms)); return ms; },
+                                std::vector<int>{20, 1, 10})) {
+    seen.push_back(v);
+  }
+  CHECK(seen == std::vector<int>{1, 10, 20});
+}
+
+GROVE_TEST("imap rethrows a failed call when iteration reaches it and can go on") {
+  grove::Group g;
+  auto it = g.imap([](int x) { if (x == 2) throw std::runtime_error("two"); return x; }, std::vector<int>{1, 2, 3});
+  CHECK(*it.next() == 1);
+  CHECK_THROWS_WITH_AS(it.next(), "two", std::runtime_error);
+  CHECK(*it.next() == 3);
+  CHECK_FALSE(it.next().has_value());
+}
+
+GROVE_TEST("destroying an imap before the end kills what is still running") {
+  grove::Group g;
+  int killed = 0;
+  {
+    auto it = g.imap_unordered(
+        [&](int ms) {
+          try {
+            grove::sleep(std::chrono::milliseconds(ms));
+          } catch (const grove::GreenletExit&) {
+            ++killed;
+            throw;
+          }
+          return ms;
+        },
+        std::vector<int>{1, 10000, 10000});
+    CHECK(*it.next() == 1);
+  }
+  CHECK(g.join(1s));
+  CHECK(killed == 2);
+}
+
+GROVE_TEST("imap works with move-only results") {
+  grove::Group g;
+  int sum = 0;
+  for (auto& p : g.imap([](int x) { return std::make_unique<int>(x); }, std::vector<int>{1, 2, 3})) sum += *p;
+  CHECK(sum == 6);
+}
+
+GROVE_TEST("apply runs the function in a member and returns its value or exception") {
+  grove::Group g;
+  CHECK(g.apply([](int a, int b) { grove::sleep(1ms); return a + b; }, 2, 3) == 5);
+  CHECK_THROWS_AS(g.apply([]() -> int { throw std::runtime_error("x"); }), std::runtime_error);
+  CHECK(g.empty());
+}
