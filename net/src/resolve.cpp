@@ -1,23 +1,23 @@
-// resolve.cpp: getaddrinfo off the hub's OS thread, and create_connection.
+// resolve.cpp: getaddrinfo in grove's thread pool, and create_connection.
 //
-// The lookup runs on a thread of its own, started per lookup; the result comes back
-// through an eventfd that the calling green thread waits on (wait_readable), so only
-// that green thread parks. The state both sides share is reference counted: a
-// caller that times out or is killed just lets go of it, and the thread frees it
-// (and closes the eventfd) when getaddrinfo returns.
+// A worker of the default thread pool runs getaddrinfo while only the calling green
+// thread waits. run_in_thread() returns only after its function did (the pool's
+// cancellation contract), but resolve() takes a timeout that must be honoured even
+// when the resolver hangs: so the call runs in a small green thread of its own that
+// owns the lookup's state (shared), and the caller only joins it, with the timeout.
+// A caller that times out or is killed lets go at once; the lookup finishes in the
+// background and its result is dropped.
 #include <grove/net/resolve.hpp>
 
 #include <netdb.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
+
+#include <grove/green_thread.hpp>
+#include <grove/thread_pool.hpp>
 
 #include "socket_state.hpp"
 
@@ -34,31 +34,22 @@ class ResolverCategory final : public std::error_category {
 struct Lookup {
   std::string host;
   std::string port;
-  std::atomic<int> efd{-1};  // closed by whoever is done with it first (see close_efd)
   int rc = 0;
   int sys_errno = 0;
   std::vector<Address> out;
-  // The caller closes it as soon as the answer is in, so no fd outlives resolve();
-  // after a timeout or kill, the thread's last reference closes it.
-  void close_efd() noexcept {
-    const int fd = efd.exchange(-1);
-    if (fd >= 0) ::close(fd);
-  }
-  ~Lookup() { close_efd(); }
 };
 
-void run_lookup(const std::shared_ptr<Lookup>& l) {
+// Runs on a worker thread.
+void run_lookup(Lookup& l) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
   addrinfo* res = nullptr;
-  l->rc = ::getaddrinfo(l->host.c_str(), l->port.c_str(), &hints, &res);
-  if (l->rc == EAI_SYSTEM) l->sys_errno = errno;
-  for (addrinfo* p = res; p; p = p->ai_next) l->out.push_back(Address::from_sockaddr(p->ai_addr, p->ai_addrlen));
+  l.rc = ::getaddrinfo(l.host.c_str(), l.port.c_str(), &hints, &res);
+  if (l.rc == EAI_SYSTEM) l.sys_errno = errno;
+  for (addrinfo* p = res; p; p = p->ai_next) l.out.push_back(Address::from_sockaddr(p->ai_addr, p->ai_addrlen));
   if (res) ::freeaddrinfo(res);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = ::write(l->efd, &one, sizeof one);
 }
 
 double seconds_left(std::chrono::steady_clock::time_point end) {
@@ -81,20 +72,19 @@ std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::opt
     return {Address::ip(h, port)};  // an IP literal: no lookup
   } catch (const std::invalid_argument&) {
   }
+  grove::detail::Hub::get().check_may_block("grove::net::resolve");
   auto l = std::make_shared<Lookup>();
   l->host = h;
   l->port = std::to_string(port);
-  l->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (l->efd.load() < 0) {
-    ec = detail::errno_code(errno);
+  SpawnOptions opts;
+  opts.name = "grove::net::resolve";
+  auto lookup = grove::spawn(std::move(opts), [l] { grove::run_in_thread([&] { run_lookup(*l); }); });
+  const bool done = timeout ? lookup.join(*timeout) : (lookup.join(), true);
+  if (!done) {
+    ec = std::make_error_code(std::errc::timed_out);
     return {};
   }
-  grove::detail::Hub& hub = grove::detail::Hub::get();
-  hub.check_may_block("grove::net::resolve");
-  std::thread(run_lookup, l).detach();
-  wait_readable(l->efd, timeout, ec);
-  if (ec) return {};
-  l->close_efd();  // the thread wrote its answer and no longer touches the fd
+  lookup.get();  // rethrows what run_in_thread threw (std::bad_alloc)
   if (l->rc == EAI_SYSTEM) {
     ec = detail::errno_code(l->sys_errno);
     return {};
