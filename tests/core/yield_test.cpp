@@ -76,3 +76,19 @@ GROVE_TEST("a ring of yielding green threads does not starve a sleeper") {
   stop = true;
   CHECK(grove::joinall(ring, 5s));
 }
+
+GROVE_TEST("idle returns once every other green thread has finished or parked") {
+  std::vector<int> steps;
+  auto worker = grove::spawn([&] {
+    for (int i = 0; i < 3; ++i) {
+      steps.push_back(i);
+      grove::yield();
+    }
+  });
+  auto sleeper = grove::spawn([&] { grove::sleep(10s); });
+  grove::idle();
+  CHECK(steps == std::vector<int>{0, 1, 2});  // the busy one ran to the end
+  CHECK(worker.dead());
+  CHECK_FALSE(sleeper.dead());  // the parked one is still parked
+  sleeper.kill();
+}
