@@ -20,8 +20,18 @@ bool WaitQueue::wait(const char* what, std::optional<Duration> timeout, void* pa
   node.gt = hub.running();
   node.payload = payload;
   waiters_.push_back(&node);  // the node unlinks itself if we unwind (kill, Timeout)
+  // A wake-up that grants nothing is spurious: wait again. If a waker skipped this
+  // node meanwhile (it was woken by an interrupt that then turned out to be nothing,
+  // e.g. a Timeout cancelled before it was raised), the node is no longer queued:
+  // queue it again, or nothing could ever wake it.
+  auto requeue = [&] {
+    if (!node.granted && !node.linked()) waiters_.push_back(&node);
+  };
   if (!timeout) {
-    while (!node.granted) hub.park(what);
+    while (!node.granted) {
+      hub.park(what);
+      requeue();
+    }
     return true;
   }
   const auto deadline = std::chrono::steady_clock::now() + *timeout;
@@ -30,6 +40,7 @@ bool WaitQueue::wait(const char* what, std::optional<Duration> timeout, void* pa
     if (left <= Duration::zero() || !hub.park_for(std::chrono::duration<double>(left).count(), what)) {
       return node.granted;  // a grant that raced the timer still wins
     }
+    requeue();
   }
   return true;
 }
