@@ -11,6 +11,8 @@ PACKAGES=(
   python3 strace binutils netcat-openbsd socat curl
   redis-server libhiredis-dev libcurl4-openssl-dev
   cmake
+  # docs: the API reference (ninja -C build api-docs)
+  doxygen
 )
 
 missing=()
