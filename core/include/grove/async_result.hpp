@@ -17,14 +17,19 @@
 
 namespace grove {
 
+// A value (or exception) set once and awaited by any number of green threads (see the
+// comment at the top of grove/async_result.hpp). A Waitable. For the green threads of
+// one OS thread (no locking); neither copyable nor movable.
 template <class T>
 class AsyncResult : public Waitable {
  public:
+  // Not set yet.
   AsyncResult() = default;
   AsyncResult(const AsyncResult&) = delete;
   AsyncResult& operator=(const AsyncResult&) = delete;
 
-  // Stores the value and wakes every waiter. Setting twice is a UsageError.
+  // Stores the value and wakes every waiter. Does not park. Setting twice (value or
+  // exception) is a UsageError and changes nothing.
   template <class U = T>
     requires(!std::is_void_v<T>)
   void set(U&& value) {
@@ -32,34 +37,44 @@ class AsyncResult : public Waitable {
     value_.emplace(std::forward<U>(value));
     done_.set();
   }
+  // For AsyncResult<void>: marks it set and wakes every waiter. Does not park;
+  // UsageError if it was set already.
   void set()
     requires std::is_void_v<T>
   {
     check_unset();
     done_.set();
   }
-  // Stores an exception that get() will rethrow, and wakes every waiter.
+  // Stores an exception that get() will rethrow, and wakes every waiter. Does not
+  // park; UsageError if it was set already.
   void set_exception(std::exception_ptr e) {
     check_unset();
     error_ = std::move(e);
     done_.set();
   }
 
+  // True once set (with a value or an exception).
   bool ready() const override { return done_.is_set(); }
+  // True once set with a value.
   bool successful() const noexcept { return done_.is_set() && !error_; }
+  // The stored exception, or null.
   std::exception_ptr exception() const noexcept { return error_; }
 
-  // Parks until set; returns whether it was set before `timeout`.
+  // Parks until set (returns at once if it is); returns whether it was set before
+  // `timeout`. UsageError on the hub; GreenletExit / TimeoutError if interrupted
+  // (nothing changes).
   bool wait(std::optional<Duration> timeout = std::nullopt) { return done_.wait(timeout); }
 
   // Parks until set, then returns a copy of the value or rethrows the exception.
   // With a timeout, throws TimeoutError (source() is nullptr) if it passes first.
+  // Parks and fails as wait(); any number of green threads may get() the same value.
   T get(std::optional<Duration> timeout = std::nullopt) const {
     if (!const_cast<Event&>(done_).wait(timeout)) throw TimeoutError(nullptr, "grove::AsyncResult::get: timed out");
     if (error_) std::rethrow_exception(error_);
     if constexpr (!std::is_void_v<T>) return *value_;
   }
 
+  // Waitable: notified when it is set.
   detail::ObserverList& observers() const override { return done_.observers(); }
 
  private:

@@ -17,9 +17,13 @@
 
 namespace grove {
 
+// An unbuffered hand-off between green threads (see the comment at the top of
+// grove/channel.hpp). For the green threads of one OS thread (no locking); neither
+// copyable nor movable.
 template <class T>
 class Channel {
  public:
+  // No waiters.
   Channel() = default;
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
@@ -38,7 +42,8 @@ class Channel {
   }
 
   // Takes an item from a putter, parking until one comes. GreenletExit / TimeoutError
-  // if interrupted while waiting (nothing taken).
+  // if interrupted while waiting (nothing taken). UsageError if it would park on the
+  // hub.
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
@@ -53,6 +58,8 @@ class Channel {
   }
 
   // Non-parking forms: succeed only if a partner is already waiting.
+  // try_put hands `item` to a parked getter (moving from it) and returns true; if no
+  // getter waits it returns false and leaves `item` untouched.
   bool try_put(T& item) {
     if (void* slot = getters_.wake_one_payload()) {
       static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
@@ -60,12 +67,15 @@ class Channel {
     }
     return false;
   }
+  // Takes the item of a parked putter, or std::nullopt if none waits. Never parks.
   std::optional<T> try_get() {
     if (void* src = putters_.wake_one_payload()) return std::move(*static_cast<std::optional<T>*>(src));
     return std::nullopt;
   }
 
+  // Green threads waiting in get() right now.
   std::size_t getters_waiting() const noexcept { return getters_.size(); }
+  // Green threads waiting in put() right now.
   std::size_t putters_waiting() const noexcept { return putters_.size(); }
 
  private:

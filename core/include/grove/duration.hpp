@@ -9,6 +9,8 @@
 
 namespace grove {
 
+// The type of every timeout and delay grove takes (see the comment at the top of
+// grove/duration.hpp).
 using Duration = std::chrono::nanoseconds;
 
 // A Duration from a floating number of seconds, for gevent-style call sites.

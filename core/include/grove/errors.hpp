@@ -21,6 +21,7 @@ class Timeout;
 // a green thread that ends by GreenletExit counts as killed, not failed, and is never
 // logged as an error.
 struct GreenletExit {
+  // "grove::GreenletExit", for logs.
   const char* what() const noexcept { return "grove::GreenletExit"; }
 };
 
@@ -29,9 +30,14 @@ struct GreenletExit {
 // inner deadline from an outer one (see grove/timeout.hpp).
 class TimeoutError : public std::runtime_error {
  public:
+  // `source` is the Timeout that fired, or nullptr when the call's own timeout
+  // argument expired (GreenThread::get(timeout), AsyncResult::get(timeout)).
   explicit TimeoutError(const Timeout* source, const std::string& what_arg = "grove: timeout expired")
       : std::runtime_error(what_arg), source_(source) {}
+  // The Timeout that fired, or nullptr. For comparison only: the Timeout may have
+  // been destroyed by the time the error is caught.
   const Timeout* source() const noexcept { return source_; }
+  // True if `t` is the Timeout that fired.
   bool is(const Timeout& t) const noexcept { return source_ == &t; }
 
  private:
@@ -41,20 +47,25 @@ class TimeoutError : public std::runtime_error {
 // A misuse of the API that grove can detect and name.
 class UsageError : public std::logic_error {
  public:
+  // Takes the message, as std::logic_error does.
   using std::logic_error::logic_error;
 };
 
 // The waiting green thread can never be woken: every green thread is parked and
 // nothing (timer, socket, thread-pool job) can wake any of them. The message says
-// what each parked green thread waits on.
+// what each parked green thread waits on. Raised only in the root green thread (the
+// OS thread's original context), by whatever parking call it is in; that call has
+// then left nothing behind, as after a kill.
 class LoopExit : public std::runtime_error {
  public:
+  // Takes the message, as std::runtime_error does.
   using std::runtime_error::runtime_error;
 };
 
 // get() on a green thread that was killed before it produced a value.
 class GreenThreadKilled : public std::runtime_error {
  public:
+  // Takes the message, as std::runtime_error does.
   using std::runtime_error::runtime_error;
 };
 

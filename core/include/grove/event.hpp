@@ -17,8 +17,11 @@
 
 namespace grove {
 
+// A flag green threads can wait on (see the comment at the top of grove/event.hpp):
+// set() wakes every waiter. A Waitable. Neither copyable nor movable.
 class GROVE_API Event : public Waitable {
  public:
+  // Not set.
   Event() = default;
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
@@ -27,14 +30,18 @@ class GROVE_API Event : public Waitable {
   void set() noexcept;
   // Clears the flag; later wait() calls park again. Waiters already woken stay woken.
   void clear() noexcept { set_ = false; }
+  // True while the flag is set.
   bool is_set() const noexcept { return set_; }
 
   // Parks until the flag is set (returns at once if it is). Returns true if it was
   // set, false if `timeout` passed first. GreenletExit / TimeoutError if the caller is
-  // killed or its Timeout expires (nothing is left behind). UsageError on the hub.
+  // killed or its Timeout expires (nothing is left behind). UsageError if it would
+  // park on the hub.
   bool wait(std::optional<Duration> timeout = std::nullopt);
 
+  // Waitable: same as is_set().
   bool ready() const override { return set_; }
+  // Waitable: notified by set().
   detail::ObserverList& observers() const override { return observers_; }
 
  private:

@@ -32,20 +32,28 @@ GROVE_API void local_erase(std::uint64_t key) noexcept;
 GROVE_API std::uint64_t local_new_key() noexcept;
 }  // namespace detail
 
+// A value per green thread (see the comment at the top of grove/local.hpp). Neither
+// copyable nor movable. No call parks.
 template <class T>
 class local {
  public:
+  // Each green thread's value starts as T().
   local() : init_([] { return T(); }) {}
+  // Each green thread's value starts as init(), called in that green thread on its
+  // first access.
   explicit local(std::function<T()> init) : init_(std::move(init)) {}
   local(const local&) = delete;
   local& operator=(const local&) = delete;
 
-  // The calling green thread's value, made by the initializer on first access.
+  // The calling green thread's value, made by the initializer on first access
+  // (what the initializer throws propagates, and no value is stored).
   T& get() {
     if (void* p = detail::local_find(key_)) return *static_cast<T*>(p);
     return emplace(init_());
   }
+  // get().
   T& operator*() { return get(); }
+  // &get().
   T* operator->() { return &get(); }
 
   // Replaces the calling green thread's value.

@@ -23,20 +23,29 @@ struct GreenThreadState;
 // releasing it from another green thread (or when not held), is a UsageError.
 class GROVE_API Lock {
  public:
+  // Free.
   Lock() = default;
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
   // Parks until the lock is free and takes it; false if `timeout` passed first.
   // GreenletExit / TimeoutError if interrupted while waiting (lock not taken).
+  // UsageError if the caller holds it already, or if it would park on the hub.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
+  // Takes the lock if it is free right now; never parks. UsageError if the caller
+  // holds it already.
   bool try_acquire();
   // Releases it and hands it to the oldest waiter, if any. Does not park.
+  // UsageError if the caller does not hold it.
   void release();
+  // True while some green thread holds it.
   bool locked() const noexcept { return owner_ != nullptr; }
 
+  // acquire() without a timeout, for std::lock_guard / std::unique_lock.
   void lock() { acquire(); }
+  // release().
   void unlock() { release(); }
+  // try_acquire().
   bool try_lock() { return try_acquire(); }
 
  private:
@@ -48,18 +57,31 @@ class GROVE_API Lock {
 // releases. Releasing from a green thread that does not own it is a UsageError.
 class GROVE_API RLock {
  public:
+  // Free.
   RLock() = default;
   RLock(const RLock&) = delete;
   RLock& operator=(const RLock&) = delete;
 
+  // Takes it again at once if the caller owns it (depth() + 1); otherwise parks
+  // until it is free and takes it. False if `timeout` passed first. GreenletExit /
+  // TimeoutError if interrupted while waiting (lock not taken). UsageError if it
+  // would park on the hub.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
+  // Takes it (or again, if the caller owns it) if possible right now; never parks.
   bool try_acquire();
+  // Undoes one acquire; at depth 0 the lock goes to the oldest waiter, if any. Does
+  // not park. UsageError if the caller does not own it.
   void release();
+  // True while some green thread owns it.
   bool locked() const noexcept { return owner_ != nullptr; }
+  // The owner's acquisitions not yet released (0 when free).
   std::size_t depth() const noexcept { return depth_; }
 
+  // acquire() without a timeout, for std::lock_guard / std::unique_lock.
   void lock() { acquire(); }
+  // release().
   void unlock() { release(); }
+  // try_acquire().
   bool try_lock() { return try_acquire(); }
 
  private:
@@ -72,7 +94,10 @@ class GROVE_API RLock {
 template <class L>
 class LockGuard {
  public:
+  // Calls l.lock(): parks while another green thread holds it, with lock()'s errors
+  // (if it throws, nothing is held and nothing will be released).
   explicit LockGuard(L& l) : l_(l) { l_.lock(); }
+  // Calls l.unlock().
   ~LockGuard() { l_.unlock(); }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;

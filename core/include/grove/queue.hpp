@@ -30,11 +30,13 @@ namespace grove {
 // put_nowait() on a full queue.
 class QueueFull : public std::runtime_error {
  public:
+  // With the message "grove::Queue: full".
   QueueFull() : std::runtime_error("grove::Queue: full") {}
 };
 // get_nowait() / peek_nowait() on an empty queue.
 class QueueEmpty : public std::runtime_error {
  public:
+  // With the message "grove::Queue: empty".
   QueueEmpty() : std::runtime_error("grove::Queue: empty") {}
 };
 
@@ -89,10 +91,13 @@ struct PriorityStore {
 
 }  // namespace detail
 
+// The queue behind Queue, LifoQueue and PriorityQueue (see the comment at the top of
+// grove/queue.hpp); Store decides which item get() returns. For the green threads of
+// one OS thread (no locking); neither copyable nor movable.
 template <class T, class Store = detail::FifoStore<T>>
 class BasicQueue {
  public:
-  // maxsize 0 means unbounded.
+  // An empty queue holding at most `maxsize` items; 0 means unbounded.
   explicit BasicQueue(std::size_t maxsize = 0) : maxsize_(maxsize) {}
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
@@ -115,7 +120,8 @@ class BasicQueue {
   }
 
   // Removes and returns the next item, parking while there is none. GreenletExit /
-  // TimeoutError if interrupted while waiting (nothing taken).
+  // TimeoutError if interrupted while waiting (nothing taken). UsageError if it would
+  // park on the hub.
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
@@ -125,7 +131,8 @@ class BasicQueue {
     }
     return take();
   }
-  // Removes and returns the next item or throws QueueEmpty. Never parks.
+  // Removes and returns the next item or throws QueueEmpty. Never parks. An item
+  // already promised to a woken get() that has not run yet does not count.
   T get_nowait() {
     if (available() == 0) throw QueueEmpty();
     return take();
@@ -133,6 +140,8 @@ class BasicQueue {
 
   // The next item, without removing it; parks while there is none. The reference
   // is valid until the item is removed. With a timeout, nullptr if it passed first.
+  // GreenletExit / TimeoutError if interrupted while waiting (nothing changes);
+  // UsageError if it would park on the hub.
   const T* peek(std::optional<Duration> timeout = std::nullopt) {
     if (available() > 0) return &store_.top();
     // Woken by a put whose item a parked getter then takes, it waits again, for what is
@@ -145,27 +154,36 @@ class BasicQueue {
     }
     return &store_.top();
   }
+  // The next item without removing it, or throws QueueEmpty (as get_nowait()). Never
+  // parks. The reference is valid until the item is removed.
   const T& peek_nowait() const {
     if (available() == 0) throw QueueEmpty();
     return store_.top();
   }
 
-  // Marks one item taken by get() as processed. More task_done() calls than items
-  // put is a UsageError.
+  // Marks one item taken by get() as processed; when none is left unfinished, wakes
+  // every join(). Never parks. More task_done() calls than items put is a UsageError.
   void task_done() {
     if (unfinished_ == 0) throw UsageError("grove::Queue::task_done: called more times than items were put");
     if (--unfinished_ == 0) joiners_.wake_all();
   }
-  // Parks until every item put has been marked task_done(); false on timeout.
+  // Parks until every item put has been marked task_done() (returns at once if so);
+  // false on timeout. GreenletExit / TimeoutError if interrupted (nothing changes);
+  // UsageError if it would park on the hub.
   bool join(std::optional<Duration> timeout = std::nullopt) {
     if (unfinished_ == 0) return true;
     return joiners_.wait("Queue::join", timeout);
   }
 
+  // Items queued (including any promised to a woken get() that has not run yet).
   std::size_t size() const noexcept { return store_.size(); }
+  // size() == 0.
   bool empty() const noexcept { return store_.size() == 0; }
+  // True if the queue is bounded and size() has reached maxsize().
   bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
+  // The bound given at construction (0: unbounded).
   std::size_t maxsize() const noexcept { return maxsize_; }
+  // Items put and not yet marked task_done().
   std::size_t unfinished_tasks() const noexcept { return unfinished_; }
 
  private:
@@ -200,10 +218,14 @@ class BasicQueue {
   detail::WaitQueue joiners_;
 };
 
+// A FIFO queue: get() returns the oldest item.
 template <class T>
 using Queue = BasicQueue<T, detail::FifoStore<T>>;
+// A LIFO queue (a stack): get() returns the newest item.
 template <class T>
 using LifoQueue = BasicQueue<T, detail::LifoStore<T>>;
+// A priority queue: get() returns the smallest item by Compare (as Python's heapq);
+// std::greater<T> gives the largest first. Equal items come out in no fixed order.
 template <class T, class Compare = std::less<T>>
 using PriorityQueue = BasicQueue<T, detail::PriorityStore<T, Compare>>;
 

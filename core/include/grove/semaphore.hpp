@@ -14,16 +14,21 @@
 
 namespace grove {
 
+// A counting semaphore with FIFO hand-off (see the comment at the top of
+// grove/semaphore.hpp). For the green threads of one OS thread (no locking); neither
+// copyable nor movable.
 class GROVE_API Semaphore {
  public:
+  // Starts with `permits` free permits.
   explicit Semaphore(std::size_t permits = 1) : permits_(permits) {}
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
+  // Virtual: BoundedSemaphore derives from it.
   virtual ~Semaphore() = default;
 
   // Takes a permit, parking while none is free. Returns false if `timeout` passed
   // first (no permit taken). GreenletExit / TimeoutError if interrupted while waiting
-  // (no permit taken). UsageError on the hub.
+  // (no permit taken). UsageError if it would park on the hub.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
   // Takes a permit if one is free right now; never parks.
   bool try_acquire() noexcept;
@@ -34,15 +39,20 @@ class GROVE_API Semaphore {
   std::size_t value() const noexcept { return permits_; }
   // True if acquire() would park.
   bool locked() const noexcept { return permits_ == 0; }
+  // Green threads waiting in acquire() right now.
   std::size_t waiting() const noexcept { return waiters_.size(); }
 
-  // BasicLockable, for std::lock_guard / std::unique_lock.
+  // BasicLockable, for std::lock_guard / std::unique_lock: acquire() without a timeout.
   void lock() { acquire(); }
+  // release().
   void unlock() { release(); }
+  // try_acquire().
   bool try_lock() noexcept { return try_acquire(); }
 
  protected:
+  // Permits free right now (0 whenever a green thread is parked in acquire()).
   std::size_t permits_;
+  // The green threads parked in acquire(), oldest first.
   detail::WaitQueue waiters_;
 };
 
@@ -50,7 +60,10 @@ class GROVE_API Semaphore {
 // beyond the initial count throws UsageError and changes nothing.
 class GROVE_API BoundedSemaphore : public Semaphore {
  public:
+  // Starts with `permits` free permits, which is also the most it may hold.
   explicit BoundedSemaphore(std::size_t permits = 1) : Semaphore(permits), limit_(permits) {}
+  // As Semaphore::release(); UsageError (nothing changes) if every permit is free
+  // already.
   void release() override;
 
  private:

@@ -64,9 +64,14 @@ struct TypedThreadJob final : ThreadJob {
 
 }  // namespace detail
 
+// A fixed set of OS worker threads that run blocking functions while only the calling
+// green thread parks (see the comment at the top of grove/thread_pool.hpp and its
+// cancellation contract). Thread-safe: green threads of any number of OS threads may
+// share one pool.
 class GROVE_API ThreadPool {
  public:
-  // Starts `threads` worker threads (at least 1).
+  // Starts `threads` worker threads (at least 1). std::system_error if a thread
+  // cannot be started.
   explicit ThreadPool(std::size_t threads);
   // Finishes the queued calls, then joins the workers. Must not be destroyed while
   // green threads wait on it.
@@ -77,7 +82,10 @@ class GROVE_API ThreadPool {
   // Runs fn() on a worker and parks the calling green thread until it returns; gives
   // back its value or rethrows its exception. Called from an OS thread without a hub
   // (another worker, a plain std::thread) it simply runs fn() there. UsageError on the
-  // hub. See the cancellation contract above.
+  // hub. See the cancellation contract above: if the caller is killed or its Timeout
+  // expires meanwhile, GreenletExit / TimeoutError is raised only after fn returned,
+  // and the result is dropped. An interrupt already pending on entry is raised at
+  // once, and fn never runs.
   template <class F>
   std::invoke_result_t<F&> run(F&& fn) {
     using R = std::invoke_result_t<F&>;
@@ -97,6 +105,7 @@ class GROVE_API ThreadPool {
     if (!submit_and_wait(job, false)) std::invoke(fn);
   }
 
+  // The number of worker threads.
   std::size_t size() const noexcept;
   // Calls queued or running right now (from every hub).
   std::size_t pending() const noexcept;
@@ -115,7 +124,8 @@ class GROVE_API ThreadPool {
 // GROVE_THREADPOOL_SIZE workers (default 10).
 GROVE_API ThreadPool& default_thread_pool();
 
-// default_thread_pool().run(fn).
+// default_thread_pool().run(fn): parks the calling green thread while fn runs on a
+// worker; errors and cancellation as ThreadPool::run().
 template <class F>
 std::invoke_result_t<F&> run_in_thread(F&& fn) {
   return default_thread_pool().run(std::forward<F>(fn));

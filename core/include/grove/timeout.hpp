@@ -27,16 +27,21 @@ namespace detail {
 struct GreenThreadState;
 }
 
+// A deadline for the calling green thread, armed while the object is in scope (see the
+// comment at the top of grove/timeout.hpp). Create and destroy it in the same green
+// thread, as a local variable; it is neither copyable nor movable.
 class GROVE_API Timeout {
  public:
   // Starts a deadline `d` from now for the calling green thread. Does not park.
-  // UsageError on the hub.
+  // UsageError on the hub. A `d` of zero or less expires at the hub's next poll.
   explicit Timeout(Duration d);
+  // Cancels it (see cancel()) and unlinks it from the green thread's Timeouts.
   ~Timeout();
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
 
   // Stops the timer; a fired-but-not-yet-raised TimeoutError from it is dropped.
+  // Idempotent; never parks.
   void cancel() noexcept;
   // True once the deadline has passed (whether or not its error was raised yet).
   bool expired() const noexcept { return fired_; }
@@ -54,7 +59,9 @@ class GROVE_API Timeout {
 
 // Runs fn() under a Timeout of `d`. Returns its value (true for void functions), or
 // std::nullopt (false) if this deadline expired; any other exception, including an
-// outer Timeout's TimeoutError, propagates.
+// outer Timeout's TimeoutError, propagates. Parks only where fn parks; UsageError on
+// the hub. When the deadline expires, fn has been unwound by the TimeoutError, so
+// what it left behind is what its own destructors leave.
 template <class F>
 auto with_timeout(Duration d, F&& fn) {
   using R = std::invoke_result_t<F>;

@@ -6,6 +6,9 @@
 
 namespace grove {
 
+// The interface of everything grove::wait() / iwait() accept (see the file
+// comment): GreenThreadHandle, Event, AsyncResult. Never owned through a Waitable
+// pointer (its destructor is protected).
 class Waitable {
  public:
   // True once the object has happened (green thread dead, event set, result set).
@@ -17,9 +20,13 @@ class Waitable {
   virtual void mark_observed() const {}
 
  protected:
+  // Constructed only as the base of a waitable type.
   Waitable() = default;
+  // Copied along with a copyable derived type (GreenThreadHandle).
   Waitable(const Waitable&) = default;
+  // Assigned along with a copyable derived type (GreenThreadHandle).
   Waitable& operator=(const Waitable&) = default;
+  // Destroyed only through the derived type.
   ~Waitable() = default;
 };
 

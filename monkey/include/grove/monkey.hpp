@@ -73,8 +73,11 @@ GROVE_API void unpatch_all() noexcept;
 
 // True if any area is patched (all three for patch_all()).
 GROVE_API bool is_patched() noexcept;
+// True if the sockets area is patched (patch_sockets() or patch_all()).
 GROVE_API bool sockets_patched() noexcept;
+// True if the time area is patched (patch_time() or patch_all()).
 GROVE_API bool time_patched() noexcept;
+// True if the dns area is patched (patch_dns() or patch_all()).
 GROVE_API bool dns_patched() noexcept;
 
 }  // namespace grove::monkey

@@ -22,8 +22,13 @@
 
 namespace grove::net {
 
+// The address family of an Address or a Socket: none (an empty address), IPv4,
+// IPv6, or Unix domain.
 enum class Family : std::uint8_t { kUnspecified, kIPv4, kIPv6, kUnix };
 
+// A socket address held by value (see the comment at the top of
+// grove/net/address.hpp): IPv4, IPv6, a Unix-domain path, or empty. Copyable; no call
+// parks.
 class GROVE_API Address {
  public:
   // An empty address (family kUnspecified).
@@ -42,7 +47,9 @@ class GROVE_API Address {
   // Copies a sockaddr the kernel returned. std::invalid_argument if `len` is too long.
   static Address from_sockaddr(const sockaddr* sa, socklen_t len);
 
+  // Its family (kUnspecified for an empty address).
   Family family() const noexcept;
+  // True for an empty address.
   bool empty() const noexcept { return family() == Family::kUnspecified; }
   // The port of an IP address (0 for Unix addresses).
   std::uint16_t port() const noexcept;
@@ -51,13 +58,18 @@ class GROVE_API Address {
   // "127.0.0.1:7000", "[::1]:7000", "unix:/path" (parse() accepts each of them back).
   std::string to_string() const;
 
+  // The sockaddr, for system calls (size() bytes).
   const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  // The sockaddr storage for a system call to fill (capacity() bytes); then set_size().
   sockaddr* data() noexcept { return reinterpret_cast<sockaddr*>(&storage_); }
+  // The sockaddr's length in bytes (0 when empty).
   socklen_t size() const noexcept { return len_; }
   // Sets the length after a call that filled data() (accept, recvfrom, getsockname).
   void set_size(socklen_t len) noexcept { len_ = len; }
+  // The room data() offers: sizeof(sockaddr_storage).
   static constexpr socklen_t capacity() noexcept { return sizeof(sockaddr_storage); }
 
+  // True if both hold the same sockaddr bytes (same family, host, port / path).
   friend GROVE_API bool operator==(const Address& a, const Address& b) noexcept;
 
  private:

@@ -27,35 +27,56 @@
 
 namespace grove::net {
 
+// Buffered reading and writing over a Socket it does not own (see the comment at the
+// top of grove/net/buffered_stream.hpp for parking, errors and what stays buffered).
+// Reads park like Socket::recv_into (the socket's timeout per recv; ECANCELED if the
+// socket is closed meanwhile); writes park like Socket::sendall. A kill or
+// grove::Timeout unwinds with GreenletExit / TimeoutError; after one, do not use the
+// stream again (close the socket): the buffers no longer match what went over the
+// wire.
 class GROVE_API BufferedStream {
  public:
-  // `chunk` is how much one recv asks for, and how much written data is held
-  // before write() flushes by itself.
+  // `chunk` (at least 64) is how much one recv asks for, and how much written data
+  // is held before write() flushes by itself. Does not park.
   explicit BufferedStream(Socket& socket, std::size_t chunk = 8192);
 
-  // The next line, its '\n' included. At most `max` bytes: a longer line comes back
-  // in pieces of `max` bytes without '\n' (so a client cannot grow memory without
-  // bound; check back() == '\n'). At end of file: the unterminated rest, then "".
+  // The next line, its newline included. At most `max` bytes: a longer line comes
+  // back in pieces of `max` bytes without a newline (so a client cannot grow memory
+  // without bound; check whether the result ends in a newline). At end of file: the
+  // unterminated rest, then "". On an error ec is set, "" is returned and the bytes
+  // read stay buffered.
   std::string read_line(std::size_t max, std::error_code& ec);
+  // Throwing form of read_line(): std::system_error naming the call.
   std::string read_line(std::size_t max);
-  // As read_line, up to and including `delim` (non-empty).
+  // As read_line, up to and including `delim` (non-empty, else UsageError).
   std::string read_until(std::string_view delim, std::size_t max, std::error_code& ec);
+  // Throwing form of read_until().
   std::string read_until(std::string_view delim, std::size_t max);
-  // Exactly `n` bytes, fewer only at end of file.
+  // Exactly `n` bytes, fewer only at end of file. On an error ec is set, "" is
+  // returned and the bytes read stay buffered.
   std::string read_exactly(std::size_t n, std::error_code& ec);
+  // Throwing form of read_exactly().
   std::string read_exactly(std::size_t n);
-  // Whatever is buffered, or one recv of up to `max` bytes; "" at end of file.
+  // At most `max` bytes: whatever is buffered, or else one recv; "" at end of file
+  // or on an error (ec set).
   std::string read_some(std::size_t max, std::error_code& ec);
+  // Throwing form of read_some().
   std::string read_some(std::size_t max);
   // Bytes read from the socket and not yet returned.
   std::size_t buffered() const noexcept { return rbuf_.size() - rpos_; }
 
-  // Appends to the write buffer; sends it (sendall) once it holds `chunk` bytes.
+  // Appends to the write buffer; sends it (sendall) once it holds `chunk` bytes, so
+  // it may park. On an error, what was not sent stays buffered (`data` included).
   void write(std::string_view data, std::error_code& ec);
+  // Throwing form of write().
   void write(std::string_view data);
-  // Sends everything buffered. On an error, what was not sent stays buffered.
+  // Sends everything buffered; parks like Socket::sendall. On an error, what was not
+  // sent stays buffered. After a kill the buffer is unchanged although part of it
+  // may have gone out: close the socket.
   void flush(std::error_code& ec);
+  // Throwing form of flush().
   void flush();
+  // Bytes written and not sent yet.
   std::size_t pending_write() const noexcept { return wbuf_.size(); }
 
  private:

@@ -25,15 +25,26 @@
 
 namespace grove::net {
 
+// Options for DatagramServer; `{}` gives the defaults.
 struct DatagramServerOptions {
+  // SO_REUSEADDR (IP addresses).
   bool reuse_address = true;
+  // SO_REUSEPORT, for several servers on one port.
   bool reuse_port = false;
-  std::size_t max_datagram = 65536;  // receive buffer; longer datagrams are truncated
+  // Receive buffer in bytes; longer datagrams are truncated.
+  std::size_t max_datagram = 65536;
+  // Prefix of the receiving green thread's name and of log lines.
   std::string name = "DatagramServer";
 };
 
+// A UDP or Unix datagram server: one green thread receives datagrams and calls the
+// handler for each (see the comment at the top of grove/net/datagram_server.hpp).
+// Neither copyable nor movable.
 class GROVE_API DatagramServer {
  public:
+  // Called in the receiving green thread for each datagram, with the server's socket
+  // (reply with sendto), the data (valid only during the call) and the sender. It
+  // may park (delaying the next datagram); a std::exception escaping it is logged.
   using Handler = std::function<void(Socket& socket, std::string_view data, const Address& from)>;
 
   // Binds `address` at start(). Does not park.
@@ -46,10 +57,14 @@ class GROVE_API DatagramServer {
   // Binds and spawns the receiving green thread. Does not park. std::system_error
   // if bind fails; UsageError if already started.
   void start();
-  // start() unless started, then parks until stop().
+  // start() unless started, then parks until stop() has finished. Errors of
+  // start(); GreenletExit / TimeoutError if the caller is interrupted (the server
+  // keeps running).
   void serve_forever();
   // Closes the socket (the receiver wakes and ends; a handler running now is given
-  // `timeout` to return, then killed). Parks. Idempotent.
+  // `timeout` to return, then killed). Parks. Idempotent. Not from the handler: the
+  // receiver would join itself (UsageError). If the caller is interrupted meanwhile
+  // (GreenletExit / TimeoutError), the socket is closed but the handler may still run.
   void stop(Duration timeout = std::chrono::seconds(1));
   // The bound address (real port when bound to port 0). Empty before start().
   Address address() const;

@@ -33,15 +33,19 @@ GROVE_API const std::error_category& resolver_category() noexcept;
 // resolver_category(); the throwing overload's message names the host.
 GROVE_API std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
                                        std::error_code& ec);
+// Throwing form of resolve(): std::system_error whose message names the host.
 GROVE_API std::vector<Address> resolve(std::string_view host, std::uint16_t port,
                                        std::optional<Duration> timeout = std::nullopt);
 
 // Resolves `host` and connects to each address in turn until one accepts, all
 // within `timeout` (the whole call). Returns the connected socket (non-blocking,
 // no default timeout). On failure, the error of the last attempt (or of the
-// lookup); the throwing overload's message names host and port.
+// lookup; EAI_NONAME if the lookup found nothing); the throwing overload's message
+// names host and port. Parks in the lookup and in each connect; a kill or Timeout
+// unwinds with GreenletExit / TimeoutError and closes the socket being connected.
 GROVE_API Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
                                    std::error_code& ec);
+// Throwing form of create_connection(): std::system_error naming host and port.
 GROVE_API Socket create_connection(std::string_view host, std::uint16_t port,
                                    std::optional<Duration> timeout = std::nullopt);
 

@@ -39,7 +39,9 @@
 
 namespace grove::net {
 
+// Stream (TCP, Unix stream) or datagram (UDP, Unix datagram).
 enum class SocketType : std::uint8_t { kStream, kDatagram };
+// Which direction Socket::shutdown() ends: SHUT_RD, SHUT_WR or SHUT_RDWR.
 enum class ShutdownHow : std::uint8_t { kRead, kWrite, kBoth };
 
 namespace detail {
@@ -55,38 +57,55 @@ struct Accepted;
 // out before the error or timeout.
 class GROVE_API SendallError : public std::system_error {
  public:
+  // `ec` and `what` as for std::system_error; `sent` bytes went out before the error.
   SendallError(std::error_code ec, const std::string& what, std::size_t sent)
       : std::system_error(ec, what), bytes_sent_(sent) {}
+  // How many bytes went out before the error or timeout.
   std::size_t bytes_sent() const noexcept { return bytes_sent_; }
 
  private:
   std::size_t bytes_sent_;
 };
 
+// A cooperative socket that owns its fd (see the comment at the top of
+// grove/net/socket.hpp for how calls park, the error_code / throwing pairs, and who
+// may wait on it). Move-only.
 class GROVE_API Socket {
  public:
   // A closed socket (is_open() is false). Every operation on it is EBADF.
   Socket() noexcept;
-  // A new non-blocking, close-on-exec socket. Throws std::system_error ("socket").
+  // A new non-blocking, close-on-exec socket. Throws std::system_error ("socket"),
+  // or std::invalid_argument for Family::kUnspecified.
   Socket(Family family, SocketType type);
   // Takes ownership of `fd` (any socket) and makes it non-blocking. Throws
   // std::system_error if fcntl fails (the fd is then not owned).
   static Socket adopt(int fd);
+  // A new TCP socket: Socket(family, SocketType::kStream).
   static Socket tcp(Family family = Family::kIPv4) { return Socket(family, SocketType::kStream); }
+  // A new UDP socket: Socket(family, SocketType::kDatagram).
   static Socket udp(Family family = Family::kIPv4) { return Socket(family, SocketType::kDatagram); }
-  // A connected pair (socketpair(2)); Unix family only, stream or datagram.
+  // A connected pair (socketpair(2)); Unix family only, stream or datagram. Throws
+  // std::system_error if socketpair fails.
   static std::pair<Socket, Socket> pair(SocketType type = SocketType::kStream);
 
   // Closes the fd (see close()).
   ~Socket();
+  // Takes over `other`'s fd; `other` is left closed. A green thread parked in
+  // `other` stays parked, now in this socket.
   Socket(Socket&& other) noexcept;
+  // Closes this socket (see close()), then takes over `other`'s fd.
   Socket& operator=(Socket&& other) noexcept;
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
+  // True while it owns an open fd.
   bool is_open() const noexcept;
-  int fd() const noexcept;            // -1 when closed
+  // The fd, or -1 when closed.
+  int fd() const noexcept;
+  // The family it was created with (kUnspecified for a default-constructed or
+  // released socket, or an adopted one of another family).
   Family family() const noexcept;
+  // Stream or datagram (kStream for a default-constructed or released socket).
   SocketType type() const noexcept;
   // Gives up ownership: returns the fd (still non-blocking) and leaves this closed.
   // UsageError if a green thread is parked on it.
@@ -98,6 +117,7 @@ class GROVE_API Socket {
   // call that waits longer fails with std::errc::timed_out. A multi-step call
   // (sendall, recv_exactly, connect) gets it once, for the whole call.
   void settimeout(std::optional<Duration> timeout) noexcept;
+  // The timeout set by settimeout() (nullopt: none).
   std::optional<Duration> gettimeout() const noexcept;
 
   // Closes the fd. Every green thread parked on this socket wakes with ECANCELED
@@ -106,62 +126,111 @@ class GROVE_API Socket {
   void close() noexcept;
 
   // --- setting up ---
+  // Binds to `addr` (bind(2)). Never parks. errno errors (EADDRINUSE, EACCES, ...).
   void bind(const Address& addr, std::error_code& ec);
+  // Throwing form of bind(): std::system_error naming the address.
   void bind(const Address& addr);
+  // Starts listening (listen(2)) with room for `backlog` pending connections. Never
+  // parks. errno errors.
   void listen(int backlog, std::error_code& ec);
+  // Throwing form of listen().
   void listen(int backlog = 128);
   // Connects, parking until done or until `timeout` (nullopt: the socket's timeout).
-  // After a timeout or error the socket should be closed.
+  // Errors: errno (ECONNREFUSED, ENETUNREACH, ...), std::errc::timed_out, ECANCELED
+  // if closed meanwhile; a zero timeout gives EINPROGRESS without parking (the
+  // connect goes on). After a timeout, error or kill the socket should be closed.
   void connect(const Address& addr, std::optional<Duration> timeout, std::error_code& ec);
+  // Throwing form of connect(): std::system_error naming the address.
   void connect(const Address& addr, std::optional<Duration> timeout = std::nullopt);
-  // Parks until a connection arrives. The new socket is non-blocking and inherits
-  // nothing but the family and type (its timeout is nullopt).
+  // Parks until a connection arrives (the socket's timeout applies). The new socket
+  // is non-blocking and inherits nothing but the family and type (its timeout is
+  // nullopt). ECONNABORTED is retried. Errors: errno (EMFILE, ...), timed_out,
+  // ECANCELED if closed while parked; after an error, timeout or kill nothing was
+  // accepted.
   Accepted accept(std::error_code& ec);
+  // Throwing form of accept(): std::system_error naming the listening address.
   Accepted accept();
+  // shutdown(2): ends reading, writing (the peer then reads end of file) or both;
+  // the fd stays open. Never parks. errno errors (ENOTCONN, ...).
   void shutdown(ShutdownHow how, std::error_code& ec);
+  // Throwing form of shutdown().
   void shutdown(ShutdownHow how);
 
   // --- reading (0 bytes means end of file on stream sockets) ---
-  // Up to `len` bytes into `buf`; parks while there is nothing to read.
+  // Up to `len` bytes into `buf`; parks while there is nothing to read (the socket's
+  // timeout applies). Returns 0 at end of file on a stream socket. Errors: errno
+  // (ECONNRESET, ...), timed_out, ECANCELED if closed while parked; after an error,
+  // timeout or kill nothing was read.
   std::size_t recv_into(void* buf, std::size_t len, std::error_code& ec);
+  // Throwing form of recv_into(): std::system_error naming recv and the peer.
   std::size_t recv_into(void* buf, std::size_t len);
-  // Up to `max` bytes as a string ("" at end of file).
+  // Up to `max` bytes as a string ("" at end of file); otherwise as recv_into().
   std::string recv(std::size_t max, std::error_code& ec);
+  // Throwing form of recv().
   std::string recv(std::size_t max);
   // Exactly `len` bytes unless end of file comes first: returns how many were read
   // (fewer than `len` only at end of file). On an error or timeout, ec is set and
-  // the return value says how many bytes were stored in `buf` before it.
+  // the return value says how many bytes were stored in `buf` before it. The
+  // socket's timeout applies once, to the whole call.
   std::size_t recv_exactly(void* buf, std::size_t len, std::error_code& ec);
+  // Throwing form of recv_exactly(); on an error the bytes already stored in `buf`
+  // are not counted anywhere (use the error_code form when that matters).
   std::size_t recv_exactly(void* buf, std::size_t len);
-  // One datagram (or stream bytes) and the sender's address.
+  // One datagram (cut to `len` bytes if longer) or, on a stream socket, up to `len`
+  // bytes, and the sender's address in `from`. Parks and fails as recv_into().
   std::size_t recvfrom(void* buf, std::size_t len, Address& from, std::error_code& ec);
+  // Throwing form of recvfrom().
   std::size_t recvfrom(void* buf, std::size_t len, Address& from);
 
   // --- writing ---
   // Some of `data` (at least one byte unless len is 0); returns how many went out.
+  // Parks while the send buffer is full (the socket's timeout applies). Errors:
+  // errno (EPIPE / ECONNRESET for a vanished peer, ...), timed_out, ECANCELED if
+  // closed while parked; after an error, timeout or kill nothing was sent.
   std::size_t send(const void* data, std::size_t len, std::error_code& ec);
+  // Throwing form of send(): std::system_error naming send and the peer.
   std::size_t send(const void* data, std::size_t len);
+  // Throwing send() of a string.
   std::size_t send(std::string_view data) { return send(data.data(), data.size()); }
   // All of `data`. Returns the bytes sent: `len` on success; on an error or timeout
   // ec is set and the return value says how many bytes went out before it. The
-  // throwing overload throws SendallError, which carries that count.
+  // throwing overload throws SendallError, which carries that count. The socket's
+  // timeout applies once, to the whole call. After a kill part of `data` may have
+  // gone out and the count is lost: close the socket.
   std::size_t sendall(const void* data, std::size_t len, std::error_code& ec);
+  // Throwing form of sendall(): SendallError (a std::system_error) with the count.
   void sendall(const void* data, std::size_t len);
+  // Throwing sendall() of a string.
   void sendall(std::string_view data) { sendall(data.data(), data.size()); }
+  // One datagram to `to`; returns the bytes sent. Parks and fails as send().
   std::size_t sendto(const void* data, std::size_t len, const Address& to, std::error_code& ec);
+  // Throwing form of sendto(): std::system_error naming the address.
   std::size_t sendto(const void* data, std::size_t len, const Address& to);
 
   // --- options and names (never park) ---
+  // setsockopt(2) with an int value. Never parks. errno errors; EBADF when closed.
   void set_option(int level, int name, int value, std::error_code& ec);
+  // Throwing form of set_option().
   void set_option(int level, int name, int value);
+  // getsockopt(2) of an int value. Never parks. errno errors; EBADF when closed.
   int get_option(int level, int name, std::error_code& ec) const;
+  // Throwing form of get_option().
   int get_option(int level, int name) const;
+  // SO_REUSEADDR on or off. Throws std::system_error.
   void set_reuse_address(bool on) { set_option(SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0); }
+  // SO_REUSEPORT on or off. Throws std::system_error.
   void set_reuse_port(bool on) { set_option(SOL_SOCKET, SO_REUSEPORT, on ? 1 : 0); }
-  void set_nodelay(bool on);  // TCP_NODELAY
+  // TCP_NODELAY on or off. Throws std::system_error (also on a non-TCP socket).
+  void set_nodelay(bool on);
+  // The bound address (getsockname(2)); after binding port 0 it has the real port.
+  // Never parks. errno errors; EBADF when closed.
   Address local_address(std::error_code& ec) const;
+  // Throwing form of local_address().
   Address local_address() const;
+  // The connected peer's address (getpeername(2)). Never parks. errno errors
+  // (ENOTCONN if not connected); EBADF when closed.
   Address peer_address(std::error_code& ec) const;
+  // Throwing form of peer_address().
   Address peer_address() const;
 
  private:
@@ -169,8 +238,11 @@ class GROVE_API Socket {
   std::unique_ptr<detail::SocketState> s_;
 };
 
+// What accept() returns: the connected socket and the peer's address.
 struct Accepted {
+  // The connected socket (non-blocking, no timeout); closed after an error.
   Socket socket;
+  // The peer's address.
   Address peer;
 };
 
@@ -178,9 +250,14 @@ struct Accepted {
 // readable / writable, or `timeout` passes (std::errc::timed_out). Creates a libev
 // watcher for this one wait; a Socket keeps its own instead. GreenletExit /
 // TimeoutError unwind as from any parking call. Not from the hub (UsageError).
+// A zero timeout still waits for one poll of the hub. The fd itself is untouched
+// after a timeout or kill.
 GROVE_API void wait_readable(int fd, std::optional<Duration> timeout, std::error_code& ec);
+// Throwing form of wait_readable(): std::system_error naming the fd.
 GROVE_API void wait_readable(int fd, std::optional<Duration> timeout = std::nullopt);
+// As wait_readable(), until `fd` is writable.
 GROVE_API void wait_writable(int fd, std::optional<Duration> timeout, std::error_code& ec);
+// Throwing form of wait_writable(): std::system_error naming the fd.
 GROVE_API void wait_writable(int fd, std::optional<Duration> timeout = std::nullopt);
 
 }  // namespace grove::net

@@ -33,17 +33,25 @@
 
 namespace grove::net {
 
+// Options for StreamServer; `{}` gives the defaults.
 struct StreamServerOptions {
-  int backlog = 128;                // listen(2) backlog
-  bool reuse_address = true;        // SO_REUSEADDR (IP listeners)
-  bool reuse_port = false;          // SO_REUSEPORT, for several listeners on one port
-  std::size_t max_connections = 0;  // cap on concurrent handlers; 0: no cap. At the
-                                    // cap the acceptor stops accepting (the kernel's
-                                    // backlog queues the rest) until a handler ends.
-  int max_accepts_per_turn = 64;    // accepts in a row before letting handlers run
-  std::string name = "StreamServer";  // prefix of the green threads' names and log lines
+  // listen(2) backlog (when the server binds the listener itself).
+  int backlog = 128;
+  // SO_REUSEADDR (IP listeners the server binds itself).
+  bool reuse_address = true;
+  // SO_REUSEPORT, for several listeners on one port.
+  bool reuse_port = false;
+  // Cap on concurrent handlers; 0: no cap. At the cap the acceptor stops accepting
+  // (the kernel's backlog queues the rest) until a handler ends.
+  std::size_t max_connections = 0;
+  // Accepts in a row before the acceptor yields to let the new handlers run.
+  int max_accepts_per_turn = 64;
+  // Prefix of the green threads' names and of log lines.
+  std::string name = "StreamServer";
 };
 
+// A TCP or Unix stream server with one green thread per connection (see the file
+// comment). Neither copyable nor movable.
 class GROVE_API StreamServer {
  public:
   // Called in the connection's own green thread. It may park, throw, or be killed.
@@ -51,7 +59,7 @@ class GROVE_API StreamServer {
 
   // Binds and listens on `address` at start(). Does not park.
   StreamServer(const Address& address, Handler handler, StreamServerOptions options = {});
-  // Serves on `listener`, already bound and listening.
+  // Serves on `listener`, already bound and listening. Does not park.
   StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
   // stop(0s) if still running: kills the handlers (parks until they are dead).
   ~StreamServer();
@@ -63,14 +71,19 @@ class GROVE_API StreamServer {
   // if already started.
   void start();
   // start() unless started, then parks until stop() has finished (called by another
-  // green thread, e.g. one waiting for a signal).
+  // green thread, for example one waiting for a signal). Errors of start();
+  // GreenletExit / TimeoutError if the caller is interrupted (the server keeps
+  // running).
   void serve_forever();
   // Stops accepting (closes the listener), lets running handlers finish for up to
   // `timeout`, then kills the rest and waits for them to die; afterwards no fd of
   // this server is open. Parks. Idempotent. A handler may call it: every other
-  // handler is stopped, and the caller's own connection closes when it returns.
+  // handler is stopped, and the caller's own connection closes when it returns. If
+  // the caller is interrupted meanwhile (GreenletExit / TimeoutError), the listener
+  // is closed but handlers not killed yet keep running.
   void stop(Duration timeout = std::chrono::seconds(1));
 
+  // True once start() succeeded (it stays true after stop()).
   bool started() const noexcept;
   // The listening address (with the real port when it was bound to port 0). Empty
   // before start().
