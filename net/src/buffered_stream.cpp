@@ -26,7 +26,13 @@ bool BufferedStream::fill(std::error_code& ec) {
   }
   const std::size_t old = rbuf_.size();
   rbuf_.resize(old + chunk_);
-  const std::size_t n = sock_.recv_into(rbuf_.data() + old, chunk_, ec);
+  std::size_t n = 0;
+  try {
+    n = sock_.recv_into(rbuf_.data() + old, chunk_, ec);
+  } catch (...) {
+    rbuf_.resize(old);  // a kill or Timeout: drop the unfilled room, keep what was read
+    throw;
+  }
   rbuf_.resize(old + n);
   return n > 0 && !ec;
 }

@@ -57,7 +57,7 @@ struct DatagramServer::Impl {
 };
 
 DatagramServer::DatagramServer(const Address& address, Handler handler, DatagramServerOptions options)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_shared<Impl>()) {
   impl_->want = address;
   impl_->handler = std::move(handler);
   impl_->opts = std::move(options);
@@ -67,6 +67,13 @@ DatagramServer::~DatagramServer() {
   try {
     stop(Duration::zero());
   } catch (...) {
+    // The destroying green thread was interrupted while stopping: make sure the
+    // receiver ends. It holds the shared state, so it may finish after this object.
+    try {
+      Impl& im = *impl_;
+      if (im.receiver && !(im.receiver == grove::current())) im.receiver.kill_nowait();
+    } catch (...) {
+    }
   }
 }
 
@@ -82,7 +89,7 @@ void DatagramServer::start() {
   im.bound = s.local_address();
   im.sock = std::move(s);
   // The receive buffer lives on the heap: green thread stacks are small.
-  im.receiver = grove::spawn(SpawnOptions{0, im.opts.name + " " + im.bound.to_string()}, [p = &im] { p->receive_loop(); });
+  im.receiver = grove::spawn(SpawnOptions{0, im.opts.name + " " + im.bound.to_string()}, [p = impl_] { p->receive_loop(); });
   im.started = true;
 }
 
@@ -101,9 +108,14 @@ void DatagramServer::stop(Duration timeout) {
   Impl& im = *impl_;
   if (!im.started || im.stopped) return;
   im.stopped = true;
+  // serve_forever() returns once stop() is over, however it ends (even interrupted).
+  struct NotifyWaiters {
+    Impl& im;
+    ~NotifyWaiters() { im.stop_waiters.notify_all(); }
+  } notify{im};
   im.sock.close();  // a receiver parked in recvfrom wakes with ECANCELED and returns
+  if (im.receiver == grove::current()) return;  // from the handler: the loop ends when it returns
   if (!im.receiver.join(timeout)) im.receiver.kill();
-  im.stop_waiters.notify_all();
 }
 
 Address DatagramServer::address() const { return impl_->bound; }

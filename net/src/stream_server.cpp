@@ -38,7 +38,10 @@ bool out_of_fds(const std::error_code& ec) {
 
 }  // namespace
 
-struct StreamServer::Impl {
+// Shared by the server object, its acceptor and every handler (each holds a
+// reference), so a handler still unwinding after the server was destroyed (its
+// destroyer interrupted while stopping) never touches freed state.
+struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
   Address want;
   Address bound;
   Socket listener;
@@ -62,7 +65,7 @@ void StreamServer::Impl::spawn_handler(Accepted a) {
   try {
     *it = grove::spawn(
         SpawnOptions{0, opts.name + " " + a.peer.to_string()},
-        [this, it](Socket sock, Address peer) {
+        [this, self = shared_from_this(), it](Socket sock, Address peer) {
           struct Done {
             Impl* im;
             std::list<GreenThreadHandle>::iterator it;
@@ -135,14 +138,14 @@ void StreamServer::Impl::accept_loop() {
 }
 
 StreamServer::StreamServer(const Address& address, Handler handler, StreamServerOptions options)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_shared<Impl>()) {
   impl_->want = address;
   impl_->handler = std::move(handler);
   impl_->opts = std::move(options);
 }
 
 StreamServer::StreamServer(Socket listener, Handler handler, StreamServerOptions options)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_shared<Impl>()) {
   impl_->listener = std::move(listener);
   impl_->handler = std::move(handler);
   impl_->opts = std::move(options);
@@ -152,7 +155,19 @@ StreamServer::~StreamServer() {
   try {
     stop(Duration::zero());
   } catch (...) {
-    // A kill or Timeout of the destroying green thread: the rest is closed below.
+    // A kill or Timeout of the destroying green thread interrupted the stop: make
+    // sure the acceptor and the handlers end. They hold the shared state, so they may
+    // finish after this object is gone.
+    Impl& im = *impl_;
+    im.listener.close();
+    const GreenThreadHandle self = grove::current();
+    try {
+      if (im.acceptor && !(im.acceptor == self)) im.acceptor.kill_nowait();
+      for (const auto& h : im.conns) {
+        if (!(h == self)) h.kill_nowait();
+      }
+    } catch (...) {
+    }
   }
 }
 
@@ -171,7 +186,7 @@ void StreamServer::start() {
   }
   im.bound = im.listener.local_address();
   im.acceptor = grove::spawn(SpawnOptions{0, im.opts.name + " acceptor " + im.bound.to_string()},
-                             [p = &im] { p->accept_loop(); });
+                             [p = impl_] { p->accept_loop(); });
   im.started = true;
 }
 
@@ -193,6 +208,11 @@ void StreamServer::stop(Duration timeout) {
     return;
   }
   im.stopped = true;
+  // serve_forever() returns once stop() is over, however it ends (even interrupted).
+  struct NotifyWaiters {
+    Impl& im;
+    ~NotifyWaiters() { im.stop_waiters.notify_all(); }
+  } notify{im};
   im.listener.close();  // the acceptor wakes with ECANCELED and returns
   im.acceptor.kill();   // in case it was sleeping (out of fds) or below the cap
   // Every handler but the caller's own (a handler may stop its server).
@@ -217,7 +237,6 @@ void StreamServer::stop(Duration timeout) {
       ++it;
     }
   }
-  im.stop_waiters.notify_all();
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }

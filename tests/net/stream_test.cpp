@@ -1,6 +1,7 @@
 // stream_test.cpp: BufferedStream and DatagramServer.
 #include <grove/net/buffered_stream.hpp>
 #include <grove/net/datagram_server.hpp>
+#include <grove/net/stream_server.hpp>
 
 #include "net_test.hpp"
 
@@ -97,4 +98,56 @@ GROVE_TEST("a DatagramServer answers each datagram from its sender") {
     CHECK(from == server.address());
   }
   server.stop();
+}
+
+GROVE_TEST("a read_line interrupted by a Timeout keeps what was read and can be retried") {
+  auto [a, b] = Socket::pair();
+  BufferedStream io(b, 64);
+  a.sendall("par");
+  CHECK_FALSE(grove::with_timeout(10ms, [&] { return io.read_line(100); }).has_value());
+  CHECK(io.buffered() == 3);  // the bytes read before the timeout, nothing else
+  a.sendall("tial\nnext\n");
+  CHECK(io.read_line(100) == "partial\n");
+  CHECK(io.read_line(100) == "next\n");
+}
+
+GROVE_TEST("DatagramServer::stop from the handler ends serve_forever") {
+  grove::net::DatagramServer* srv = nullptr;
+  grove::net::DatagramServer server(Address::parse("127.0.0.1:0"),
+                                    [&](Socket&, std::string_view d, const Address&) {
+                                      if (d == "stop") srv->stop();
+                                    });
+  srv = &server;
+  server.start();
+  auto serving = grove::spawn([&] { server.serve_forever(); });
+  Socket c = Socket::udp();
+  c.sendto("stop", 4, server.address());
+  CHECK(serving.join(5s));
+}
+
+GROVE_TEST("a stop interrupted by a Timeout still ends serve_forever and the handlers") {
+  bool handler_unwound = false;
+  {
+    grove::net::StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) {
+      try {
+        char buf[16];
+        (void)s.recv_into(buf, sizeof buf);
+        grove::sleep(10s);
+      } catch (const grove::GreenletExit&) {
+        grove::sleep(20ms);  // slow cleanup: stop() is still waiting when its Timeout fires
+        handler_unwound = true;
+        throw;
+      }
+    });
+    server.start();
+    auto serving = grove::spawn([&] { server.serve_forever(); });
+    Socket c = Socket::tcp();
+    c.connect(server.address(), 2s);
+    c.sendall("x");
+    grove::sleep(5ms);
+    CHECK_FALSE(grove::with_timeout(5ms, [&] { server.stop(0s); }));
+    CHECK(serving.join(2s));  // serve_forever returned although stop was interrupted
+  }  // the server object goes while its handler is still cleaning up
+  for (int i = 0; i < 200 && !handler_unwound; ++i) grove::sleep(1ms);
+  CHECK(handler_unwound);
 }

@@ -31,9 +31,10 @@ namespace grove::net {
 // top of grove/net/buffered_stream.hpp for parking, errors and what stays buffered).
 // Reads park like Socket::recv_into (the socket's timeout per recv; ECANCELED if the
 // socket is closed meanwhile); writes park like Socket::sendall. A kill or
-// grove::Timeout unwinds with GreenletExit / TimeoutError; after one, do not use the
-// stream again (close the socket): the buffers no longer match what went over the
-// wire.
+// grove::Timeout unwinds with GreenletExit / TimeoutError. After one during a read,
+// the bytes already received stay buffered and reading may go on (a read_line under
+// a Timeout can be retried); after one during a write, part of the data may have
+// gone out, so close the connection rather than write again.
 class GROVE_API BufferedStream {
  public:
   // `chunk` (at least 64) is how much one recv asks for, and how much written data

@@ -62,16 +62,17 @@ class GROVE_API DatagramServer {
   // keeps running).
   void serve_forever();
   // Closes the socket (the receiver wakes and ends; a handler running now is given
-  // `timeout` to return, then killed). Parks. Idempotent. Not from the handler: the
-  // receiver would join itself (UsageError). If the caller is interrupted meanwhile
-  // (GreenletExit / TimeoutError), the socket is closed but the handler may still run.
+  // `timeout` to return, then killed). Parks. Idempotent. From the handler it does
+  // not wait: the receiver ends when the handler returns. If the caller is interrupted
+  // meanwhile (GreenletExit / TimeoutError), the socket is closed but the handler may
+  // still run; serve_forever() returns either way.
   void stop(Duration timeout = std::chrono::seconds(1));
   // The bound address (real port when bound to port 0). Empty before start().
   Address address() const;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace grove::net

@@ -93,7 +93,7 @@ class GROVE_API StreamServer {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace grove::net
