@@ -7,9 +7,11 @@ PACKAGES=(
   # build
   g++ meson ninja-build pkg-config
   libev-dev libboost-context-dev libboost-dev libspdlog-dev doctest-dev
+  libhttp-parser-dev  # samples/http_server
   # tests and benchmarks
-  python3 strace binutils netcat-openbsd socat curl
+  python3 strace binutils netcat-openbsd socat curl gnuplot-nox
   redis-server libhiredis-dev libcurl4-openssl-dev
+  wrk  # drives samples/http_server
   cmake
   # docs: the API reference (ninja -C build api-docs)
   doxygen
