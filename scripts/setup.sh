@@ -10,7 +10,8 @@ PACKAGES=(
   libhttp-parser-dev  # samples/http_server
   # tests and benchmarks
   python3 strace binutils netcat-openbsd socat curl gnuplot-nox
-  redis-server libhiredis-dev libcurl4-openssl-dev
+  redis-server redis-tools libhiredis-dev libcurl4-openssl-dev
+  nginx-light  # the peer of samples/http_server in bench/servers
   wrk  # drives samples/http_server
   cmake
   # docs: the API reference (ninja -C build api-docs)

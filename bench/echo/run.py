@@ -26,6 +26,9 @@ SERVERS = [
     ("raw_epoll", "bench/echo/echo_raw_epoll"),
     ("asio", "bench/echo/echo_asio"),
     ("grove", "samples/echo_server"),
+    # The same blocking libc echo loop as an OS-thread server would use, one green
+    # thread per connection under grove::monkey::patch_all() (bench/threads_vs_green).
+    ("monkey", "bench/threads_vs_green/tvg_green"),
 ]
 
 
