@@ -12,12 +12,6 @@
 // thread's, reported the first time something switches back from it).
 #include "context.hpp"
 
-#include <boost/context/detail/fcontext.hpp>
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#define GROVE_ASAN 1
-#endif
 
 namespace bctx = boost::context::detail;
 
@@ -40,20 +34,6 @@ void prepare(GreenThreadState* gt, char* lo, std::size_t size) noexcept {
   gt->fctx = bctx::make_fcontext(lo + size, size, &trampoline);
   gt->asan_stack_bottom = lo;
   gt->asan_stack_size = size;
-}
-
-GreenThreadState* jump(GreenThreadState* from, GreenThreadState* to) noexcept {
-#if GROVE_ASAN
-  __sanitizer_start_switch_fiber(from->status == Status::kDead ? nullptr : &from->asan_fake_stack,
-                                 to->asan_stack_bottom, to->asan_stack_size);
-#endif
-  bctx::transfer_t t = bctx::jump_fcontext(to->fctx, from);
-  auto* prev = static_cast<GreenThreadState*>(t.data);
-  prev->fctx = t.fctx;
-#if GROVE_ASAN
-  __sanitizer_finish_switch_fiber(from->asan_fake_stack, &prev->asan_stack_bottom, &prev->asan_stack_size);
-#endif
-  return prev;
 }
 
 }  // namespace grove::detail::context
