@@ -11,10 +11,7 @@
 //   spawn_join_ns                  grove::spawn of an empty function + join + drop handle
 //   parked_bytes_per_green_thread  (VmRSS + VmPTE) growth / N with N green threads in sleep
 //   parked_maps_lines              lines of /proc/self/maps while they are parked
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <boost/context/detail/fcontext.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,59 +21,13 @@
 
 #include <grove/grove.hpp>
 
-namespace bctx = boost::context::detail;
-using Clock = std::chrono::steady_clock;
+#include "../common/raw_context.hpp"
+
+using bench::Clock;
+using bench::median;
 using namespace std::chrono_literals;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <class F>
-double best_of(int reps, F&& once) {
-  std::vector<double> v;
-  for (int i = 0; i < reps; ++i) v.push_back(once());
-  return median(v);
-}
-
-// ---- raw Boost.Context
-
-bctx::fcontext_t g_main_ctx;
-long g_raw_left;
-
-void raw_ping(bctx::transfer_t t) {
-  for (;;) t = bctx::jump_fcontext(t.fctx, nullptr);
-}
-
-double raw_switch_ns(long iters) {
-  const std::size_t size = 64 * 1024;
-  void* stack = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  bctx::fcontext_t ctx = bctx::make_fcontext(static_cast<char*>(stack) + size, size, raw_ping);
-  bctx::transfer_t t = bctx::jump_fcontext(ctx, nullptr);
-  const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) t = bctx::jump_fcontext(t.fctx, nullptr);
-  const auto dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  ::munmap(stack, size);
-  return dt / static_cast<double>(2 * iters);  // two one-way switches per round trip
-}
-
-void raw_empty(bctx::transfer_t t) { bctx::jump_fcontext(t.fctx, nullptr); }
-
-double raw_fiber_spawn_join_ns(long iters) {
-  const std::size_t size = 64 * 1024;
-  void* stack = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) {
-    bctx::fcontext_t ctx = bctx::make_fcontext(static_cast<char*>(stack) + size, size, raw_empty);
-    bctx::jump_fcontext(ctx, nullptr);
-  }
-  const auto dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  ::munmap(stack, size);
-  return dt / static_cast<double>(iters);
-}
 
 // ---- grove
 
@@ -147,9 +98,9 @@ int main(int argc, char** argv) {
   // Interleave raw and grove measurements so a noisy neighbour hits both alike.
   std::vector<double> raw_sw, yl, raw_sp, sp;
   for (int r = 0; r < reps; ++r) {
-    raw_sw.push_back(raw_switch_ns(switch_iters));
+    raw_sw.push_back(bench::raw_switch_ns(switch_iters));
     yl.push_back(yield_ns(switch_iters / 2));
-    raw_sp.push_back(raw_fiber_spawn_join_ns(spawn_iters));
+    raw_sp.push_back(bench::raw_fiber_spawn_join_ns(spawn_iters));
     sp.push_back(spawn_join_ns(spawn_iters));
   }
   const double rs = median(raw_sw), y = median(yl), rsp = median(raw_sp), s = median(sp);

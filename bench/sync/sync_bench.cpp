@@ -14,89 +14,52 @@
 //                          (default pool), one caller at a time
 //   run_in_thread_burst_us per call with 100 green threads calling at once
 #include <algorithm>
-#include <boost/context/detail/fcontext.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <sys/mman.h>
 #include <vector>
 
 #include <grove/grove.hpp>
 
-namespace bctx = boost::context::detail;
-using Clock = std::chrono::steady_clock;
+#include "../common/raw_context.hpp"
+
+using bench::Clock;
+using bench::elapsed_ns;
+using bench::median;
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double elapsed_ns(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
-
-void raw_ping(bctx::transfer_t t) {
-  for (;;) t = bctx::jump_fcontext(t.fctx, nullptr);
-}
-
-double raw_switch_ns(long iters) {
-  const std::size_t size = 64 * 1024;
-  void* stack = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  bctx::fcontext_t ctx = bctx::make_fcontext(static_cast<char*>(stack) + size, size, raw_ping);
-  bctx::transfer_t t = bctx::jump_fcontext(ctx, nullptr);
+// One-way hand-off in ns: an echo green thread takes from `ping` and gives to `pong`
+// while the caller gives to `ping` and takes from `pong`. put(ch, v) / get(ch) adapt
+// each primitive.
+template <class Ch, class Put, class Get>
+double pingpong_ns(long iters, Ch& ping, Ch& pong, Put put, Get get) {
+  auto echo = grove::spawn([&] {
+    for (long i = 0; i < iters; ++i) put(pong, get(ping));
+  });
   const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) t = bctx::jump_fcontext(t.fctx, nullptr);
+  for (long i = 0; i < iters; ++i) {
+    put(ping, i);
+    (void)get(pong);
+  }
   const double dt = elapsed_ns(t0);
-  ::munmap(stack, size);
+  echo.join();
   return dt / static_cast<double>(2 * iters);
 }
 
 double channel_handoff_ns(long iters) {
   grove::Channel<long> ping, pong;
-  auto echo = grove::spawn([&] {
-    for (long i = 0; i < iters; ++i) pong.put(ping.get());
-  });
-  const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) {
-    ping.put(i);
-    (void)pong.get();
-  }
-  const double dt = elapsed_ns(t0);
-  echo.join();
-  return dt / static_cast<double>(2 * iters);
+  return pingpong_ns(iters, ping, pong, [](auto& ch, long v) { ch.put(v); }, [](auto& ch) { return ch.get(); });
 }
 
 double semaphore_handoff_ns(long iters) {
-  grove::Semaphore a(0), b(0);
-  auto echo = grove::spawn([&] {
-    for (long i = 0; i < iters; ++i) {
-      a.acquire();
-      b.release();
-    }
-  });
-  const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) {
-    a.release();
-    b.acquire();
-  }
-  const double dt = elapsed_ns(t0);
-  echo.join();
-  return dt / static_cast<double>(2 * iters);
+  grove::Semaphore ping(0), pong(0);
+  return pingpong_ns(iters, ping, pong, [](auto& s, long) { s.release(); }, [](auto& s) { s.acquire(); return 0L; });
 }
 
 double queue_handoff_ns(long iters) {
   grove::Queue<long> ping(1), pong(1);
-  auto echo = grove::spawn([&] {
-    for (long i = 0; i < iters; ++i) pong.put(ping.get());
-  });
-  const auto t0 = Clock::now();
-  for (long i = 0; i < iters; ++i) {
-    ping.put(i);
-    (void)pong.get();
-  }
-  const double dt = elapsed_ns(t0);
-  echo.join();
-  return dt / static_cast<double>(2 * iters);
+  return pingpong_ns(iters, ping, pong, [](auto& q, long v) { q.put(v); }, [](auto& q) { return q.get(); });
 }
 
 double run_in_thread_us(long iters) {
@@ -129,7 +92,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> raw, ch, sem, q, rit, burst;
   for (int r = 0; r < reps; ++r) {  // interleaved, so a noisy neighbour hits all alike
-    raw.push_back(raw_switch_ns(iters * 2));
+    raw.push_back(bench::raw_switch_ns(iters * 2));
     ch.push_back(channel_handoff_ns(iters));
     sem.push_back(semaphore_handoff_ns(iters));
     q.push_back(queue_handoff_ns(iters));

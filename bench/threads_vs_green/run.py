@@ -292,16 +292,16 @@ class Budget:
     quiet machine and repeating disturbed runs stop once the runs still to do would
     not fit otherwise."""
 
-    def __init__(self, seconds, todo):
+    def __init__(self, seconds, remaining):
         self.end = time.monotonic() + seconds
-        self.todo = list(todo)  # estimated seconds of each run still to do
+        self.remaining = list(remaining)  # estimated seconds of each run still to do
 
     def done_one(self):
-        if self.todo:
-            self.todo.pop(0)
+        if self.remaining:
+            self.remaining.pop(0)
 
     def spare(self):
-        return self.end - time.monotonic() - sum(self.todo)
+        return self.end - time.monotonic() - sum(self.remaining)
 
 
 def run_estimate(conns, a):
@@ -597,7 +597,7 @@ def main():
     t0 = time.monotonic()
     budget = Budget(a.budget, [run_estimate(c, a) for c in io_conns for _ in range(a.reps * len(IO_SERVERS))] +
                     [run_estimate(c, a) for c in cpu_conns for _ in range(a.reps * len(CPU_SERVERS))])
-    log(f"# at least {sum(budget.todo):.0f} s of runs; budget {a.budget:g} s")
+    log(f"# at least {sum(budget.remaining):.0f} s of runs; budget {a.budget:g} s")
     res["io"] = {"title": f"Echo, {a.size}-byte messages, server on CPU 0, load on CPU 1",
                  "pinned": True, "conns": io_conns,
                  "points": run_variant("io", IO_SERVERS, io_conns, build, a, True, [], log, budget)}

@@ -195,7 +195,7 @@ Hub::~Hub() {
     ev_signal_stop(loop_, &dump_signal_);
   }
   const bool on_root = current_ == &root_;
-  destroy_locals(&root_);
+  if (root_.locals) destroy_locals(&root_);
   if (live_count_ > 0) {
     log_warn("grove: thread exits with {} green thread(s) still alive; they are abandoned "
              "without running their destructors", live_count_);
@@ -443,7 +443,7 @@ void Hub::run_green_thread(GreenThreadState* self) noexcept {
   }
   self->pending = 0;
   self->drop_call();
-  destroy_locals(self);  // on its own stack still, before anyone sees it dead
+  if (self->locals) destroy_locals(self);  // on its own stack still, before anyone sees it dead
   finish(self);
 }
 
