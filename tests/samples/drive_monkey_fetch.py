@@ -48,14 +48,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass  # not all in flight: the test fails on max_in_flight
         else:
             time.sleep(DELAY)
+        # Leave the count before answering: once the client has the response it may
+        # send its next request before this thread runs again.
+        with s.lock:
+            s.in_flight -= 1
+            s.served += 1
         body = ("hello from " + self.path + "\n").encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        with s.lock:
-            s.in_flight -= 1
-            s.served += 1
 
     def log_message(self, *args):
         pass
