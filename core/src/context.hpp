@@ -14,11 +14,38 @@
 #define GROVE_ASAN 1
 #endif
 
+#if defined(__x86_64__) && !defined(GROVE_NO_BALANCED_JUMP)
+// jump_fcontext through a return-balanced thunk (context.cpp): same arguments, same
+// result. x86-64's jump_fcontext resumes the other context with an indirect jmp, so
+// the call that entered it is never matched by a ret and every later ret on the
+// resumed side is predicted from the wrong return-stack entry. The thunk enters
+// jump_fcontext with a jmp instead of a call and resumes with a ret.
+extern "C" boost::context::detail::transfer_t grove_jump_fcontext(boost::context::detail::fcontext_t to,
+                                                                 void* data) noexcept;
+#define GROVE_JUMP_FCONTEXT grove_jump_fcontext
+#else
+#define GROVE_JUMP_FCONTEXT boost::context::detail::jump_fcontext
+#endif
+
 namespace grove::detail::context {
 
-// Makes `gt` start, on its first switch-in, in green_thread_entry(prev) (hub.cpp) on
-// the stack [lo, lo + size) (size counts down from the top, lo + size).
-void prepare(GreenThreadState* gt, char* lo, std::size_t size) noexcept;
+// The first code a new context runs: called (by a jmp, not a call) with the transfer
+// from its first jump_fcontext; never returns. Call entered(t) first thing.
+using Entry = void (*)(boost::context::detail::transfer_t);
+
+// Makes `gt` start, on its first switch-in, in entry(t) on the stack [lo, lo + size)
+// (size counts down from the top, lo + size).
+void prepare(GreenThreadState* gt, char* lo, std::size_t size, Entry entry) noexcept;
+
+// Bookkeeping of a new context's first switch-in; returns the context we came from.
+inline GreenThreadState* entered(boost::context::detail::transfer_t t) noexcept {
+  auto* prev = static_cast<GreenThreadState*>(t.data);
+  prev->fctx = t.fctx;
+#if GROVE_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &prev->asan_stack_bottom, &prev->asan_stack_size);
+#endif
+  return prev;
+}
 
 // Suspends `from` (the running context) and resumes `to`. Returns, once something
 // switches back to `from`, the context that did so; its fctx has been saved. When
@@ -28,7 +55,7 @@ inline GreenThreadState* jump(GreenThreadState* from, GreenThreadState* to) noex
   __sanitizer_start_switch_fiber(from->status == Status::kDead ? nullptr : &from->asan_fake_stack,
                                  to->asan_stack_bottom, to->asan_stack_size);
 #endif
-  boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(to->fctx, from);
+  boost::context::detail::transfer_t t = GROVE_JUMP_FCONTEXT(to->fctx, from);
   auto* prev = static_cast<GreenThreadState*>(t.data);
   prev->fctx = t.fctx;
 #if GROVE_ASAN
@@ -37,9 +64,21 @@ inline GreenThreadState* jump(GreenThreadState* from, GreenThreadState* to) noex
   return prev;
 }
 
-}  // namespace grove::detail::context
+// The last switch of a dying context (`from` never resumes). On x86-64 it enters
+// jump_fcontext with a jmp: a context that dies pushed no return-stack entry that is
+// still outstanding (its entry function, entered by a jmp, has everything up to here
+// inlined), so the ret the resumed side lands on pops the entry its own call pushed.
+[[noreturn]] inline void jump_dying(GreenThreadState* from, GreenThreadState* to) noexcept {
+#if GROVE_ASAN
+  __sanitizer_start_switch_fiber(nullptr, to->asan_stack_bottom, to->asan_stack_size);
+#endif
+#if defined(__x86_64__) && !defined(GROVE_NO_BALANCED_JUMP)
+  asm volatile("jmp jump_fcontext@PLT" : : "D"(to->fctx), "S"(from) : "memory");
+  __builtin_unreachable();
+#else
+  boost::context::detail::jump_fcontext(to->fctx, from);
+  __builtin_unreachable();
+#endif
+}
 
-namespace grove::detail {
-// The first code a new context runs (defined in hub.cpp). Never returns.
-[[noreturn]] void green_thread_entry(GreenThreadState* prev) noexcept;
-}  // namespace grove::detail
+}  // namespace grove::detail::context

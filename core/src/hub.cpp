@@ -50,6 +50,15 @@
 //   switch, so `throw;` in a catch block that parked rethrows this green thread's
 //   own exception.
 //
+// The switch and the CPU's return predictor
+//   Boost.Context's x86-64 jump_fcontext resumes with an indirect jmp, so a plain call
+//   to it leaves a return-stack-buffer entry behind on every switch and every ret on
+//   the resumed side is then predicted one frame off. grove enters it through a thunk
+//   that makes the resumed side land on a ret (context.cpp), and a dying green thread
+//   leaves with a jmp and no outstanding call (context::jump_dying; its entry function
+//   has run_green_thread and finish inlined). Then the calls and rets of every switch
+//   pair up: yield went from 20.6 to 10.4 ns and spawn+join from 80 to 62 ns.
+
 // Fairness
 //   A yield queues the caller behind every ready green thread. Direct switches are
 //   counted; after a budget of them the next switch goes to the hub, which polls
@@ -123,6 +132,10 @@ namespace grove::detail {
 
 thread_local Hub* Hub::tls_hub_ = nullptr;
 
+struct ContextEntry {
+  [[noreturn]] static void run(boost::context::detail::transfer_t t) noexcept;
+};
+
 namespace {
 
 constexpr std::size_t kHubStackSize = 256 * 1024;
@@ -178,7 +191,7 @@ Hub::Hub() {
   hub_.refs = 1;
   hub_.name = "hub";
   hub_.stack = pool_.acquire(kHubStackSize);
-  context::prepare(&hub_, hub_.stack.lo, hub_.stack.size);
+  context::prepare(&hub_, hub_.stack.lo, hub_.stack.size, &ContextEntry::run);
 
   install_overflow_handler();
   altstack_ = ensure_signal_stack();
@@ -231,7 +244,7 @@ void Hub::start(GreenThreadState* gt, const SpawnPlacement& p, std::string name)
   gt->stack = p.slot;
   gt->name = std::move(name);
   char* top = static_cast<char*>(p.object);
-  context::prepare(gt, p.slot.lo, static_cast<std::size_t>(top - p.slot.lo));
+  context::prepare(gt, p.slot.lo, static_cast<std::size_t>(top - p.slot.lo), &ContextEntry::run);
 
   gt->live_prev = nullptr;
   gt->live_next = live_head_;
@@ -419,7 +432,10 @@ std::string Hub::describe(const GreenThreadState* gt) const {
 
 // ---------------------------------------------------------------- entry and exit
 
-void green_thread_entry(GreenThreadState* prev) noexcept {
+// Entered by a jmp from Boost.Context's start-up code; run_green_thread and finish are
+// inlined here, so nothing this context called is outstanding when it dies.
+void ContextEntry::run(boost::context::detail::transfer_t t) noexcept {
+  GreenThreadState* prev = context::entered(t);
   Hub* hub = Hub::tls_hub_;
   GreenThreadState* self = hub->current_;
   hub->restore_thread_state(self);
@@ -428,7 +444,7 @@ void green_thread_entry(GreenThreadState* prev) noexcept {
   hub->run_green_thread(self);
 }
 
-void Hub::run_green_thread(GreenThreadState* self) noexcept {
+inline void Hub::run_green_thread(GreenThreadState* self) noexcept {
   if (self->pending & kPendingKill) {
     self->killed = true;  // killed before it started: its function never runs
   } else {
@@ -466,7 +482,7 @@ void Hub::spawn_links(GreenThreadState* self) noexcept {
   }
 }
 
-void Hub::finish(GreenThreadState* self) noexcept {
+inline void Hub::finish(GreenThreadState* self) noexcept {
   const bool observed = self->observed || !self->observers.empty() || self->links;
   self->status = Status::kDead;
   if (self->live_prev) self->live_prev->live_next = self->live_next; else live_head_ = self->live_next;
@@ -481,8 +497,12 @@ void Hub::finish(GreenThreadState* self) noexcept {
   self->observers.notify_all();
   spawn_links(self);
   GreenThreadState* next = pop_ready();
-  switch_to(self, next ? next : &hub_);
-  invariant_failed("a dead green thread was resumed");
+  if (!next) next = &hub_;
+  current_ = next;
+  next->status = Status::kRunning;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  running_.store(next, std::memory_order_relaxed);
+  context::jump_dying(self, next);
 }
 
 // ---------------------------------------------------------------- the loop
@@ -514,9 +534,11 @@ void Hub::on_deadlock() noexcept {
   }
   std::string msg;
   try {
-    msg = "grove: this operation would block forever: " + describe(&root_) + " waits on " + describe_wait(&root_) +
-          ", and nothing can wake it (no green thread is ready, no timer or I/O watcher is "
-          "active, no thread-pool job is pending)";
+    // Built by appending: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string&&`.
+    msg.append("grove: this operation would block forever: ").append(describe(&root_));
+    msg.append(" waits on ").append(describe_wait(&root_));
+    msg.append(", and nothing can wake it (no green thread is ready, no timer or I/O watcher is "
+          "active, no thread-pool job is pending)");
     std::size_t shown = 0;
     for (GreenThreadState* g = live_head_; g; g = g->live_next) {
       if (g->status != Status::kParked) continue;
@@ -525,7 +547,7 @@ void Hub::on_deadlock() noexcept {
         msg += " ...";
         break;
       }
-      msg += " " + describe(g) + " waits on " + describe_wait(g) + ";";
+      msg.append(" ").append(describe(g)).append(" waits on ").append(describe_wait(g)).append(";");
     }
   } catch (...) {
     msg = "grove: this operation would block forever";

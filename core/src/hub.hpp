@@ -16,7 +16,7 @@
 namespace grove::detail {
 
 class Monitor;
-[[noreturn]] void green_thread_entry(GreenThreadState* prev) noexcept;
+struct ContextEntry;  // hub.cpp: where every new context starts
 // Destroys gt's grove::local values (sync/local.cpp). Destructors that throw are logged.
 void destroy_locals(GreenThreadState* gt) noexcept;
 
@@ -108,7 +108,7 @@ class GROVE_API Hub {
  private:
   Hub();
   static Hub& create();
-  friend void green_thread_entry(GreenThreadState* prev) noexcept;  // context.hpp
+  friend struct ContextEntry;
 
   void push_ready(GreenThreadState* gt) noexcept {
     gt->next_ready = nullptr;
@@ -132,8 +132,10 @@ class GROVE_API Hub {
   [[gnu::always_inline]] inline void switch_to(GreenThreadState* from, GreenThreadState* to) noexcept;
   [[gnu::always_inline]] inline void after_switch(GreenThreadState* prev) noexcept;
   [[gnu::always_inline]] inline void restore_thread_state(GreenThreadState* me) noexcept;
-  [[noreturn]] void run_green_thread(GreenThreadState* self) noexcept;
-  [[noreturn]] void finish(GreenThreadState* self) noexcept;
+  // Inlined into ContextEntry::run so that a dying context has no call outstanding
+  // at its last switch (context::jump_dying).
+  [[gnu::always_inline, noreturn]] inline void run_green_thread(GreenThreadState* self) noexcept;
+  [[gnu::always_inline, noreturn]] inline void finish(GreenThreadState* self) noexcept;
   [[noreturn]] void run_loop() noexcept;
   void on_deadlock() noexcept;
   void spawn_links(GreenThreadState* self) noexcept;
