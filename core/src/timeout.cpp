@@ -70,7 +70,13 @@ void Timeout::cancel() noexcept {
     hub.watcher_stopped();
     active_ = false;
   }
-  TimeoutAccess::consume(this);
+  // Once the timer fired, the owner was interrupted: woken out of whatever it was
+  // parked in, and a waker may already have passed it over for that reason (a
+  // permit or an item went to the next waiter or back to the count). Only the owner
+  // itself may drop the error then (it was not parked: e.g. it yielded and leaves
+  // the Timeout's scope). Dropping it from another green thread would return the
+  // owner into a wait it was already taken out of, next to what it was passed over for.
+  if (owner_ == owner_->hub->running()) TimeoutAccess::consume(this);
 }
 
 Timeout::~Timeout() {

@@ -272,3 +272,37 @@ GROVE_TEST("Semaphore::acquire that nothing can ever satisfy raises LoopExit nam
   sem.release();
   CHECK(sem.value() == 1);
 }
+
+GROVE_TEST("a Timeout cancelled by another green thread after it fired still ends the wait, and no permit is lost") {
+  // The waiter's Timeout fires and wakes it; before it runs, another green thread
+  // releases a permit (the waiter is no longer parked, so the permit stays free) and
+  // cancels the fired Timeout. The waiter must not go back to sleep next to a free
+  // permit: it gets its TimeoutError, and the permit is still there for the next one.
+  grove::Semaphore sem(0);
+  grove::Timeout* shared = nullptr;
+  bool timed_out = false;
+  auto waiter = grove::spawn([&] {
+    grove::Timeout t(1ms);
+    shared = &t;
+    try {
+      sem.acquire();
+    } catch (const grove::TimeoutError& e) {
+      timed_out = e.is(t);
+    }
+    shared = nullptr;
+  });
+  auto other = grove::spawn([&] {
+    // Keeps running on the ready queue, so the waiter, woken by its timer, queues
+    // behind this green thread and it runs first.
+    for (int i = 0; i < 1'000'000 && !(shared && shared->expired()); ++i) grove::yield();
+    REQUIRE(shared);
+    REQUIRE(shared->expired());
+    sem.release();
+    shared->cancel();
+  });
+  other.join();
+  REQUIRE(waiter.join(5s));
+  CHECK(timed_out);
+  CHECK(sem.value() == 1);
+  CHECK(sem.acquire(0ms));
+}

@@ -40,8 +40,10 @@ class GROVE_API Timeout {
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
 
-  // Stops the timer; a fired-but-not-yet-raised TimeoutError from it is dropped.
-  // Idempotent; never parks.
+  // Stops the timer. Called by the green thread that owns it, a fired-but-not-yet-
+  // raised TimeoutError from it is dropped. Called by another green thread after the
+  // deadline passed, it cannot take the error back: the owner was already woken out
+  // of its wait and still gets its TimeoutError. Idempotent; never parks.
   void cancel() noexcept;
   // True once the deadline has passed (whether or not its error was raised yet).
   bool expired() const noexcept { return fired_; }

@@ -20,10 +20,12 @@ bool WaitQueue::wait(const char* what, std::optional<Duration> timeout, void* pa
   node.gt = hub.running();
   node.payload = payload;
   waiters_.push_back(&node);  // the node unlinks itself if we unwind (kill, Timeout)
-  // A wake-up that grants nothing is spurious: wait again. If a waker skipped this
-  // node meanwhile (it was woken by an interrupt that then turned out to be nothing,
-  // e.g. a Timeout cancelled before it was raised), the node is no longer queued:
-  // queue it again, or nothing could ever wake it.
+  // A wake-up that grants nothing is spurious: wait again. Hub::park allows those,
+  // though no path in grove produces one for a queued waiter any more (an interrupt
+  // that wakes it always raises: a fired Timeout cancelled by another green thread
+  // still throws, see Timeout::cancel). Should one come, and a waker skipped this
+  // node meanwhile, the node is no longer queued: queue it again, or nothing could
+  // ever wake it.
   auto requeue = [&] {
     if (!node.granted && !node.linked()) waiters_.push_back(&node);
   };
