@@ -234,6 +234,8 @@ int Socket::get_option(int level, int name) const {
   return v;
 }
 
+void Socket::set_nodelay(bool on, std::error_code& ec) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, ec); }
+
 void Socket::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
 
 Address Socket::local_address(std::error_code& ec) const {

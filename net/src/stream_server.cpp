@@ -88,6 +88,10 @@ void StreamServer::Impl::spawn_handler(Accepted a) {
     conns.erase(it);
     throw;
   }
+  // A slot was free before the accept, unless other users of a shared pool took it
+  // meanwhile: then this parks until one frees. If the acceptor is stopped here, the
+  // handler is already tracked in conns and stop() ends it.
+  if (opts.pool) opts.pool->add(*it);
 }
 
 void StreamServer::Impl::accept_loop() {
@@ -102,6 +106,7 @@ void StreamServer::Impl::accept_loop() {
       slot_waiters.push_back(&w);
       hub.park("StreamServer: waiting below max_connections");
     }
+    if (opts.pool) opts.pool->wait_available();
     std::error_code ec;
     Accepted a = listener.accept(ec);
     if (ec) {

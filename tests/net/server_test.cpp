@@ -109,6 +109,39 @@ GROVE_TEST("max_connections caps concurrent handlers") {
   server.stop();
 }
 
+GROVE_TEST("handlers run in the Pool given in the options, which caps them and stops the accepting") {
+  auto pool = std::make_shared<grove::Pool>(2);
+  grove::net::StreamServerOptions o;
+  o.pool = pool;
+  int running = 0, peak = 0, finished = 0;
+  std::size_t pool_members = 0;
+  grove::Event two_done, give_back;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) {
+    peak = std::max(peak, ++running);
+    grove::sleep(10ms);
+    pool_members = std::max(pool_members, pool->size());
+    --running;
+    if (++finished == 2) two_done.set();
+    s.sendall("done");
+  }, o);
+  server.start();
+  // The pool is shared: other work holds one slot, so handlers run one at a time
+  // until it gives the slot back.
+  auto other = pool->spawn([&] { give_back.wait(); });
+  std::vector<grove::GreenThread<std::string>> cs;
+  for (int i = 0; i < 6; ++i) cs.push_back(grove::spawn([&] { return roundtrip(server.address(), ""); }));
+  REQUIRE(two_done.wait(10s));
+  CHECK(peak == 1);
+  give_back.set();
+  for (auto& g : cs) CHECK(g.get() == "done");
+  other.join();
+  CHECK(peak == 2);
+  CHECK(pool_members == 2);
+  server.stop();
+  CHECK(pool->join(5s));
+  CHECK(pool->size() == 0);
+}
+
 GROVE_TEST("a StreamServer on an address in use fails to start with EADDRINUSE") {
   Socket l = listener();
   grove::net::StreamServerOptions o;

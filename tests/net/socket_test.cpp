@@ -1,5 +1,6 @@
 // socket_test.cpp: grove::net::Socket operations, timeouts, close and misuse.
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -298,9 +299,29 @@ GROVE_TEST("socket options can be set and read back") {
   s.set_reuse_address(true);
   CHECK(s.get_option(SOL_SOCKET, SO_REUSEADDR) != 0);
   s.set_nodelay(true);
+  CHECK(s.get_option(IPPROTO_TCP, TCP_NODELAY) != 0);
   std::error_code ec;
   s.set_option(SOL_SOCKET, 12345, 1, ec);
   CHECK(ec);
+}
+
+GROVE_TEST("the option setters report errors through error_code or by throwing") {
+  Socket udp = Socket::udp();
+  std::error_code ec;
+  udp.set_nodelay(true, ec);  // TCP_NODELAY on a UDP socket: the kernel refuses it
+  CHECK(ec);
+  CHECK_THROWS_AS(udp.set_nodelay(true), std::system_error);
+  udp.set_reuse_address(true, ec);
+  CHECK_FALSE(ec);
+  udp.set_reuse_port(true, ec);
+  CHECK_FALSE(ec);
+  CHECK(udp.get_option(SOL_SOCKET, SO_REUSEPORT) != 0);
+  Socket closed;
+  closed.set_reuse_address(true, ec);
+  CHECK(ec == std::error_code(EBADF, std::system_category()));
+  closed.set_nodelay(false, ec);
+  CHECK(ec == std::error_code(EBADF, std::system_category()));
+  CHECK_THROWS_AS(closed.set_reuse_port(true), std::system_error);
 }
 
 GROVE_TEST("operations on a closed socket fail with EBADF") {

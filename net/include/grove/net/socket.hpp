@@ -216,11 +216,18 @@ class GROVE_API Socket {
   int get_option(int level, int name, std::error_code& ec) const;
   // Throwing form of get_option().
   int get_option(int level, int name) const;
-  // SO_REUSEADDR on or off. Throws std::system_error.
+  // SO_REUSEADDR on or off. Never parks. errno errors; EBADF when closed.
+  void set_reuse_address(bool on, std::error_code& ec) { set_option(SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0, ec); }
+  // Throwing form of set_reuse_address().
   void set_reuse_address(bool on) { set_option(SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0); }
-  // SO_REUSEPORT on or off. Throws std::system_error.
+  // SO_REUSEPORT on or off. Never parks. errno errors; EBADF when closed.
+  void set_reuse_port(bool on, std::error_code& ec) { set_option(SOL_SOCKET, SO_REUSEPORT, on ? 1 : 0, ec); }
+  // Throwing form of set_reuse_port().
   void set_reuse_port(bool on) { set_option(SOL_SOCKET, SO_REUSEPORT, on ? 1 : 0); }
-  // TCP_NODELAY on or off. Throws std::system_error (also on a non-TCP socket).
+  // TCP_NODELAY on or off. Never parks. errno errors (EOPNOTSUPP on a non-TCP socket,
+  // as setsockopt(2) reports it); EBADF when closed.
+  void set_nodelay(bool on, std::error_code& ec);
+  // Throwing form of set_nodelay().
   void set_nodelay(bool on);
   // The bound address (getsockname(2)); after binding port 0 it has the real port.
   // Never parks. errno errors; EBADF when closed.

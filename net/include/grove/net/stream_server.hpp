@@ -28,6 +28,7 @@
 
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
+#include <grove/pool.hpp>
 #include <grove/net/address.hpp>
 #include <grove/net/socket.hpp>
 
@@ -44,6 +45,10 @@ struct StreamServerOptions {
   // Cap on concurrent handlers; 0: no cap. At the cap the acceptor stops accepting
   // (the kernel's backlog queues the rest) until a handler ends.
   std::size_t max_connections = 0;
+  // Run the handlers as members of this Pool (gevent's StreamServer(spawn=pool)):
+  // while it is full the acceptor stops accepting. The pool may be shared with other
+  // work and with other servers; max_connections, if also set, applies as well.
+  std::shared_ptr<Pool> pool;
   // Accepts in a row before the acceptor yields to let the new handlers run.
   int max_accepts_per_turn = 64;
   // Prefix of the green threads' names and of log lines.
