@@ -142,6 +142,24 @@ GROVE_TEST("handlers run in the Pool given in the options, which caps them and s
   CHECK(pool->size() == 0);
 }
 
+GROVE_TEST("stop() ends a server whose acceptor waits for a slot of a full Pool") {
+  auto pool = std::make_shared<grove::Pool>(1);
+  grove::Event give_back;
+  auto other = pool->spawn([&] { give_back.wait(); });
+  grove::net::StreamServerOptions o;
+  o.pool = pool;
+  bool handled = false;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket&, const Address&) { handled = true; }, o);
+  server.start();
+  grove::yield();  // the acceptor runs and parks: the pool is full
+  server.stop();
+  CHECK_FALSE(handled);
+  CHECK(pool->size() == 1);  // only the other work; the pool is left as it was
+  give_back.set();
+  CHECK(other.join(5s));
+  CHECK(pool->size() == 0);
+}
+
 GROVE_TEST("a StreamServer on an address in use fails to start with EADDRINUSE") {
   Socket l = listener();
   grove::net::StreamServerOptions o;
