@@ -88,10 +88,13 @@ void StreamServer::Impl::spawn_handler(Accepted a) {
     conns.erase(it);
     throw;
   }
-  // A slot was free before the accept, unless other users of a shared pool took it
-  // meanwhile: then this parks until one frees. If the acceptor is stopped here, the
-  // handler is already tracked in conns and stop() ends it.
-  if (opts.pool) opts.pool->add(*it);
+  // accept_loop() saw a free slot just before calling this, and nothing has run since
+  // (spawn does not switch), so add() takes it without parking: the handler is a
+  // member before it first runs. `h` is a copy: the handler erases *it when it ends.
+  if (opts.pool) {
+    const GreenThreadHandle h = *it;
+    opts.pool->add(h);
+  }
 }
 
 void StreamServer::Impl::accept_loop() {
@@ -130,6 +133,9 @@ void StreamServer::Impl::accept_loop() {
       starved = false;
     }
     backoff = 0.005;
+    // Other users of a shared pool may have taken the slot while accept() parked:
+    // the accepted connection waits for one (and is closed if stop() ends the wait).
+    if (opts.pool) opts.pool->wait_available();
     spawn_handler(std::move(a));
     if (hub.now() != turn) {
       turn = hub.now();

@@ -118,8 +118,10 @@ pkg-config --print-requires grove | grep -q '^spdlog' || fail "grove.pc does not
 # Visibility: the API is exported, internals are not.
 exported=$(nm -D --defined-only "$libdir/libgrove.so" | c++filt)
 grep -q 'grove::yield()' <<<"$exported" || fail "grove::yield() is not exported"
-grep -q 'grove::detail::green_thread_entry' <<<"$exported" &&
-  fail "internal grove::detail::green_thread_entry is exported (visibility)"
+grep -q 'grove::detail::ContextEntry' <<<"$exported" &&
+  fail "internal grove::detail::ContextEntry is exported (visibility)"
+grep -q 'grove_jump_fcontext' <<<"$exported" &&
+  fail "internal grove_jump_fcontext is exported (visibility)"
 # The flags every later step uses (pkg-config's output split into words).
 read -ra grove_cflags <<<"$(pkg-config --cflags grove)"
 read -ra grove_libs <<<"$(pkg-config --libs grove)"

@@ -142,6 +142,32 @@ GROVE_TEST("handlers run in the Pool given in the options, which caps them and s
   CHECK(pool->size() == 0);
 }
 
+GROVE_TEST("a connection accepted while other work took the Pool's last slot waits for a slot, then runs in the Pool") {
+  auto pool = std::make_shared<grove::Pool>(1);
+  grove::net::StreamServerOptions o;
+  o.pool = pool;
+  grove::Event handled, give_back;
+  bool member = false, other_done = false;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) {
+    member = pool->contains(grove::current());
+    other_done = other_done || give_back.is_set();
+    handled.set();
+    s.sendall("ok");
+  }, o);
+  server.start();
+  grove::yield();  // the acceptor saw a free slot and parks in accept()
+  auto other = pool->spawn([&] { give_back.wait(); });  // takes the only slot
+  auto client = grove::spawn([&] { return roundtrip(server.address(), ""); });
+  CHECK_FALSE(handled.wait(50ms));  // accepted, but no slot: the handler has not run
+  give_back.set();
+  CHECK(client.get() == "ok");
+  CHECK(member);
+  CHECK(other_done);
+  CHECK(other.join(5s));
+  server.stop();
+  CHECK(pool->join(5s));
+}
+
 GROVE_TEST("stop() ends a server whose acceptor waits for a slot of a full Pool") {
   auto pool = std::make_shared<grove::Pool>(1);
   grove::Event give_back;

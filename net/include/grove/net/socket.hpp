@@ -224,8 +224,8 @@ class GROVE_API Socket {
   void set_reuse_port(bool on, std::error_code& ec) { set_option(SOL_SOCKET, SO_REUSEPORT, on ? 1 : 0, ec); }
   // Throwing form of set_reuse_port().
   void set_reuse_port(bool on) { set_option(SOL_SOCKET, SO_REUSEPORT, on ? 1 : 0); }
-  // TCP_NODELAY on or off. Never parks. errno errors (EOPNOTSUPP on a non-TCP socket,
-  // as setsockopt(2) reports it); EBADF when closed.
+  // TCP_NODELAY on or off. Never parks. errno errors (a non-TCP socket gets what
+  // setsockopt(2) reports: ENOPROTOOPT for UDP, EOPNOTSUPP for Unix); EBADF when closed.
   void set_nodelay(bool on, std::error_code& ec);
   // Throwing form of set_nodelay().
   void set_nodelay(bool on);
