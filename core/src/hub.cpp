@@ -561,6 +561,10 @@ void Hub::on_deadlock() noexcept {
 ParkTimer::ParkTimer(Hub& hub, GreenThreadState* gt, double seconds) noexcept : hub_(hub), gt_(gt) {
   ev_timer_init(&timer_, &ParkTimer::on_timer, seconds, 0.);
   timer_.data = this;
+  // libev counts a timer from the loop's cached time, which is as old as the last
+  // poll: a green thread that ran for a while since would sleep (or time out) short.
+  // Reading the clock first (vDSO, no syscall) makes `seconds` count from now.
+  ev_now_update(hub.loop());
   ev_timer_start(hub.loop(), &timer_);
   hub.watcher_started();
 }

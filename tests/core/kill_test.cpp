@@ -31,7 +31,8 @@ GROVE_TEST("kill while parked in sleep runs the green thread's destructors") {
 
 GROVE_TEST("kill while parked in join runs destructors and leaves the joined one running") {
   bool destroyed = false;
-  auto target = grove::spawn([] { grove::sleep(50ms); return 3; });
+  grove::Event release_target;
+  auto target = grove::spawn([&] { release_target.wait(); return 3; });
   auto joiner = grove::spawn([&] {
     SetOnDestroy guard{destroyed};
     target.join();
@@ -41,6 +42,7 @@ GROVE_TEST("kill while parked in join runs destructors and leaves the joined one
   CHECK(joiner.killed());
   CHECK(destroyed);
   CHECK_FALSE(target.ready());
+  release_target.set();
   CHECK(target.get() == 3);
 }
 

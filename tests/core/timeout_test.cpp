@@ -118,3 +118,26 @@ GROVE_TEST("a Timeout interrupts join and leaves the joined green thread running
   CHECK_FALSE(g.ready());
   CHECK(g.get() == 2);
 }
+
+namespace {
+// Runs for `d` without parking, so the hub's cached time falls behind by `d`.
+void busy_for(std::chrono::milliseconds d) {
+  const auto end = Clock::now() + d;
+  while (Clock::now() < end) {
+  }
+}
+}  // namespace
+
+GROVE_TEST("sleep and a Timeout count from the call, even after running without parking") {
+  grove::sleep(1ms);  // start right after a poll
+  busy_for(30ms);
+  auto t0 = Clock::now();
+  grove::sleep(20ms);
+  CHECK(Clock::now() - t0 >= 20ms);
+
+  busy_for(30ms);
+  t0 = Clock::now();
+  grove::Timeout t(20ms);
+  CHECK_THROWS_AS(grove::sleep(10s), grove::TimeoutError);
+  CHECK(Clock::now() - t0 >= 20ms);
+}

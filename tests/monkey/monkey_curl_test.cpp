@@ -73,7 +73,7 @@ GROVE_TEST("100 green threads fetching with curl_easy_perform are in flight at o
   CHECK(run.ok == 100);
   CHECK(server.max_in_flight() == 100);
   CHECK(run.seconds >= 0.045);
-  CHECK(run.seconds < 2.0);  // one after another: 5 s
+  CHECK(run.seconds < 3.5);  // one after another: 5 s
 }
 
 GROVE_TEST("without patch_all() the same fetches run one after another") {

@@ -77,7 +77,7 @@ GROVE_TEST("an fd the user made non-blocking with fcntl returns EAGAIN at once")
   }).join();
   CHECK(r == -1);
   CHECK(e == EAGAIN);
-  CHECK(took < 0.5);
+  CHECK(took < 2.0);  // at once; a read that blocked would never return
   // Back to blocking: the description stays non-blocking (grove's), the view does not.
   REQUIRE(::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) & ~O_NONBLOCK) == 0);
   CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
@@ -391,7 +391,7 @@ GROVE_TEST("50 green threads blocked in recv() finish in about the time of one")
   const double took = now_s() - t0;
   CHECK(ok == kN);
   CHECK(took >= 0.09);
-  CHECK(took < 1.5);  // one after another: 5 s
+  CHECK(took < 3.0);  // one after another: 5 s
   MESSAGE("50 recv waits of 100 ms took " << took << " s");
 }
 

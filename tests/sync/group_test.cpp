@@ -12,14 +12,16 @@ using namespace std::chrono_literals;
 
 GROVE_TEST("a member leaves the group by itself when it dies") {
   grove::Group g;
+  grove::Event release_b;
   auto a = g.spawn([] { grove::sleep(1ms); });
-  auto b = g.spawn([] { grove::sleep(20ms); });
+  auto b = g.spawn([&] { release_b.wait(); });
   CHECK(g.size() == 2);
   CHECK(g.contains(a));
   a.join();
   CHECK(g.size() == 1);
   CHECK_FALSE(g.contains(a));
   CHECK(g.contains(b));
+  release_b.set();
   g.join();
   CHECK(g.empty());
 }
@@ -108,12 +110,14 @@ GROVE_TEST("add and discard manage green threads spawned elsewhere") {
 
 GROVE_TEST("a killed caller of join leaves the group intact") {
   grove::Group g;
-  auto m = g.spawn([] { grove::sleep(20ms); return 1; });
+  grove::Event release_m;
+  auto m = g.spawn([&] { release_m.wait(); return 1; });
   auto waiter = grove::spawn([&] { g.join(); });
   grove::sleep(1ms);
   waiter.kill();
   CHECK(waiter.killed());
   CHECK(g.size() == 1);
+  release_m.set();
   CHECK(g.join());
   CHECK(m.get() == 1);
 }

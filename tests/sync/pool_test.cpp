@@ -17,8 +17,9 @@ GROVE_TEST("a pool of size 0 is a usage error") {
 
 GROVE_TEST("spawn parks while the pool is full and resumes when a member dies") {
   grove::Pool pool(2);
+  grove::Event release_second;
   auto first = pool.spawn([] { grove::sleep(10ms); });
-  auto second = pool.spawn([] { grove::sleep(30ms); });
+  auto second = pool.spawn([&] { release_second.wait(); });
   CHECK(pool.full());
   CHECK(pool.free_count() == 0);
   auto third = pool.spawn([] { return 3; });  // parks until the first member is dead
@@ -26,6 +27,7 @@ GROVE_TEST("spawn parks while the pool is full and resumes when a member dies") 
   CHECK_FALSE(second.dead());
   CHECK(pool.size() == 2);
   CHECK(third.get() == 3);
+  release_second.set();
   pool.join();
   CHECK(pool.free_count() == 2);
 }
@@ -108,11 +110,13 @@ GROVE_TEST("wait_available with a timeout returns 0 when nothing frees up") {
 
 GROVE_TEST("add parks while the pool is full") {
   grove::Pool pool(1);
+  grove::Event release_outsider;
   pool.spawn([] { grove::sleep(5ms); });
-  auto outsider = grove::spawn([] { grove::sleep(20ms); });
-  pool.add(outsider);  // parks about 5 ms
+  auto outsider = grove::spawn([&] { release_outsider.wait(); });
+  pool.add(outsider);  // parks until the member dies
   CHECK(pool.contains(outsider));
   CHECK(pool.size() == 1);
+  release_outsider.set();
   pool.join();
 }
 
