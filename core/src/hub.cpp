@@ -33,7 +33,9 @@
 //   (on the hub) only wake green threads; they never switch.
 //
 // The life of one blocking call (sleep(10ms))
-//   1. sleep() puts an ev_timer on the green thread's own stack and starts it.
+//   1. sleep() puts an ev_timer on the green thread's own stack and starts it,
+//      counted from now (ev_now_update first: libev's cached time is as old as the
+//      last poll, and the green thread may have run for a while since).
 //   2. park(): raise any pending interrupt; mark parked; switch to the next ready
 //      green thread or, if none, to the hub.
 //   3. The hub has nothing ready: ev_run(EVRUN_ONCE) blocks in epoll_wait.
