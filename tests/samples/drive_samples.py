@@ -183,19 +183,29 @@ def drain(s):
     s.settimeout(10)
 
 
+def wait_joined(watcher, joiner):
+    """Reads watcher's lines until the server announces joiner: it is then registered."""
+    name = "%s:%d" % joiner.getsockname()[:2]
+    want = ("* " + name + " joined\n").encode()
+    for _ in range(100):
+        line = read_line(watcher)
+        assert line, "connection closed while waiting for a join notice"
+        if line == want:
+            return
+    raise AssertionError("no join notice for " + name)
+
+
 def chat():
     srv = Sample("chat_server", "--port", "0", "--queue", "16")
     a, b = (socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(2))
-    time.sleep(0.2)
-    drain(a)
-    drain(b)  # the join notices
+    wait_joined(a, b)  # both are registered (a before b announced b)
     a.sendall(b"hello room\n")
     assert read_line(b).endswith(b": hello room\n")
     # A reader that never reads: flood until the server drops it; its queue is bounded.
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", srv.port))
-    time.sleep(0.2)
+    wait_joined(a, slow)
     line = b"y" * 900 + b"\n"
     b.setblocking(False)
     for _ in range(3000):
