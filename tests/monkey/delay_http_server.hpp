@@ -1,6 +1,9 @@
 // delay_http_server.hpp: a grove-free HTTP/1.1 server on its own OS thread, for the
 // libcurl test. Every request is answered after `delay`; it counts how many requests
-// were in flight at once. Written with plain non-blocking epoll so that it behaves the
+// were in flight at once. With `gate` > 0 it answers nothing until `gate` requests are
+// in flight at once (or 5 s after the first, so a client that never gets there fails
+// its check instead of hanging): the count then shows concurrency, not the speed of a
+// sanitizer build at starting clients. Written with plain non-blocking epoll so that it behaves the
 // same whether or not the process is patched (its thread has no hub, so monkey's
 // hooks pass its calls straight to libc).
 #pragma once
@@ -22,7 +25,8 @@ namespace grove::test {
 
 class DelayHttpServer {
  public:
-  explicit DelayHttpServer(std::chrono::milliseconds delay) : delay_(delay) {
+  explicit DelayHttpServer(std::chrono::milliseconds delay, int gate = 0)
+      : delay_(delay), gate_(gate), gate_open_(gate <= 0) {
     listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -59,13 +63,18 @@ class DelayHttpServer {
     add(ep, stop_);
     std::map<int, Conn> conns;
     int in_flight = 0;
+    bool any_request = false;
+    std::chrono::steady_clock::time_point gate_deadline;
     for (;;) {
       int timeout = -1;
       const auto now = std::chrono::steady_clock::now();
-      for (auto& [fd, c] : conns) {
-        if (!c.answered_at_set) continue;
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(c.answer_at - now).count() + 1;
+      auto consider = [&](std::chrono::steady_clock::time_point at) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count() + 1;
         if (timeout < 0 || ms < timeout) timeout = static_cast<int>(ms < 0 ? 0 : ms);
+      };
+      if (!gate_open_ && any_request) consider(gate_deadline);
+      for (auto& [fd, c] : conns) {
+        if (c.answered_at_set && gate_open_) consider(c.answer_at);
       }
       epoll_event evs[64];
       const int n = ::epoll_wait(ep, evs, 64, timeout);
@@ -99,10 +108,16 @@ class DelayHttpServer {
           it->second.answered_at_set = true;
           it->second.answer_at = std::chrono::steady_clock::now() + delay_;
           if (++in_flight > max_in_flight_) max_in_flight_ = in_flight;
+          if (!any_request) {
+            any_request = true;
+            gate_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          }
+          if (in_flight >= gate_) gate_open_ = true;
         }
       }
       const auto t = std::chrono::steady_clock::now();
-      for (auto it = conns.begin(); it != conns.end();) {
+      if (!gate_open_ && any_request && t >= gate_deadline) gate_open_ = true;
+      for (auto it = conns.begin(); gate_open_ && it != conns.end();) {
         if (it->second.answered_at_set && it->second.answer_at <= t) {
           static const char kReply[] =
               "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
@@ -126,6 +141,8 @@ class DelayHttpServer {
   }
 
   std::chrono::milliseconds delay_;
+  int gate_ = 0;
+  bool gate_open_ = true;
   int listen_ = -1;
   int stop_ = -1;
   int port_ = 0;
