@@ -21,11 +21,15 @@ using namespace grove::monkey::detail;
 
 namespace {
 
-std::uint8_t nb_flag(bool user_nonblocking) { return user_nonblocking ? FdState::kUserNb : 0; }
-
-void track_new(int fd, bool user_nonblocking) {
-  if (fd >= 0 && sockets_patched()) track(fd, nb_flag(user_nonblocking));
+std::uint8_t new_flags(bool user_nonblocking, bool stream) {
+  return static_cast<std::uint8_t>((user_nonblocking ? FdState::kUserNb : 0) | (stream ? FdState::kStream : 0));
 }
+
+void track_new(int fd, bool user_nonblocking, bool stream) {
+  if (fd >= 0 && sockets_patched()) track(fd, new_flags(user_nonblocking, stream));
+}
+
+bool stream_type(int type) { return (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM; }
 
 // Waits for a non-blocking connect to finish, the blocking way; returns its result.
 int finish_connect(int fd, FdState& st, grove::detail::Hub* hub) {
@@ -52,7 +56,7 @@ int finish_connect(int fd, FdState& st, grove::detail::Hub* hub) {
 
 int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* what) {
   const int nfd = fd_io(fd, true, what, [&] { return real().accept4(fd, addr, len, flags); });
-  if (nfd >= 0 && tracked(fd)) track_new(nfd, flags & SOCK_NONBLOCK);
+  if (FdState* ls = nfd >= 0 ? tracked(fd) : nullptr) track_new(nfd, flags & SOCK_NONBLOCK, ls->has(FdState::kStream));
   return nfd;
 }
 
@@ -60,15 +64,15 @@ int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* wha
 
 GROVE_HOOK int socket(int domain, int type, int protocol) {
   const int fd = real().socket(domain, type, protocol);
-  track_new(fd, type & SOCK_NONBLOCK);
+  track_new(fd, type & SOCK_NONBLOCK, stream_type(type));
   return fd;
 }
 
 GROVE_HOOK int socketpair(int domain, int type, int protocol, int sv[2]) {
   const int r = real().socketpair(domain, type, protocol, sv);
   if (r == 0) {
-    track_new(sv[0], type & SOCK_NONBLOCK);
-    track_new(sv[1], type & SOCK_NONBLOCK);
+    track_new(sv[0], type & SOCK_NONBLOCK, stream_type(type));
+    track_new(sv[1], type & SOCK_NONBLOCK, stream_type(type));
   }
   return r;
 }
@@ -76,8 +80,8 @@ GROVE_HOOK int socketpair(int domain, int type, int protocol, int sv[2]) {
 GROVE_HOOK int pipe(int fds[2]) {
   const int r = real().pipe(fds);
   if (r == 0) {
-    track_new(fds[0], false);
-    track_new(fds[1], false);
+    track_new(fds[0], false, true);
+    track_new(fds[1], false, true);
   }
   return r;
 }
@@ -85,8 +89,8 @@ GROVE_HOOK int pipe(int fds[2]) {
 GROVE_HOOK int pipe2(int fds[2], int flags) {
   const int r = real().pipe2(fds, flags);
   if (r == 0) {
-    track_new(fds[0], flags & O_NONBLOCK);
-    track_new(fds[1], flags & O_NONBLOCK);
+    track_new(fds[0], flags & O_NONBLOCK, !(flags & O_DIRECT));  // O_DIRECT: packet mode
+    track_new(fds[1], flags & O_NONBLOCK, !(flags & O_DIRECT));
   }
   return r;
 }

@@ -58,6 +58,7 @@ void track(int fd, std::uint8_t flags) noexcept {
   if (!s) return;
   s->rcv_timeout_us.store(-1, std::memory_order_relaxed);
   s->snd_timeout_us.store(-1, std::memory_order_relaxed);
+  s->drained.store(false, std::memory_order_relaxed);
   s->flags.store(static_cast<std::uint8_t>(FdState::kTracked | flags), std::memory_order_release);
 }
 
@@ -71,6 +72,7 @@ void track_dup(int from, int to) noexcept {
   if (!t) return;
   t->rcv_timeout_us.store(f->rcv_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->snd_timeout_us.store(f->snd_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  t->drained.store(false, std::memory_order_relaxed);
   t->flags.store(f->flags.load(std::memory_order_relaxed), std::memory_order_release);
 }
 

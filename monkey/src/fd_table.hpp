@@ -38,11 +38,17 @@ struct FdState {
     kTracked = 1,    // created by a hooked call while patched
     kGroveNb = 2,    // grove set O_NONBLOCK on the file description
     kUserNb = 4,     // the user asked for O_NONBLOCK (SOCK_NONBLOCK, F_SETFL, FIONBIO)
+    kStream = 8,     // a byte stream (SOCK_STREAM socket, pipe): a short read drains it
   };
   std::atomic<std::uint8_t> flags{0};
   // SO_RCVTIMEO / SO_SNDTIMEO in microseconds; -1 = not known yet (ask the kernel).
   std::atomic<std::int64_t> rcv_timeout_us{-1};
   std::atomic<std::int64_t> snd_timeout_us{-1};
+  // The last read on this stream fd returned less than asked for, so the kernel had
+  // nothing more at that moment: the next read from a green thread parks first
+  // instead of spending a syscall on EAGAIN (io.hpp). Only a hint: the fd's watcher
+  // is level-triggered, so data that came in meanwhile wakes it at the next poll.
+  std::atomic<bool> drained{false};
   // Green threads parked on this fd, any hub. Guarded by lock.
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
   FdWaiter* waiters = nullptr;

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <sys/types.h>
 
 #include "coop.hpp"
@@ -19,8 +20,17 @@ namespace grove::monkey::detail {
 //  - a green thread on a user-non-blocking fd: call() unchanged (EAGAIN at once);
 //  - a green thread otherwise: on EAGAIN park on the fd's readiness and retry.
 // Fast path (ready fd): two atomic loads and a TLS read; no lock, allocation or syscall.
+//
+// `want` (reads of a byte stream only; 0 elsewhere) is the length asked for: a read
+// that returns less drained the kernel's buffer, so the next read from a green thread
+// parks before its first try rather than after an EAGAIN (as grove's own Socket
+// does, and nginx with its short-read check): an echo loop then costs one read and
+// one write per message, not two reads. Safe because the fd's watcher is
+// level-triggered: data that arrived since the short read wakes the green thread at
+// the next poll. Not with a kill or timeout pending (the call then behaves exactly as
+// without the hint).
 template <class Call>
-inline auto fd_io(int fd, bool read, const char* what, Call&& call) -> decltype(call()) {
+inline auto fd_io(int fd, bool read, const char* what, Call&& call, std::size_t want = 0) -> decltype(call()) {
   FdState* st = tracked(fd);
   if (!st) return call();
   grove::detail::Hub* hub = coop_hub(kSockets);
@@ -33,11 +43,19 @@ inline auto fd_io(int fd, bool read, const char* what, Call&& call) -> decltype(
     }
   }
   if (st->has(FdState::kUserNb) || !ensure_grove_nonblock(fd, *st)) return call();
+  const bool hint = want != 0 && st->has(FdState::kStream);
+  bool wait_first = hint && st->drained.load(std::memory_order_relaxed) && !hub->running()->pending;
   double deadline = -1;
   bool deadline_known = false;
   for (;;) {
-    auto r = call();
-    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return r;
+    if (!wait_first) {
+      auto r = call();
+      if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        if (hint) st->drained.store(r > 0 && static_cast<std::size_t>(r) < want, std::memory_order_relaxed);
+        return r;
+      }
+    }
+    wait_first = false;
     if (!deadline_known) {
       const double t = fd_timeout(fd, *st, read);
       deadline = t > 0 ? mono_now() + t : -1;
@@ -45,6 +63,7 @@ inline auto fd_io(int fd, bool read, const char* what, Call&& call) -> decltype(
     }
     const Wait w = wait_fd(*hub, st, fd, read ? EV_READ : EV_WRITE, deadline, what);
     if (w != Wait::kReady) {
+      if (hint) st->drained.store(false, std::memory_order_relaxed);
       set_wait_errno(*hub, w, EAGAIN);
       return -1;
     }

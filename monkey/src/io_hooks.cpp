@@ -13,8 +13,16 @@ extern "C" [[noreturn]] void __chk_fail(void);
 
 #define GROVE_HOOK extern "C" __attribute__((visibility("default")))
 
+namespace {
+
+// The length for fd_io's short-read hint: a peek leaves the data queued, so a short
+// peek says nothing about the next read.
+std::size_t stream_want(std::size_t n, int flags) { return flags & MSG_PEEK ? 0 : n; }
+
+}  // namespace
+
 GROVE_HOOK ssize_t read(int fd, void* buf, size_t n) {
-  return fd_io(fd, true, "monkey: read", [&] { return real().read(fd, buf, n); });
+  return fd_io(fd, true, "monkey: read", [&] { return real().read(fd, buf, n); }, n);
 }
 
 GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
@@ -23,12 +31,13 @@ GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
 
 GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().recv(fd, buf, n, flags);
-  return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, buf, n, flags); });
+  return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, buf, n, flags); }, stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   if (flags & MSG_DONTWAIT) return real().recvfrom(fd, buf, n, flags, addr, len);
-  return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, buf, n, flags, addr, len); });
+  return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, buf, n, flags, addr, len); },
+               stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
