@@ -31,6 +31,10 @@ struct FdWaiter {
   bool active = false;      // counted by hub->watcher_started() (and io started, unless persistent)
   bool persistent = false;  // woken by the fd's persistent watcher, not by io
   bool closed = false;      // close() ran on the fd while we waited
+  // In FdState::waiters. Cleared (under the lock) by on_persistent when it wakes and
+  // unlinks this waiter, so the woken green thread need not take the lock again. Only
+  // this waiter's own hub thread writes it.
+  bool linked = false;
 };
 
 struct FdState {
