@@ -89,18 +89,15 @@ void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept {
   Hub* hub = Hub::current();
   st->lock_waiters();
   bool woke = false;
-  for (FdWaiter* w = st->waiters, *next; w; w = next) {
-    next = w->next;
+  // A woken waiter stays linked until its own green thread unlinks it: close() or
+  // dup2() onto the fd by a green thread that runs first must still find it and mark
+  // it closed, or it would call read() on whatever the fd number names next.
+  for (FdWaiter* w = st->waiters; w; w = w->next) {
     if (!w->persistent || !w->active || w->hub != hub) continue;
     if (!(w->events & revents) && !(revents & EV_ERROR)) continue;
     w->active = false;
     hub->watcher_stopped();
     hub->wake(w->gt);
-    // Unlink it here, under the lock we hold anyway: the woken green thread then
-    // leaves wait_fd without locking again (one lock pair per wait, not two).
-    if (w->prev) w->prev->next = w->next; else st->waiters = w->next;
-    if (w->next) w->next->prev = w->prev;
-    w->linked = false;
     woke = true;
   }
   // Woken green threads usually wait again soon: keep the watcher as it is. If it
@@ -133,7 +130,6 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
     w.next = st->waiters;
     if (w.next) w.next->prev = &w;
     st->waiters = &w;
-    w.linked = true;
     if (w.persistent) {
       // A plain load first: the exchange is a locked instruction, and stale is rare.
       if (st->stale.load(std::memory_order_acquire) && st->stale.exchange(false, std::memory_order_acq_rel) &&
@@ -166,7 +162,7 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
     w.active = false;
     hub.watcher_stopped();
   }
-  if (st && w.linked) {  // not unlinked by on_persistent: a timeout, kill or close woke us
+  if (st) {
     st->lock_waiters();
     if (w.prev) w.prev->next = w.next; else st->waiters = w.next;
     if (w.next) w.next->prev = w.prev;

@@ -225,6 +225,13 @@ GROVE_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_
       (name == SO_RCVTIMEO ? st->rcv_timeout_us : st->snd_timeout_us).store(-1, std::memory_order_relaxed);
     }
   }
+  if (r == 0 && level == SOL_SOCKET && name == SO_RCVLOWAT && val && len >= static_cast<socklen_t>(sizeof(int)) &&
+      *static_cast<const int*>(val) > 1) {
+    // With a low-water mark, epoll reports the socket readable only at the mark while
+    // a blocking read of fewer bytes returns at once: a read must never park before
+    // trying (io.hpp's short-read hint).
+    if (FdState* st = tracked(fd)) st->set(FdState::kLowat);
+  }
   return r;
 }
 

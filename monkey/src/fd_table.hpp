@@ -31,10 +31,6 @@ struct FdWaiter {
   bool active = false;      // counted by hub->watcher_started() (and io started, unless persistent)
   bool persistent = false;  // woken by the fd's persistent watcher, not by io
   bool closed = false;      // close() ran on the fd while we waited
-  // In FdState::waiters. Cleared (under the lock) by on_persistent when it wakes and
-  // unlinks this waiter, so the woken green thread need not take the lock again. Only
-  // this waiter's own hub thread writes it.
-  bool linked = false;
 };
 
 struct FdState {
@@ -43,6 +39,7 @@ struct FdState {
     kGroveNb = 2,    // grove set O_NONBLOCK on the file description
     kUserNb = 4,     // the user asked for O_NONBLOCK (SOCK_NONBLOCK, F_SETFL, FIONBIO)
     kStream = 8,     // a byte stream (SOCK_STREAM socket, pipe): a short read drains it
+    kLowat = 16,     // SO_RCVLOWAT > 1: epoll's readiness is not a read's (no short-read hint)
   };
   std::atomic<std::uint8_t> flags{0};
   // SO_RCVTIMEO / SO_SNDTIMEO in microseconds; -1 = not known yet (ask the kernel).

@@ -28,7 +28,9 @@ namespace grove::monkey::detail {
 // one write per message, not two reads. Safe because the fd's watcher is
 // level-triggered: data that arrived since the short read wakes the green thread at
 // the next poll. Not with a kill or timeout pending (the call then behaves exactly as
-// without the hint).
+// without the hint); and if a timeout or kill ends that first wait, the real call is
+// still tried once, because a blocking read with data queued returns the data (a
+// green thread that ran long before the poll must not turn queued data into EAGAIN).
 template <class Call>
 inline auto fd_io(int fd, bool read, const char* what, Call&& call, std::size_t want = 0) -> decltype(call()) {
   FdState* st = tracked(fd);
@@ -43,19 +45,19 @@ inline auto fd_io(int fd, bool read, const char* what, Call&& call, std::size_t 
     }
   }
   if (st->has(FdState::kUserNb) || !ensure_grove_nonblock(fd, *st)) return call();
-  const bool hint = want != 0 && st->has(FdState::kStream);
-  bool wait_first = hint && st->drained.load(std::memory_order_relaxed) && !hub->running()->pending;
+  const bool hint = want != 0 && (st->flags.load(std::memory_order_relaxed) & (FdState::kStream | FdState::kLowat)) ==
+                                      FdState::kStream;
+  bool tried = !(hint && st->drained.load(std::memory_order_relaxed) && !hub->running()->pending);
   double deadline = -1;
   bool deadline_known = false;
   for (;;) {
-    if (!wait_first) {
+    if (tried) {
       auto r = call();
       if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
         if (hint) st->drained.store(r > 0 && static_cast<std::size_t>(r) < want, std::memory_order_relaxed);
         return r;
       }
     }
-    wait_first = false;
     if (!deadline_known) {
       const double t = fd_timeout(fd, *st, read);
       deadline = t > 0 ? mono_now() + t : -1;
@@ -64,9 +66,14 @@ inline auto fd_io(int fd, bool read, const char* what, Call&& call, std::size_t 
     const Wait w = wait_fd(*hub, st, fd, read ? EV_READ : EV_WRITE, deadline, what);
     if (w != Wait::kReady) {
       if (hint) st->drained.store(false, std::memory_order_relaxed);
+      if (!tried && w != Wait::kClosed) {
+        auto r = call();
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return r;
+      }
       set_wait_errno(*hub, w, EAGAIN);
       return -1;
     }
+    tried = true;
   }
 }
 

@@ -15,9 +15,31 @@ extern "C" [[noreturn]] void __chk_fail(void);
 
 namespace {
 
-// The length for fd_io's short-read hint: a peek leaves the data queued, so a short
-// peek says nothing about the next read.
-std::size_t stream_want(std::size_t n, int flags) { return flags & MSG_PEEK ? 0 : n; }
+// The length for fd_io's short-read hint, or 0 for none: a peek leaves the data
+// queued, so a short peek says nothing about the next read; urgent data (MSG_OOB) is
+// reported by epoll as EPOLLPRI, not as readable, so it must never park first.
+std::size_t stream_want(std::size_t n, int flags) { return flags & (MSG_PEEK | MSG_OOB) ? 0 : n; }
+
+// recv with MSG_WAITALL on a byte stream that is blocking from the user's view: grove
+// made it non-blocking, where the kernel returns what is there, so wait for the rest
+// here. As the real call: n bytes, or fewer at end of file or on an error after some
+// bytes. (A datagram socket returns one datagram either way.)
+bool waits_for_all(int fd, int flags) {
+  if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
+  FdState* st = tracked(fd);
+  return st && st->has(FdState::kStream) && blocking_view(fd);
+}
+
+template <class RecvSome>
+ssize_t recv_all(int fd, char* p, size_t n, RecvSome&& recv_some) {
+  size_t done = 0;
+  for (;;) {
+    const ssize_t r = recv_some(p + done, n - done);
+    if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
+    done += static_cast<size_t>(r);
+    if (r == 0 || done >= n || !waits_for_all(fd, MSG_WAITALL)) return static_cast<ssize_t>(done);
+  }
+}
 
 }  // namespace
 
@@ -31,11 +53,22 @@ GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
 
 GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().recv(fd, buf, n, flags);
+  if (waits_for_all(fd, flags)) {
+    return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t len) {
+      return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, p, len, flags); }, stream_want(len, flags));
+    });
+  }
   return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, buf, n, flags); }, stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   if (flags & MSG_DONTWAIT) return real().recvfrom(fd, buf, n, flags, addr, len);
+  if (waits_for_all(fd, flags)) {
+    return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t l) {
+      return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, p, l, flags, addr, len); },
+                   stream_want(l, flags));
+    });
+  }
   return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, buf, n, flags, addr, len); },
                stream_want(n, flags));
 }

@@ -617,3 +617,154 @@ GROVE_TEST("a ping-pong over read() costs one read syscall per message, not two"
   // the first would be preceded by one that fails with EAGAIN (4 per round).
   CHECK(reads <= 2 * kRounds + 10);
 }
+
+namespace {
+
+void spin_for(double seconds) {
+  const double t0 = now_s();
+  while (now_s() - t0 < seconds) {
+  }
+}
+
+// A connected loopback TCP pair (server side, client side), both tracked.
+std::pair<int, int> tcp_pair(const grove::test::Listener& l) {
+  const int c = l.connect_blocking();
+  const int s = ::accept(l.fd, nullptr, nullptr);
+  REQUIRE(s >= 0);
+  return {s, c};
+}
+
+}  // namespace
+
+GROVE_TEST("after a short read, queued data wins over a timeout that fires before the next poll") {
+  grove::monkey::patch_all();
+  for (const bool use_rcvtimeo : {true, false}) {
+    Pair p(SOCK_STREAM, use_rcvtimeo ? 0.05 : 3);
+    ssize_t r = -9;
+    auto g = grove::spawn([&] {
+      char buf[16];
+      REQUIRE(::write(p.b, "x", 1) == 1);
+      CHECK(::read(p.a, buf, sizeof buf) == 1);  // short: the hint is set
+      REQUIRE(::write(p.b, "yz", 2) == 2);       // queued before the next read
+      // Ready, and runs for longer than the timeout once this green thread parks.
+      auto hog = grove::spawn([] { spin_for(0.2); });
+      if (use_rcvtimeo) {
+        r = ::read(p.a, buf, sizeof buf);
+      } else {
+        try {
+          grove::Timeout t(50ms);
+          r = ::read(p.a, buf, sizeof buf);
+          grove::sleep(0ms);  // the pending TimeoutError is raised at this grove call
+        } catch (const grove::TimeoutError&) {
+        }
+      }
+      hog.join();
+    });
+    g.join();
+    CHECK_MESSAGE(r == 2, (use_rcvtimeo ? "SO_RCVTIMEO" : "grove::Timeout"));
+  }
+}
+
+GROVE_TEST("a green thread woken by data on an fd that another one closes first gets EBADF") {
+  grove::monkey::patch_all();
+  Pair p;
+  const int fd = p.a;
+  ssize_t ra = -9;
+  int ea = 0;
+  auto a = grove::spawn([&] {
+    char buf[16];
+    ra = ::read(fd, buf, sizeof buf);
+    ea = errno;
+  });
+  grove::sleep(10ms);
+  int reused = -1;
+  auto b = grove::spawn([&] {
+    char buf[16];
+    CHECK(::read(fd, buf, sizeof buf) == 1);
+    ::close(fd);
+    reused = ::open("/dev/zero", O_RDONLY);  // likely takes the same number
+  });
+  grove::sleep(10ms);
+  REQUIRE(::write(p.b, "x", 1) == 1);
+  b.join();
+  a.join();
+  p.a = -1;
+  CHECK(ra == -1);
+  CHECK(ea == EBADF);
+  if (reused >= 0) ::close(reused);
+}
+
+GROVE_TEST("after a short read, recv(MSG_OOB) returns the urgent byte at once") {
+  grove::monkey::patch_all();
+  grove::test::Listener l;
+  auto [s, c] = tcp_pair(l);
+  timeval tv{3, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto g = grove::spawn([&, s = s, c = c] {
+    char buf[64];
+    REQUIRE(::send(c, "abc", 3, 0) == 3);
+    grove::sleep(20ms);
+    CHECK(::recv(s, buf, sizeof buf, 0) == 3);  // short: the hint is set
+    REQUIRE(::send(c, "!", 1, MSG_OOB) == 1);
+    grove::sleep(20ms);
+    char u = 0;
+    CHECK(::recv(s, &u, 1, MSG_OOB) == 1);  // epoll says EPOLLPRI, not readable: no park first
+    CHECK(u == '!');
+  });
+  g.join();
+  ::close(s);
+  ::close(c);
+}
+
+GROVE_TEST("after a short read, SO_RCVLOWAT does not hold back a read shorter than the mark") {
+  grove::monkey::patch_all();
+  grove::test::Listener l;
+  auto [s, c] = tcp_pair(l);
+  timeval tv{3, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto g = grove::spawn([&, s = s, c = c] {
+    char buf[64];
+    REQUIRE(::send(c, "abc", 3, 0) == 3);
+    grove::sleep(20ms);
+    CHECK(::recv(s, buf, sizeof buf, 0) == 3);  // short: the hint is set
+    const int lowat = 64;
+    REQUIRE(::setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0);
+    REQUIRE(::send(c, "0123456789", 10, 0) == 10);
+    grove::sleep(20ms);
+    const double t0 = now_s();
+    CHECK(::read(s, buf, 8) == 8);  // a blocking read waits for min(mark, 8) bytes
+    CHECK(now_s() - t0 < 2.5);     // not the 3 s SO_RCVTIMEO
+  });
+  g.join();
+  ::close(s);
+  ::close(c);
+}
+
+GROVE_TEST("recv(MSG_WAITALL) waits for every byte, as a blocking recv does") {
+  grove::monkey::patch_all();
+  Pair p;
+  Pair d(SOCK_DGRAM);
+  auto g = grove::spawn([&] {
+    make_grove_nonblocking(p.a, p.b);
+    REQUIRE(::write(p.b, "abc", 3) == 3);
+    auto w = grove::spawn([&] {
+      grove::sleep(20ms);
+      REQUIRE(::write(p.b, "defg", 4) == 4);
+      grove::sleep(20ms);
+      REQUIRE(::write(p.b, "hij", 3) == 3);
+    });
+    char buf[10];
+    CHECK(::recv(p.a, buf, sizeof buf, MSG_WAITALL) == 10);
+    CHECK(std::string(buf, 10) == "abcdefghij");
+    w.join();
+    // At end of file it returns what came before.
+    REQUIRE(::write(p.b, "kl", 2) == 2);
+    ::shutdown(p.b, SHUT_WR);
+    CHECK(::recvfrom(p.a, buf, sizeof buf, MSG_WAITALL, nullptr, nullptr) == 2);
+    // A datagram socket returns one datagram, however short.
+    make_grove_nonblocking(d.a, d.b);
+    REQUIRE(::write(d.b, "dg", 2) == 2);
+    CHECK(::recv(d.a, buf, sizeof buf, MSG_WAITALL) == 2);
+  });
+  g.join();
+}
