@@ -13,8 +13,13 @@
 #include <cmath>
 
 #include <grove/errors.hpp>
+#include <grove/log.hpp>
 
 #include "socket_state.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace grove::net {
 
@@ -22,20 +27,24 @@ namespace detail {
 
 SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), type(t) {
   hub = &Hub::get();
+  owner = std::this_thread::get_id();
   rd.init(fd, EV_READ, /*keep=*/true);
   wr.init(fd, EV_WRITE, /*keep=*/false);
 }
 
-void SocketState::close() noexcept {
-  if (fd < 0) return;
-  // A socket that outlives its hub (a static object destroyed after the thread's
-  // hub) has no loop left to stop watchers on, and nobody can be parked on it.
+bool SocketState::close() noexcept {
+  if (fd < 0) return true;
   if (Hub::current() == hub) {
     rd.cancel(*hub);
     wr.cancel(*hub);
+  } else if (std::this_thread::get_id() != owner) {
+    return false;
   }
+  // Else the socket outlived its hub on the hub's own thread (a static object
+  // destroyed after the thread's hub): no loop is left, and nobody can be parked.
   ::close(fd);
   fd = -1;
+  return true;
 }
 
 std::string describe_op(const SocketState* s, const char* op) {
@@ -171,7 +180,20 @@ std::optional<Duration> Socket::gettimeout() const noexcept {
 }
 
 void Socket::close() noexcept {
-  if (s_) s_->close();
+  if (s_ && !s_->close()) {
+    // A usage error that close() (noexcept, and run by destructors) cannot throw: the
+    // socket is left open and its state leaked, so the hub's watchers stay valid.
+    try {
+      grove::logger().error("grove::net::Socket: closed on an OS thread other than its hub's (fd {}); a socket "
+                            "belongs to the thread that created it, so it is left open and leaked",
+                            s_->fd);
+    } catch (...) {
+    }
+    [[maybe_unused]] SocketState* leaked = s_.release();
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_ignore_object(leaked);  // leaked on purpose, reported above
+#endif
+  }
 }
 
 void Socket::bind(const Address& addr, std::error_code& ec) {

@@ -50,7 +50,10 @@ void Socket::connect(const Address& addr, std::optional<Duration> timeout, std::
     r = ::connect(s->fd, addr.data(), addr.size());
   } while (r < 0 && errno == EINTR);
   if (r == 0) return;
-  if (errno != EINPROGRESS && !would_block(errno)) return void(ec = errno_code(errno));
+  // Only EINPROGRESS means "connecting in the background; writable when done". A Unix
+  // socket whose listener's queue is full fails with EAGAIN and is not connecting at
+  // all (it would look writable and unconnected), so that is an error, as in Go.
+  if (errno != EINPROGRESS) return void(ec = errno_code(errno));
   if (dl.timeout == 0) return void(ec = errno_code(EINPROGRESS));
   if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::connect", "connect"))) return;
   if (const int e = get_option(SOL_SOCKET, SO_ERROR, ec); !ec && e != 0) ec = errno_code(e);
@@ -108,11 +111,22 @@ Accepted Socket::accept() {
 
 namespace {
 
+// Whether this recv may park before trying, because the last one was short (the
+// kernel's buffer was drained then). Not with a grove::Timeout alive on the caller or
+// an interruption pending: a timeout that expired while the caller ran would be
+// delivered at the poll before the data that came meanwhile, and a blocking recv
+// with data queued returns the data.
+bool may_park_first(const SocketState* s, const Deadline& dl) noexcept {
+  if (!s->read_drained || dl.timeout == 0) return false;
+  const grove::detail::GreenThreadState* me = s->hub->running();
+  return !me->timeouts && !me->pending;
+}
+
 // One recv under `dl`. After ECANCELED (closed while parked) `s` may be gone.
 std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline& dl, std::error_code& ec) {
   const bool stream = s->type == SocketType::kStream;
   for (;;) {
-    if (!s->read_drained || dl.timeout == 0) {
+    if (!may_park_first(s, dl)) {
       const ssize_t n = ::recv(s->fd, buf, len, 0);
       if (n >= 0) {
         // A short read drained the kernel buffer: the next call parks first.

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include <grove/net/socket.hpp>
 
@@ -19,11 +20,16 @@ struct SocketState {
   bool read_drained = false;  // the last read was short: park before reading again
   Address peer;               // known after connect/accept, for error messages
   Hub* hub = nullptr;
+  std::thread::id owner;      // the OS thread of `hub`
   IoChannel rd;
   IoChannel wr;
 
   SocketState(int fd, Family f, SocketType t);
-  void close() noexcept;
+  // Stops the watchers and closes the fd. Returns false, and does nothing, when called
+  // on another OS thread while the socket's hub may still run: that thread cannot
+  // touch the hub's loop, and closing the fd would leave a started watcher on a
+  // number the next socket may reuse.
+  bool close() noexcept;
 };
 
 // "grove::net::Socket::recv (peer 127.0.0.1:7000)"

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <utility>
 #include <vector>
 
 #include <grove/detail/observer.hpp>
@@ -49,11 +50,26 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
   StreamServerOptions opts;
   GreenThreadHandle acceptor;
   std::list<GreenThreadHandle> conns;
-  std::size_t running = 0;  // handlers that started and have not finished
+  std::size_t running = 0;  // handlers spawned and not finished (their ConnectionSlots)
   grove::detail::ObserverList slot_waiters;  // the acceptor, waiting below the cap
   grove::detail::ObserverList stop_waiters;  // serve_forever()
   bool started = false;
   bool stopped = false;
+
+  // A handler's connection slot: its entry in `conns` and its place in `running`.
+  // Owned by the handler's function object, so it is given back when that object is
+  // destroyed: after the handler returns or throws, and also when the handler is
+  // killed before it first runs (its body, and anything in it, never runs then).
+  struct ConnectionSlot {
+    Impl* im;
+    std::list<GreenThreadHandle>::iterator it;
+    bool held = true;
+    ConnectionSlot(Impl* i, std::list<GreenThreadHandle>::iterator t) : im(i), it(t) {}
+    ConnectionSlot(ConnectionSlot&& o) noexcept : im(o.im), it(o.it), held(std::exchange(o.held, false)) {}
+    ConnectionSlot(const ConnectionSlot&) = delete;
+    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+    ~ConnectionSlot();
+  };
 
   void accept_loop();
   void spawn_handler(Accepted a);
@@ -62,39 +78,34 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
 void StreamServer::Impl::spawn_handler(Accepted a) {
   auto it = conns.emplace(conns.end());
   ++running;
-  try {
-    *it = grove::spawn(
-        SpawnOptions{0, opts.name + " " + a.peer.to_string()},
-        [this, self = shared_from_this(), it](Socket sock, Address peer) {
-          struct Done {
-            Impl* im;
-            std::list<GreenThreadHandle>::iterator it;
-            ~Done() {
-              --im->running;
-              im->conns.erase(it);
-              if (auto* o = im->slot_waiters.pop_front()) o->notify();
-            }
-          } done{this, it};
-          try {
-            handler(sock, peer);
-          } catch (const std::exception& e) {
-            grove::logger().error("{}: handler for {} failed: {}; closing that connection", opts.name,
-                                  peer.to_string(), e.what());
-          }
-        },
-        std::move(a.socket), a.peer);
-  } catch (...) {
-    --running;
-    conns.erase(it);
-    throw;
-  }
+  ConnectionSlot slot(this, it);
+  // If spawn throws, the slot (moved into the function object or still here) is
+  // given back as the exception leaves.
+  *it = grove::spawn(
+      SpawnOptions{0, opts.name + " " + a.peer.to_string()},
+      [this, self = shared_from_this(), slot = std::move(slot)](Socket sock, Address peer) {
+        try {
+          handler(sock, peer);
+        } catch (const std::exception& e) {
+          grove::logger().error("{}: handler for {} failed: {}; closing that connection", opts.name,
+                                peer.to_string(), e.what());
+        }
+      },
+      std::move(a.socket), a.peer);
   // accept_loop() saw a free slot just before calling this, and nothing has run since
   // (spawn does not switch), so add() takes it without parking: the handler is a
-  // member before it first runs. `h` is a copy: the handler erases *it when it ends.
+  // member before it first runs. `h` is a copy: the slot erases *it when it ends.
   if (opts.pool) {
     const GreenThreadHandle h = *it;
     opts.pool->add(h);
   }
+}
+
+StreamServer::Impl::ConnectionSlot::~ConnectionSlot() {
+  if (!held) return;
+  --im->running;
+  im->conns.erase(it);
+  if (auto* o = im->slot_waiters.pop_front()) o->notify();
 }
 
 void StreamServer::Impl::accept_loop() {
@@ -238,16 +249,8 @@ void StreamServer::stop(Duration timeout) {
   if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
     grove::joinall(hs, timeout);
   }
+  // A killed handler gives its slot back as it ends, started or not (ConnectionSlot).
   if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) grove::killall(hs);
-  // Handlers killed before they started never ran their cleanup: drop their entries.
-  for (auto it = im.conns.begin(); it != im.conns.end();) {
-    if (it->dead()) {
-      it = im.conns.erase(it);
-      --im.running;
-    } else {
-      ++it;
-    }
-  }
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }

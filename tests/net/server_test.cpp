@@ -1,4 +1,8 @@
 // server_test.cpp: StreamServer.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -245,4 +249,47 @@ GROVE_TEST("a handler may stop its own server") {
   CHECK(roundtrip(server.address(), "!") == "bye");
   CHECK(other.recv(4).empty());
   CHECK(server.connection_count() == 0);
+}
+
+GROVE_TEST("handlers killed before they first run give their connection slots back") {
+  auto pool = std::make_shared<grove::Pool>(10);
+  grove::net::StreamServerOptions o;
+  o.max_connections = 2;
+  o.pool = pool;
+  int started = 0;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) {
+    ++started;
+    s.sendall("served");
+  }, o);
+  server.start();
+  // Connect without parking (a parked connect would let the handlers run): loopback
+  // completes the handshake at once, into the listener's queue.
+  std::vector<int> first;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const int r = ::connect(fd, server.address().data(), server.address().size());
+    REQUIRE((r == 0 || errno == EINPROGRESS));
+    first.push_back(fd);
+  }
+  // Yield (bounded) until the acceptor has spawned both handlers: this green thread
+  // runs again right after the acceptor, before the new handlers.
+  for (int i = 0; i < 10000 && server.connection_count() < 2; ++i) grove::yield();
+  REQUIRE(server.connection_count() == 2);
+  REQUIRE(started == 0);
+  pool->kill();
+  CHECK(started == 0);
+  CHECK(server.connection_count() == 0);
+  for (int fd : first) {  // their sockets were closed: end of file
+    grove::net::wait_readable(fd, 2s);
+    char c;
+    CHECK(::read(fd, &c, 1) == 0);
+    ::close(fd);
+  }
+  // Both slots are free again: two new connections are served.
+  std::vector<grove::GreenThread<std::string>> cs;
+  for (int i = 0; i < 2; ++i) cs.push_back(grove::spawn([&] { return roundtrip(server.address(), ""); }));
+  for (auto& g : cs) CHECK(g.get() == "served");
+  CHECK(started == 2);
+  server.stop();
 }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "net_test.hpp"
 
@@ -442,4 +443,72 @@ GROVE_TEST("a socket in a static object is usable and may outlive the hub") {
   CHECK(g_static_socket.is_open());
   g_static_socket.bind(Address::parse("127.0.0.1:0"));
   CHECK(g_static_socket.local_address().port() != 0);
+}
+
+GROVE_TEST("after a short read, queued data wins over a grove::Timeout that expired while the caller ran") {
+  auto [c, s] = tcp_pair();
+  c.sendall("x");
+  char buf[100];
+  CHECK(s.recv_into(buf, sizeof buf) == 1);  // short: the next recv may park first
+  c.sendall("hello");
+  grove::sleep(10ms);  // the data is queued on s
+  std::size_t n = 0;
+  bool timed_out = false;
+  try {
+    grove::Timeout t(20ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < 60ms) {
+    }  // run past the Timeout without parking
+    n = s.recv_into(buf, sizeof buf);  // a blocking recv with data queued returns it
+    grove::sleep(5ms);                 // the expired Timeout is raised here
+  } catch (const grove::TimeoutError&) {
+    timed_out = true;
+  }
+  CHECK(n == 5);
+  CHECK(timed_out);
+}
+
+GROVE_TEST("a Unix connect to a listener whose queue is full fails instead of pretending to connect") {
+  const std::string path = "/tmp/grove-net-full-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  Socket l(Family::kUnix, SocketType::kStream);
+  l.bind(Address::unix_path(path));
+  l.listen(0);
+  std::vector<Socket> clients;
+  int connected = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    Socket c(Family::kUnix, SocketType::kStream);
+    std::error_code ec;
+    c.connect(Address::unix_path(path), 1s, ec);
+    if (ec) {
+      CHECK(ec == std::errc::resource_unavailable_try_again);
+      ++refused;
+      continue;
+    }
+    std::error_code ec2;
+    c.peer_address(ec2);  // a connect that reported success is really connected
+    CHECK_FALSE(ec2);
+    ++connected;
+    clients.push_back(std::move(c));
+  }
+  CHECK(connected >= 1);
+  CHECK(refused >= 1);
+  ::unlink(path.c_str());
+}
+
+GROVE_TEST("closing a socket on another OS thread leaves it open instead of breaking the hub") {
+  auto [a, b] = Socket::pair();
+  b.sendall("x");
+  CHECK(a.recv(1) == "x");  // a's read watcher is now started in this hub's loop
+  const int fd = a.fd();
+  grove::run_in_thread([s = std::move(a)]() mutable { s.close(); });  // a usage error
+  CHECK(::fcntl(fd, F_GETFD) >= 0);  // left open (and its state leaked): nothing to reuse
+  // Events on the abandoned socket find valid watchers (ASan checks), and new sockets
+  // work as before.
+  b.sendall("y");
+  grove::sleep(20ms);
+  auto [c, d] = Socket::pair();
+  c.sendall("z");
+  CHECK(d.recv(1) == "z");
+  ::close(fd);  // the test harness counts fds; the leaked watcher's memory stays valid
 }

@@ -123,6 +123,10 @@ class GROVE_API Socket {
   // Closes the fd. Every green thread parked on this socket wakes with ECANCELED
   // ("Operation canceled"); later calls fail with EBADF. Stops the socket's watchers
   // first, so a reused fd number never wakes anyone. Does not park. Idempotent.
+  // A socket belongs to the OS thread whose hub it was created on: closing (or
+  // destroying) it on another thread while that hub runs is a usage error, which is
+  // logged, and the socket is left open and its state leaked rather than freed under
+  // the hub's feet.
   void close() noexcept;
 
   // --- setting up ---
