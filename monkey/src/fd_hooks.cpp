@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <ctime>
 #include <cstdarg>
 
 #include "io.hpp"
@@ -52,6 +54,40 @@ int finish_connect(int fd, FdState& st, grove::detail::Hub* hub) {
     return -1;
   }
   return 0;
+}
+
+// A blocking connect to a Unix listener whose queue is full waits for room; on the
+// non-blocking socket grove made of it the kernel says EAGAIN instead, and nothing
+// signals when room appears. So retry after a short sleep (1 ms, doubling to 50 ms)
+// until it is accepted into the queue or SO_SNDTIMEO runs out (EAGAIN, as the real
+// call's timeout). Parks a green thread; blocks a thread without a hub.
+int retry_unix_connect(int fd, FdState& st, grove::detail::Hub* hub, const sockaddr* addr, socklen_t len) {
+  const double t = fd_timeout(fd, st, false);
+  const double deadline = t > 0 ? mono_now() + t : -1;
+  double pause = 0.001;
+  for (;;) {
+    double wait = pause;
+    if (deadline >= 0) {
+      const double left = deadline - mono_now();
+      if (left <= 0) {
+        errno = EAGAIN;
+        return -1;
+      }
+      wait = std::fmin(wait, left);
+    }
+    if (hub) {
+      if (const int e = park_sleep(*hub, wait, "monkey: connect (listener's queue full)")) {
+        errno = e;
+        return -1;
+      }
+    } else {
+      const timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<double>(static_cast<time_t>(wait))) * 1e9)};
+      real().nanosleep(&ts, nullptr);
+    }
+    pause = std::fmin(pause * 2, 0.05);
+    const int r = real().connect(fd, addr, len);
+    if (r == 0 || errno != EAGAIN) return r;
+  }
 }
 
 int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* what) {
@@ -107,7 +143,8 @@ GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   grove::detail::Hub* hub = coop_hub(kSockets);
   if (!hub && !st->has(FdState::kGroveNb)) return real().connect(fd, addr, len);
   if (hub && !ensure_grove_nonblock(fd, *st)) return real().connect(fd, addr, len);
-  const int r = real().connect(fd, addr, len);
+  int r = real().connect(fd, addr, len);
+  if (r < 0 && errno == EAGAIN && addr && addr->sa_family == AF_UNIX) r = retry_unix_connect(fd, *st, hub, addr, len);
   if (r == 0 || errno != EINPROGRESS) return r;
   return finish_connect(fd, *st, hub);
 }
@@ -127,17 +164,24 @@ GROVE_HOOK int dup(int fd) {
   return nfd;
 }
 
+// The real call first: if it fails (a bad fd, bad flags) fd2 is untouched, so its
+// parked green threads and its state must be too. On success fd2 was closed and now
+// names fd's file: wake what waited on the old one, then track it as a dup.
 GROVE_HOOK int dup2(int fd, int fd2) {
-  if (fd != fd2) forget(fd2);
   const int r = real().dup2(fd, fd2);
-  if (r >= 0 && fd != fd2) track_dup(fd, r);
+  if (r >= 0 && fd != fd2) {
+    forget(fd2);
+    track_dup(fd, r);
+  }
   return r;
 }
 
 GROVE_HOOK int dup3(int fd, int fd2, int flags) {
-  if (fd != fd2) forget(fd2);
   const int r = real().dup3(fd, fd2, flags);
-  if (r >= 0) track_dup(fd, r);
+  if (r >= 0) {
+    forget(fd2);
+    track_dup(fd, r);
+  }
   return r;
 }
 

@@ -91,5 +91,5 @@ GROVE_HOOK unsigned int sleep(unsigned int seconds) {
   double left = 0;
   const int e = green_sleep(*hub, seconds, &left, "monkey: sleep");
   if (e) errno = e;
-  return static_cast<unsigned int>(std::ceil(left));
+  return static_cast<unsigned int>(left);  // whole seconds left, truncated, as glibc's sleep
 }

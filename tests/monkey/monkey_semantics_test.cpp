@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #include <atomic>
 #include <cerrno>
@@ -767,4 +768,82 @@ GROVE_TEST("recv(MSG_WAITALL) waits for every byte, as a blocking recv does") {
     CHECK(::recv(d.a, buf, sizeof buf, MSG_WAITALL) == 2);
   });
   g.join();
+}
+
+GROVE_TEST("an interrupted sleep() returns the whole seconds left, truncated as glibc does") {
+  grove::monkey::patch_all();
+  unsigned left = 99;
+  auto g = grove::spawn([&] {
+    left = ::sleep(3);
+    grove::yield();
+  });
+  grove::sleep(100ms);
+  g.kill();
+  CHECK(left == 2);  // 2.9 s left
+}
+
+GROVE_TEST("a failing dup2() or dup3() leaves the target fd and its parked readers alone") {
+  grove::monkey::patch_all();
+  Pair p;
+  Pair q;
+  ssize_t r = -9;
+  auto g = grove::spawn([&] {
+    char c;
+    r = ::read(p.a, &c, 1);
+  });
+  grove::sleep(10ms);
+  errno = 0;
+  CHECK(::dup2(100000, p.a) == -1);  // a bad source fd
+  CHECK(errno == EBADF);
+  errno = 0;
+  CHECK(::dup3(q.a, p.a, 0x7fff0000) == -1);  // bad flags
+  CHECK(errno == EINVAL);
+  grove::sleep(10ms);
+  CHECK(r == -9);  // still parked: nothing closed its fd
+  CHECK((kernel_flags(p.a) & O_NONBLOCK) != 0);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);  // still tracked: the user's view
+  REQUIRE(::write(p.b, "k", 1) == 1);
+  g.join();
+  CHECK(r == 1);
+}
+
+GROVE_TEST("a blocking connect() to a Unix listener with a full queue waits for room, as the real call does") {
+  grove::monkey::patch_all();
+  const std::string path = "/tmp/grove-monkey-full-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  const int l = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(l >= 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(l, 0) == 0);
+  timeval guard{3, 0};  // accept fails after 3 s instead of hanging if a connect gave up
+  ::setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  constexpr int kClients = 4;
+  int ok = 0;
+  std::vector<int> fds(kClients, -1);
+  std::vector<grove::GreenThread<void>> gs;
+  for (int i = 0; i < kClients; ++i) {
+    gs.push_back(grove::spawn([&, i] {
+      fds[i] = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      timeval tv{5, 0};
+      ::setsockopt(fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (::connect(fds[i], reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ++ok;
+    }));
+  }
+  grove::sleep(30ms);  // the queue is full now and the other connects wait
+  std::vector<int> accepted;
+  for (int i = 0; i < kClients; ++i) {
+    const int c = ::accept(l, nullptr, nullptr);  // parks until a connect gets in
+    if (c < 0) break;
+    accepted.push_back(c);
+  }
+  for (auto& g : gs) g.join();
+  CHECK(ok == kClients);
+  CHECK(accepted.size() == kClients);
+  for (int c : accepted) ::close(c);
+  for (int f : fds) ::close(f);
+  ::close(l);
+  ::unlink(path.c_str());
 }
