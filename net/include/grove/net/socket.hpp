@@ -142,7 +142,9 @@ class GROVE_API Socket {
   // Connects, parking until done or until `timeout` (nullopt: the socket's timeout).
   // Errors: errno (ECONNREFUSED, ENETUNREACH, ...), std::errc::timed_out, ECANCELED
   // if closed meanwhile; a zero timeout gives EINPROGRESS without parking (the
-  // connect goes on). After a timeout, error or kill the socket should be closed.
+  // connect goes on). A Unix-domain listener whose queue is full gives EAGAIN at once
+  // (as in Go; nothing would signal room). After a timeout, error or kill the socket
+  // should be closed.
   void connect(const Address& addr, std::optional<Duration> timeout, std::error_code& ec);
   // Throwing form of connect(): std::system_error naming the address.
   void connect(const Address& addr, std::optional<Duration> timeout = std::nullopt);
