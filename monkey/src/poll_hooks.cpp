@@ -6,15 +6,23 @@
 // After each wake the real call runs again with a zero timeout, so what the caller
 // sees (revents, fd sets, events) is always the kernel's own answer.
 //
+// A read or write watcher only sees readable / writable. When an entry asks for
+// something else (events 0, which still reports POLLHUP / POLLERR; POLLPRI; POLLRDHUP
+// alone; select's exceptfds), the call instead builds a temporary epoll set with the
+// exact masks and parks on that one epoll fd, so it neither misses the event nor
+// wakes for ordinary data it did not ask for.
+//
 // The signal mask of ppoll / pselect / epoll_pwait is applied to those zero-timeout
 // real calls, not while parked: the green thread's OS thread keeps running the hub.
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -48,12 +56,74 @@ void on_watch(struct ev_loop*, ev_io* io, int) noexcept {
   w->hub->wake(w->gt);
 }
 
+constexpr short kReadBits = POLLIN | POLLRDNORM;
+constexpr short kWriteBits = POLLOUT | POLLWRNORM;
+
 int ev_mask(short pollevents) {
   int m = 0;
-  if (pollevents & (POLLIN | POLLPRI | POLLRDHUP)) m |= EV_READ;
-  if (pollevents & POLLOUT) m |= EV_WRITE;
+  if (pollevents & (kReadBits | POLLRDHUP)) m |= EV_READ;
+  if (pollevents & kWriteBits) m |= EV_WRITE;
   return m;
 }
+
+// True if a read / write watcher wakes exactly when the kernel would report this
+// entry: it asks for readable and/or writable (POLLRDHUP beside POLLIN is fine: a
+// peer's shutdown also makes the fd readable), and nothing else.
+bool plain_events(short ev) {
+  return (ev & (kReadBits | kWriteBits)) != 0 && (ev & ~(kReadBits | kWriteBits | POLLRDHUP)) == 0;
+}
+
+bool all_plain(const pollfd* fds, nfds_t n) {
+  for (nfds_t i = 0; i < n; ++i) {
+    if (fds[i].fd >= 0 && !plain_events(fds[i].events)) return false;
+  }
+  return true;
+}
+
+// The temporary epoll set of one call whose entries are not all plain. Created at the
+// first park, closed (with the real close: it never was a user fd) when the call ends.
+struct ExactSet {
+  int ep = -1;
+  bool failed = false;
+  ExactSet() = default;
+  ExactSet(const ExactSet&) = delete;
+  ExactSet& operator=(const ExactSet&) = delete;
+  ~ExactSet() {
+    if (ep >= 0) real().close(ep);
+  }
+  // Registers every entry with its exact mask (poll and epoll bits are the same on
+  // Linux; epoll reports EPOLLHUP / EPOLLERR whatever the mask). Duplicate fds get the
+  // union of their masks. Returns false if no epoll fd could be made.
+  bool build(const pollfd* fds, nfds_t n) {
+    if (ep >= 0) return true;
+    if (failed) return false;
+    const int saved_errno = errno;  // a call that succeeds leaves errno alone
+    ep = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) {
+      failed = true;
+      errno = saved_errno;
+      return false;
+    }
+    constexpr short kBits = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND |
+                            POLLMSG | POLLRDHUP;
+    for (nfds_t i = 0; i < n; ++i) {
+      const int fd = fds[i].fd;
+      if (fd < 0) continue;
+      epoll_event e{};
+      e.events = static_cast<unsigned short>(fds[i].events & kBits);
+      e.data.fd = fd;
+      if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == 0 || errno != EEXIST) continue;
+      for (nfds_t j = 0; j < i; ++j) {
+        if (fds[j].fd == fd) e.events |= static_cast<unsigned short>(fds[j].events & kBits);
+      }
+      ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+    }
+    // An fd epoll refuses (a regular file, a closed fd) is reported by the real call
+    // itself at once, or never.
+    errno = saved_errno;
+    return true;
+  }
+};
 
 // Parks once on every fd of `fds` (with a non-zero event mask) and the deadline.
 Wait park_on(Hub& hub, const pollfd* fds, nfds_t n, double deadline, const char* what) {
@@ -102,10 +172,22 @@ Wait park_on(Hub& hub, const pollfd* fds, nfds_t n, double deadline, const char*
   return Wait::kReady;
 }
 
+// Parks once until the entries of `fds` may be ready or the deadline: on read / write
+// watchers when every entry is plain, else on the temporary epoll set `ex`.
+Wait park_fds(Hub& hub, const pollfd* fds, nfds_t n, bool plain, ExactSet& ex, double deadline, const char* what) {
+  if (!plain && ex.build(fds, n)) return wait_fd(hub, nullptr, ex.ep, EV_READ, deadline, what);
+  return park_on(hub, fds, n, deadline, what);
+}
+
 double deadline_after(double seconds) { return seconds < 0 ? -1 : mono_now() + seconds; }
 
 double ts_seconds(const timespec* ts) {
   return ts ? static_cast<double>(ts->tv_sec) + static_cast<double>(ts->tv_nsec) * 1e-9 : -1;
+}
+
+// A timespec the kernel refuses with EINVAL.
+bool bad_timespec(const timespec* ts) {
+  return ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000);
 }
 
 const timespec kZero{0, 0};
@@ -114,8 +196,10 @@ int coop_ppoll(Hub& hub, pollfd* fds, nfds_t n, double timeout, const sigset_t* 
   int r = real().ppoll(fds, n, &kZero, mask);
   if (r != 0 || timeout == 0) return r;
   const double deadline = deadline_after(timeout);
+  const bool plain = all_plain(fds, n);
+  ExactSet ex;
   for (;;) {
-    const Wait w = park_on(hub, fds, n, deadline, what);
+    const Wait w = park_fds(hub, fds, n, plain, ex, deadline, what);
     r = real().ppoll(fds, n, &kZero, mask);
     if (r != 0) return r;
     if (w == Wait::kTimedOut) return 0;
@@ -134,49 +218,98 @@ int do_poll(pollfd* fds, nfds_t n, int timeout_ms) {
 
 int do_ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask) {
   Hub* hub = coop_hub(kSockets);
-  if (!hub) return real().ppoll(fds, n, ts, mask);
+  if (!hub || bad_timespec(ts)) return real().ppoll(fds, n, ts, mask);  // the kernel's EINVAL, at once
   return coop_ppoll(*hub, fds, n, ts_seconds(ts), mask, "monkey: ppoll");
 }
+
+// The caller's fd sets as passed, to pass them again to each real call and to give
+// them back on failure. A caller may pass nfds > FD_SETSIZE with enlarged sets. Of each
+// set, the words holding bits 0 .. nfds - 1 are saved: what the kernel reads and
+// writes back (it works in whole words).
+class SavedSets {
+ public:
+  SavedSets(int nfds, fd_set* rd, fd_set* wr, fd_set* ex) : user_{rd, wr, ex} {
+    nfds_ = nfds;
+    if (nfds_ > FD_SETSIZE) {
+      // The kernel looks no further than its fd table, which the fd limit bounds.
+      rlimit rl{};
+      if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+          rl.rlim_cur < static_cast<rlim_t>(nfds_)) {
+        nfds_ = rl.rlim_cur > FD_SETSIZE ? static_cast<int>(rl.rlim_cur) : FD_SETSIZE;
+      }
+    }
+    const std::size_t bits = 8 * sizeof(__fd_mask);
+    words_ = nfds_ > 0 ? (static_cast<std::size_t>(nfds_) + bits - 1) / bits : 0;
+    bytes_ = words_ * sizeof(__fd_mask);
+    __fd_mask* base = small_;
+    if (words_ > kSmallWords) {
+      big_.resize(3 * words_);
+      base = big_.data();
+    }
+    for (int k = 0; k < 3; ++k) {
+      saved_[k] = base + k * words_;
+      if (user_[k]) std::memcpy(saved_[k], user_[k], bytes_);
+    }
+  }
+  void restore() const {
+    for (int k = 0; k < 3; ++k) {
+      if (user_[k]) std::memcpy(user_[k], saved_[k], bytes_);
+    }
+  }
+  // Whether fd was in set k (0 read, 1 write, 2 except) as passed.
+  bool has(int k, int fd) const {
+    if (!user_[k]) return false;
+    const std::size_t bits = 8 * sizeof(__fd_mask);
+    const auto u = static_cast<std::size_t>(fd);
+    return (saved_[k][u / bits] >> (u % bits)) & 1;
+  }
+  int nfds() const { return nfds_; }
+
+ private:
+  static constexpr std::size_t kSmallWords = sizeof(fd_set) / sizeof(__fd_mask);
+  fd_set* user_[3];
+  __fd_mask small_[3 * kSmallWords];
+  std::vector<__fd_mask> big_;
+  __fd_mask* saved_[3] = {};
+  int nfds_ = 0;
+  std::size_t bytes_ = 0;
+  std::size_t words_ = 0;
+};
 
 // select / pselect: fd sets -> pollfds to park on; the answer comes from the real call.
 int coop_select(Hub& hub, int nfds, fd_set* rd, fd_set* wr, fd_set* ex, double timeout, const sigset_t* mask,
                 const char* what, double* left_out) {
-  fd_set r0, w0, e0;
-  if (rd) r0 = *rd;
-  if (wr) w0 = *wr;
-  if (ex) e0 = *ex;
+  if (nfds < 0) return real().pselect(nfds, rd, wr, ex, &kZero, mask);  // EINVAL
+  const SavedSets saved(nfds, rd, wr, ex);
   const double deadline = deadline_after(timeout);
   std::vector<pollfd> pfds;
+  bool plain = true;
+  ExactSet exact;
   for (;;) {
-    if (rd) *rd = r0;
-    if (wr) *wr = w0;
-    if (ex) *ex = e0;
+    saved.restore();
     const int r = real().pselect(nfds, rd, wr, ex, &kZero, mask);
     if (r != 0 || timeout == 0) return r;
-    Wait w = Wait::kReady;
-    {
-      if (pfds.empty()) {
-        for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
-          short ev = 0;
-          if (rd && FD_ISSET(fd, &r0)) ev |= POLLIN;
-          if (wr && FD_ISSET(fd, &w0)) ev |= POLLOUT;
-          if (ex && FD_ISSET(fd, &e0)) ev |= POLLPRI;
-          if (ev) pfds.push_back(pollfd{fd, ev, 0});
-        }
+    if (pfds.empty()) {
+      for (int fd = 0; fd < saved.nfds(); ++fd) {
+        short ev = 0;
+        if (saved.has(0, fd)) ev |= POLLIN;
+        if (saved.has(1, fd)) ev |= POLLOUT;
+        if (saved.has(2, fd)) ev |= POLLPRI;
+        if (ev) pfds.push_back(pollfd{fd, ev, 0});
       }
-      w = park_on(hub, pfds.data(), pfds.size(), deadline, what);
+      plain = all_plain(pfds.data(), pfds.size());
     }
+    const Wait w = park_fds(hub, pfds.data(), pfds.size(), plain, exact, deadline, what);
     if (deadline >= 0 && left_out) {
       const double left = deadline - mono_now();
       *left_out = left > 0 ? left : 0;
     }
     if (w == Wait::kTimedOut || w == Wait::kInterrupted) {
-      if (rd) *rd = r0;
-      if (wr) *wr = w0;
-      if (ex) *ex = e0;
+      saved.restore();
       const int r2 = real().pselect(nfds, rd, wr, ex, &kZero, mask);
       if (r2 != 0) return r2;
       if (w == Wait::kTimedOut) return 0;
+      saved.restore();  // a failed select leaves the sets as they were passed
       set_wait_errno(hub, w, 0);
       return -1;
     }
@@ -206,7 +339,8 @@ GROVE_HOOK int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* ts, const sigs
 // As Linux does, *tv is updated to the time not slept.
 GROVE_HOOK int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) {
   Hub* hub = coop_hub(kSockets);
-  if (!hub) return real().select(nfds, rd, wr, ex, tv);
+  // A negative timeval: the real call's EINVAL, at once (tv_usec >= 1e6 is accepted).
+  if (!hub || (tv && (tv->tv_sec < 0 || tv->tv_usec < 0))) return real().select(nfds, rd, wr, ex, tv);
   const double t = tv ? static_cast<double>(tv->tv_sec) + static_cast<double>(tv->tv_usec) * 1e-6 : -1;
   double left = t;
   const int r = coop_select(*hub, nfds, rd, wr, ex, t, nullptr, "monkey: select", &left);
@@ -220,7 +354,7 @@ GROVE_HOOK int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv)
 
 GROVE_HOOK int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* ts, const sigset_t* mask) {
   Hub* hub = coop_hub(kSockets);
-  if (!hub) return real().pselect(nfds, rd, wr, ex, ts, mask);
+  if (!hub || bad_timespec(ts)) return real().pselect(nfds, rd, wr, ex, ts, mask);  // the kernel's EINVAL
   return coop_select(*hub, nfds, rd, wr, ex, ts_seconds(ts), mask, "monkey: pselect", nullptr);
 }
 

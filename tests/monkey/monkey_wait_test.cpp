@@ -1,11 +1,15 @@
 // monkey_wait_test.cpp: poll / select / epoll and the sleep calls park the green thread.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -175,6 +179,209 @@ GROVE_TEST("epoll_pwait() parks the green thread, and times out with 0") {
     REQUIRE(::write(p.b, "x", 1) == 1);
   });
   ::close(ep);
+}
+
+namespace {
+
+// Runs `fn` in a green thread under a grove::Timeout of a few seconds, so a hook that
+// waits when it should not fails the case instead of hanging it.
+void in_green(const std::function<void()>& fn) {
+  grove::monkey::patch_all();
+  grove::spawn([&] {
+    try {
+      grove::Timeout guard(3s);
+      fn();
+      grove::sleep(0ms);
+    } catch (const grove::TimeoutError&) {
+    }
+  }).join();
+}
+
+}  // namespace
+
+GROVE_TEST("ppoll() and pselect() reject an invalid timeout at once with EINVAL") {
+  Pair p;
+  in_green([&] {
+    const timespec bad[] = {{0, -1}, {0, 1000000000}, {-1, 0}};
+    for (const timespec& ts : bad) {
+      pollfd f{p.a, POLLIN, 0};
+      errno = 0;
+      CHECK(::ppoll(&f, 1, &ts, nullptr) == -1);
+      CHECK(errno == EINVAL);
+      fd_set rd;
+      FD_ZERO(&rd);
+      FD_SET(p.a, &rd);
+      errno = 0;
+      CHECK(::pselect(p.a + 1, &rd, nullptr, nullptr, &ts, nullptr) == -1);
+      CHECK(errno == EINVAL);
+    }
+  });
+}
+
+GROVE_TEST("select() rejects a negative timeval with EINVAL and accepts tv_usec >= 1e6") {
+  Pair p;
+  in_green([&] {
+    const timeval bad[] = {{-1, 0}, {0, -1}};
+    for (const timeval& b : bad) {
+      timeval tv = b;
+      fd_set rd;
+      FD_ZERO(&rd);
+      FD_SET(p.a, &rd);
+      errno = 0;
+      CHECK(::select(p.a + 1, &rd, nullptr, nullptr, &tv) == -1);
+      CHECK(errno == EINVAL);
+    }
+  });
+  check_parks([&] {
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p.a, &rd);
+    timeval tv{0, 3000000};
+    CHECK(::select(p.a + 1, &rd, nullptr, nullptr, &tv) == 1);
+    CHECK(FD_ISSET(p.a, &rd));
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+}
+
+GROVE_TEST("select() and pselect() interrupted by a grove::Timeout leave the fd sets as passed") {
+  grove::monkey::patch_all();
+  Pair p;
+  for (int which = 0; which < 2; ++which) {
+    int r = 0, e = 0;
+    bool still_set = false, caught = false;
+    grove::spawn([&] {
+      try {
+        grove::Timeout t(50ms);
+        fd_set rd, wr;
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        FD_SET(p.a, &rd);
+        if (which == 0) {
+          timeval tv{3, 0};
+          r = ::select(p.a + 1, &rd, &wr, nullptr, &tv);
+        } else {
+          timespec ts{3, 0};
+          r = ::pselect(p.a + 1, &rd, &wr, nullptr, &ts, nullptr);
+        }
+        e = errno;
+        still_set = FD_ISSET(p.a, &rd);
+        grove::sleep(0ms);
+      } catch (const grove::TimeoutError&) {
+        caught = true;
+      }
+    }).join();
+    CHECK(r == -1);
+    CHECK(e == ETIMEDOUT);
+    CHECK(still_set);
+    CHECK(caught);
+  }
+}
+
+GROVE_TEST("select() with an enlarged fd set watches and reports an fd above FD_SETSIZE") {
+  // fd FD_SETSIZE + 76 needs a soft fd limit above it: raise it for this case.
+  const rlim_t need = FD_SETSIZE + 128;
+  rlimit old_limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+  if (old_limit.rlim_cur != RLIM_INFINITY && old_limit.rlim_cur < need) {
+    if (old_limit.rlim_max != RLIM_INFINITY && old_limit.rlim_max < need) {
+      MESSAGE("hard fd limit below ", need, ": enlarged fd set not tested");
+      return;
+    }
+    rlimit raised = old_limit;
+    raised.rlim_cur = need;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &raised) == 0);
+  }
+  struct RestoreLimit {
+    rlimit l;
+    ~RestoreLimit() { ::setrlimit(RLIMIT_NOFILE, &l); }
+  } restore_limit{old_limit};
+  Pair p;
+  const int hi = ::fcntl(p.a, F_DUPFD, FD_SETSIZE + 76);
+  REQUIRE(hi >= FD_SETSIZE);
+  constexpr int kBits = 8 * static_cast<int>(sizeof(unsigned long));
+  std::vector<unsigned long> bits(static_cast<std::size_t>((hi + kBits) / kBits));
+  const auto set_hi = [&] {
+    std::fill(bits.begin(), bits.end(), 0UL);
+    bits[static_cast<std::size_t>(hi / kBits)] |= 1UL << (hi % kBits);
+  };
+  const auto hi_set = [&] { return (bits[static_cast<std::size_t>(hi / kBits)] >> (hi % kBits)) & 1UL; };
+  // Parks on fd `hi` and wakes when it becomes readable.
+  set_hi();
+  check_parks([&] {
+    timeval tv{3, 0};
+    CHECK(::select(hi + 1, reinterpret_cast<fd_set*>(bits.data()), nullptr, nullptr, &tv) == 1);
+    CHECK(hi_set());
+  }, [&] { REQUIRE(::write(p.b, "x", 1) == 1); });
+  char c;
+  REQUIRE(::read(p.a, &c, 1) == 1);
+  // Interrupted: the whole enlarged set is restored.
+  set_hi();
+  int r = 0;
+  grove::spawn([&] {
+    try {
+      grove::Timeout t(50ms);
+      timespec ts{3, 0};
+      r = ::pselect(hi + 1, reinterpret_cast<fd_set*>(bits.data()), nullptr, nullptr, &ts, nullptr);
+      grove::sleep(0ms);
+    } catch (const grove::TimeoutError&) {
+    }
+  }).join();
+  CHECK(r == -1);
+  CHECK(hi_set());
+  ::close(hi);
+}
+
+GROVE_TEST("poll() with events 0 still wakes for the POLLHUP the kernel reports") {
+  Pair p;
+  int r = 0;
+  short revents = 0;
+  bool guard_fired = false;
+  check_parks([&] {
+    try {
+      grove::Timeout guard(3s);  // a wait that never wakes fails instead of hanging
+      pollfd f{p.a, 0, 0};
+      r = ::poll(&f, 1, -1);
+      revents = f.revents;
+      grove::sleep(0ms);
+    } catch (const grove::TimeoutError&) {
+      guard_fired = true;
+    }
+  }, [&] { REQUIRE(::shutdown(p.b, SHUT_RDWR) == 0); });
+  CHECK_FALSE(guard_fired);
+  CHECK(r == 1);
+  CHECK((revents & POLLHUP) != 0);
+}
+
+GROVE_TEST("poll() for POLLPRI or POLLRDHUP only does not spin on ordinary pending data") {
+  grove::monkey::patch_all();
+  Pair p;
+  REQUIRE(::write(p.b, "x", 1) == 1);
+  for (const short ev : {short(POLLPRI), short(POLLRDHUP)}) {
+    pollfd f[2] = {{p.a, ev, 0}, {p.a, ev, 0}};
+    const std::uint64_t before = grove::hub_stats().switches;
+    CHECK(::poll(f, 2, 100) == 0);
+    // A parked wait costs a handful of switches; waking on the pending data each
+    // loop turn costs thousands in 100 ms.
+    CHECK(grove::hub_stats().switches - before < 50);
+  }
+  // The same mask still wakes for the event it asks for.
+  check_parks([&] {
+    pollfd f{p.a, POLLRDHUP, 0};
+    CHECK(::poll(&f, 1, 3000) == 1);
+    CHECK((f.revents & POLLRDHUP) != 0);
+  }, [&] { REQUIRE(::shutdown(p.b, SHUT_WR) == 0); });
+}
+
+GROVE_TEST("select() exceptfds alone does not spin on ordinary pending data") {
+  grove::monkey::patch_all();
+  Pair p;
+  REQUIRE(::write(p.b, "x", 1) == 1);
+  fd_set ex;
+  FD_ZERO(&ex);
+  FD_SET(p.a, &ex);
+  timeval tv{0, 100000};
+  const std::uint64_t before = grove::hub_stats().switches;
+  CHECK(::select(p.a + 1, nullptr, nullptr, &ex, &tv) == 0);
+  CHECK(grove::hub_stats().switches - before < 50);
 }
 
 // --------------------------------------------------------------- time
