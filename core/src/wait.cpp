@@ -15,20 +15,31 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One per object waited on: records it as ready and wakes the waiter.
+// One per object waited on: records it as ready and wakes the waiter, but only while
+// the waiter is parked in wait() / IWait::next() (`parked`): between two next() calls
+// an iwait loop's body may park on something else (a sleep), which a ready object
+// must not cut short.
 struct ReadyObserver final : detail::Observer {
   detail::Hub* hub = nullptr;
   detail::GreenThreadState* waiter = nullptr;
   const Waitable* object = nullptr;
   std::deque<const Waitable*>* done = nullptr;
+  const bool* parked = nullptr;
   void notify() noexcept override {
     try {
       done->push_back(object);
     } catch (...) {
       // Out of memory: the object is simply found ready on the next scan.
     }
-    hub->wake(waiter);
+    if (*parked) hub->wake(waiter);
   }
+};
+
+// Sets a flag for its lifetime.
+struct FlagScope {
+  bool& flag;
+  explicit FlagScope(bool& f) : flag(f) { flag = true; }
+  ~FlagScope() { flag = false; }
 };
 
 // Parks until `done` has grown or the deadline passed; returns false on timeout.
@@ -59,6 +70,7 @@ std::vector<const Waitable*> wait(const std::vector<const Waitable*>& objects, s
 
   std::optional<Clock::time_point> deadline;
   if (timeout) deadline = Clock::now() + *timeout;
+  bool parked = false;
   std::unique_ptr<ReadyObserver[]> obs(new ReadyObserver[objects.size()]);
   for (std::size_t i = 0; i < objects.size(); ++i) {
     if (objects[i]->ready()) continue;
@@ -66,10 +78,14 @@ std::vector<const Waitable*> wait(const std::vector<const Waitable*>& objects, s
     obs[i].waiter = hub.running();
     obs[i].object = objects[i];
     obs[i].done = &done;
+    obs[i].parked = &parked;
     objects[i]->observers().push_back(&obs[i]);
   }
   while (result.size() < want) {
-    if (done.empty() && !park_until(hub, deadline, "wait")) break;
+    if (done.empty()) {
+      FlagScope in_park(parked);
+      if (!park_until(hub, deadline, "wait")) break;
+    }
     while (!done.empty() && result.size() < want) {
       result.push_back(done.front());
       done.pop_front();
@@ -109,6 +125,7 @@ struct IWait::Impl {
   std::deque<const Waitable*> done;
   std::size_t returned = 0;
   std::optional<Clock::time_point> deadline;
+  bool parked = false;  // in next(), parked for the next ready object
 };
 
 IWait::IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeout) : impl_(new Impl) {
@@ -127,6 +144,7 @@ IWait::IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeo
     impl_->obs[i].waiter = impl_->hub.running();
     impl_->obs[i].object = w;
     impl_->obs[i].done = &impl_->done;
+    impl_->obs[i].parked = &impl_->parked;
     w->observers().push_back(&impl_->obs[i]);
   }
 }
@@ -137,6 +155,7 @@ const Waitable* IWait::next() {
   Impl& m = *impl_;
   if (m.returned == m.objects.size()) return nullptr;
   while (m.done.empty()) {
+    FlagScope in_park(m.parked);
     if (!park_until(m.hub, m.deadline, "iwait")) return nullptr;
   }
   const Waitable* w = m.done.front();

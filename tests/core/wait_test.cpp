@@ -78,3 +78,23 @@ GROVE_TEST("iwait stops at its timeout") {
   CHECK(order == std::vector<const grove::Waitable*>{&a});
   b.kill();
 }
+
+GROVE_TEST("an object that becomes ready while an iwait loop's body sleeps does not cut the sleep short") {
+  grove::Event e1, e2;
+  auto setter = grove::spawn([&] {
+    e1.set();
+    grove::sleep(20ms);
+    e2.set();  // while the loop body below sleeps
+  });
+  std::vector<double> slept;
+  for (const grove::Waitable* w : grove::iwait({&e1, &e2})) {
+    if (w == &e1) {
+      const auto t0 = std::chrono::steady_clock::now();
+      grove::sleep(100ms);
+      slept.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  REQUIRE(slept.size() == 1);
+  CHECK(slept[0] >= 0.095);
+  setter.join();
+}

@@ -121,7 +121,10 @@ class BasicQueue {
 
   // Removes and returns the next item, parking while there is none. GreenletExit /
   // TimeoutError if interrupted while waiting (nothing taken). UsageError if it would
-  // park on the hub.
+  // park on the hub. Parked getters are served in the order they came: each put()
+  // promises one item to the oldest, which takes the store's next item when it runs
+  // (so a get_nowait() between the two may take the older item, as in gevent; what is
+  // promised is an item, never lost and never given twice).
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
