@@ -26,8 +26,8 @@ std::size_t stream_want(std::size_t n, int flags) { return flags & (MSG_PEEK | M
 // bytes. (A datagram socket returns one datagram either way.)
 bool waits_for_all(int fd, int flags) {
   if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
-  FdState* st = tracked(fd);
-  return st && st->has(FdState::kStream) && blocking_view(fd);
+  const FdState* st = tracked(fd);
+  return st && st->has(FdState::kStream) && st->has(FdState::kGroveNb) && !st->has(FdState::kUserNb);
 }
 
 template <class RecvSome>

@@ -627,13 +627,29 @@ void spin_for(double seconds) {
   }
 }
 
-// A connected loopback TCP pair (server side, client side), both tracked.
-std::pair<int, int> tcp_pair(const grove::test::Listener& l) {
-  const int c = l.connect_blocking();
-  const int s = ::accept(l.fd, nullptr, nullptr);
-  REQUIRE(s >= 0);
-  return {s, c};
-}
+// A connected loopback TCP pair, both tracked, whose server side `s` has a 3 s
+// SO_RCVTIMEO (a lost wake-up fails instead of hanging) and has just had a short read,
+// so its next read may park before trying (io.hpp's short-read hint).
+struct TcpAfterShortRead {
+  grove::test::Listener l;
+  int c = l.connect_blocking();
+  int s = ::accept(l.fd, nullptr, nullptr);
+  TcpAfterShortRead() {
+    REQUIRE(s >= 0);
+    timeval tv{3, 0};
+    ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[64];
+    REQUIRE(::send(c, "abc", 3, 0) == 3);
+    grove::sleep(20ms);
+    REQUIRE(::recv(s, buf, sizeof buf, 0) == 3);  // short
+  }
+  ~TcpAfterShortRead() {
+    ::close(s);
+    ::close(c);
+  }
+  TcpAfterShortRead(const TcpAfterShortRead&) = delete;
+  TcpAfterShortRead& operator=(const TcpAfterShortRead&) = delete;
+};
 
 }  // namespace
 
@@ -697,48 +713,25 @@ GROVE_TEST("a green thread woken by data on an fd that another one closes first 
 
 GROVE_TEST("after a short read, recv(MSG_OOB) returns the urgent byte at once") {
   grove::monkey::patch_all();
-  grove::test::Listener l;
-  auto [s, c] = tcp_pair(l);
-  timeval tv{3, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto g = grove::spawn([&, s = s, c = c] {
-    char buf[64];
-    REQUIRE(::send(c, "abc", 3, 0) == 3);
-    grove::sleep(20ms);
-    CHECK(::recv(s, buf, sizeof buf, 0) == 3);  // short: the hint is set
-    REQUIRE(::send(c, "!", 1, MSG_OOB) == 1);
-    grove::sleep(20ms);
-    char u = 0;
-    CHECK(::recv(s, &u, 1, MSG_OOB) == 1);  // epoll says EPOLLPRI, not readable: no park first
-    CHECK(u == '!');
-  });
-  g.join();
-  ::close(s);
-  ::close(c);
+  TcpAfterShortRead t;
+  REQUIRE(::send(t.c, "!", 1, MSG_OOB) == 1);
+  grove::sleep(20ms);
+  char u = 0;
+  CHECK(::recv(t.s, &u, 1, MSG_OOB) == 1);  // epoll says EPOLLPRI, not readable: no park first
+  CHECK(u == '!');
 }
 
 GROVE_TEST("after a short read, SO_RCVLOWAT does not hold back a read shorter than the mark") {
   grove::monkey::patch_all();
-  grove::test::Listener l;
-  auto [s, c] = tcp_pair(l);
-  timeval tv{3, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto g = grove::spawn([&, s = s, c = c] {
-    char buf[64];
-    REQUIRE(::send(c, "abc", 3, 0) == 3);
-    grove::sleep(20ms);
-    CHECK(::recv(s, buf, sizeof buf, 0) == 3);  // short: the hint is set
-    const int lowat = 64;
-    REQUIRE(::setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0);
-    REQUIRE(::send(c, "0123456789", 10, 0) == 10);
-    grove::sleep(20ms);
-    const double t0 = now_s();
-    CHECK(::read(s, buf, 8) == 8);  // a blocking read waits for min(mark, 8) bytes
-    CHECK(now_s() - t0 < 2.5);     // not the 3 s SO_RCVTIMEO
-  });
-  g.join();
-  ::close(s);
-  ::close(c);
+  TcpAfterShortRead t;
+  const int lowat = 64;
+  REQUIRE(::setsockopt(t.s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0);
+  REQUIRE(::send(t.c, "0123456789", 10, 0) == 10);
+  grove::sleep(20ms);
+  char buf[64];
+  const double t0 = now_s();
+  CHECK(::read(t.s, buf, 8) == 8);  // a blocking read waits for min(mark, 8) bytes
+  CHECK(now_s() - t0 < 2.5);       // not the 3 s SO_RCVTIMEO
 }
 
 GROVE_TEST("recv(MSG_WAITALL) waits for every byte, as a blocking recv does") {
