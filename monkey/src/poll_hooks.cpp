@@ -12,18 +12,22 @@
 // exact masks and parks on that one epoll fd, so it neither misses the event nor
 // wakes for ordinary data it did not ask for.
 //
-// The signal mask of ppoll / pselect / epoll_pwait is applied to those zero-timeout
-// real calls, not while parked: the green thread's OS thread keeps running the hub.
+// The signal mask of ppoll / pselect / epoll_pwait is passed to those zero-timeout
+// real calls. While parked, the OS thread keeps running the hub and other green
+// threads, so the mask cannot be installed then; a signal the mask would unblock is
+// caught with a signalfd instead (UnblockedSignals below).
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "coop.hpp"
@@ -125,6 +129,43 @@ struct ExactSet {
   }
 };
 
+// The signals a ppoll / pselect / epoll_pwait mask unblocks for the duration of the
+// call: blocked in the thread now, not in the mask. The real call returns -1 / EINTR
+// once one of them arrives (after its handler ran), or goes on waiting if it is
+// ignored. While parked they stay blocked, so one that arrives stays pending and makes
+// this signalfd readable; the wait watches it beside the caller's fds, and the next
+// zero-timeout real call, made with the caller's mask, lets the kernel deliver it as
+// it would have: handler and EINTR, or nothing for an ignored signal. Costs two
+// syscalls and an fd, only when such a call parks with a mask that unblocks something.
+struct UnblockedSignals {
+  int fd = -1;
+  explicit UnblockedSignals(const sigset_t* mask) {
+    if (!mask) return;
+    const int saved_errno = errno;
+    sigset_t now;
+    sigset_t wake;
+    ::sigemptyset(&wake);
+    bool any = false;
+    if (::pthread_sigmask(SIG_BLOCK, nullptr, &now) == 0) {
+      for (int sig = 1; sig < NSIG; ++sig) {
+        if (::sigismember(&now, sig) == 1 && ::sigismember(mask, sig) == 0) {
+          ::sigaddset(&wake, sig);
+          any = true;
+        }
+      }
+    }
+    // If no fd can be had (EMFILE), the wait goes on without it: such a signal then
+    // interrupts the call only at its next wake.
+    if (any) fd = ::signalfd(-1, &wake, SFD_NONBLOCK | SFD_CLOEXEC);
+    errno = saved_errno;
+  }
+  ~UnblockedSignals() {
+    if (fd >= 0) real().close(fd);
+  }
+  UnblockedSignals(const UnblockedSignals&) = delete;
+  UnblockedSignals& operator=(const UnblockedSignals&) = delete;
+};
+
 // Parks once on every fd of `fds` (with a non-zero event mask) and the deadline.
 Wait park_on(Hub& hub, const pollfd* fds, nfds_t n, double deadline, const char* what) {
   GreenThreadState* me = hub.running();
@@ -196,10 +237,20 @@ int coop_ppoll(Hub& hub, pollfd* fds, nfds_t n, double timeout, const sigset_t* 
   int r = real().ppoll(fds, n, &kZero, mask);
   if (r != 0 || timeout == 0) return r;
   const double deadline = deadline_after(timeout);
-  const bool plain = all_plain(fds, n);
+  const UnblockedSignals sig(mask);
+  std::vector<pollfd> with_sig;
+  const pollfd* wait_fds = fds;
+  nfds_t wait_n = n;
+  if (sig.fd >= 0) {
+    with_sig.assign(fds, fds + n);
+    with_sig.push_back(pollfd{sig.fd, POLLIN, 0});
+    wait_fds = with_sig.data();
+    wait_n = with_sig.size();
+  }
+  const bool plain = all_plain(wait_fds, wait_n);
   ExactSet ex;
   for (;;) {
-    const Wait w = park_fds(hub, fds, n, plain, ex, deadline, what);
+    const Wait w = park_fds(hub, wait_fds, wait_n, plain, ex, deadline, what);
     r = real().ppoll(fds, n, &kZero, mask);
     if (r != 0) return r;
     if (w == Wait::kTimedOut) return 0;
@@ -283,13 +334,14 @@ int coop_select(Hub& hub, int nfds, fd_set* rd, fd_set* wr, fd_set* ex, double t
   const SavedSets saved(nfds, rd, wr, ex);
   const double deadline = deadline_after(timeout);
   std::vector<pollfd> pfds;
+  std::optional<UnblockedSignals> sig;  // made at the first park
   bool plain = true;
   ExactSet exact;
   for (;;) {
     saved.restore();
     const int r = real().pselect(nfds, rd, wr, ex, &kZero, mask);
     if (r != 0 || timeout == 0) return r;
-    if (pfds.empty()) {
+    if (!sig) {
       for (int fd = 0; fd < saved.nfds(); ++fd) {
         short ev = 0;
         if (saved.has(0, fd)) ev |= POLLIN;
@@ -297,6 +349,8 @@ int coop_select(Hub& hub, int nfds, fd_set* rd, fd_set* wr, fd_set* ex, double t
         if (saved.has(2, fd)) ev |= POLLPRI;
         if (ev) pfds.push_back(pollfd{fd, ev, 0});
       }
+      sig.emplace(mask);
+      if (sig->fd >= 0) pfds.push_back(pollfd{sig->fd, POLLIN, 0});
       plain = all_plain(pfds.data(), pfds.size());
     }
     const Wait w = park_fds(hub, pfds.data(), pfds.size(), plain, exact, deadline, what);
@@ -365,10 +419,17 @@ int coop_epoll(Hub& hub, int epfd, epoll_event* ev, int max, int timeout_ms, con
   int r = real().epoll_pwait(epfd, ev, max, 0, mask);
   if (r != 0 || timeout_ms == 0) return r;
   const double deadline = timeout_ms < 0 ? -1 : mono_now() + timeout_ms / 1000.0;
+  const UnblockedSignals sig(mask);
+  const pollfd both[2] = {{epfd, POLLIN, 0}, {sig.fd, POLLIN, 0}};
   for (;;) {
-    const Wait w = wait_fd(hub, nullptr, epfd, EV_READ, deadline, what);
+    const Wait w = sig.fd >= 0 ? park_on(hub, both, 2, deadline, what)
+                               : wait_fd(hub, nullptr, epfd, EV_READ, deadline, what);
     r = real().epoll_pwait(epfd, ev, max, 0, mask);
     if (r != 0) return r;
+    // A zero-timeout epoll_pwait returns 0 without looking at signals (events first,
+    // as the blocking call does); a zero-timeout ppoll on no fds does look, so it
+    // delivers what the mask unblocks: the handler runs and it fails with EINTR.
+    if (sig.fd >= 0 && real().ppoll(nullptr, 0, &kZero, mask) < 0) return -1;
     if (w == Wait::kTimedOut) return 0;
     if (w != Wait::kReady) {
       set_wait_errno(hub, w, 0);

@@ -1,6 +1,8 @@
 // monkey_wait_test.cpp: poll / select / epoll and the sleep calls park the green thread.
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -11,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <grove/monkey.hpp>
@@ -179,6 +183,164 @@ GROVE_TEST("epoll_pwait() parks the green thread, and times out with 0") {
     REQUIRE(::write(p.b, "x", 1) == 1);
   });
   ::close(ep);
+}
+
+namespace {
+
+volatile sig_atomic_t g_usr1_hits = 0;
+extern "C" void count_usr1(int) { g_usr1_hits = g_usr1_hits + 1; }
+
+// For one case: SIGUSR1 blocked in this OS thread, with a counting handler (or
+// ignored). At exit a SIGUSR1 still pending is consumed, and the mask and the action
+// are put back.
+struct Usr1Blocked {
+  sigset_t old_mask{};
+  struct sigaction old_action{};
+  explicit Usr1Blocked(bool ignore) {
+    struct sigaction sa{};
+    sa.sa_handler = ignore ? SIG_IGN : count_usr1;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(::sigaction(SIGUSR1, &sa, &old_action) == 0);
+    const sigset_t b = usr1();
+    REQUIRE(::pthread_sigmask(SIG_BLOCK, &b, &old_mask) == 0);
+    g_usr1_hits = 0;
+  }
+  ~Usr1Blocked() {
+    const sigset_t b = usr1();
+    const timespec zero{0, 0};
+    while (::sigtimedwait(&b, nullptr, &zero) == SIGUSR1) {
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    ::sigaction(SIGUSR1, &old_action, nullptr);
+  }
+  Usr1Blocked(const Usr1Blocked&) = delete;
+  Usr1Blocked& operator=(const Usr1Blocked&) = delete;
+  static sigset_t usr1() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    return s;
+  }
+  // The thread's mask without SIGUSR1: what a caller passes to unblock it for one call.
+  static sigset_t unblocking() {
+    sigset_t m;
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &m);
+    sigdelset(&m, SIGUSR1);
+    return m;
+  }
+  static bool pending() {
+    sigset_t s;
+    ::sigpending(&s);
+    return sigismember(&s, SIGUSR1) == 1;
+  }
+};
+
+struct SignalledCall {
+  int r = 0;
+  int err = 0;
+  double took = 0;
+  bool others_ran = false;  // it parked: another green thread ran during the call
+};
+
+// A wait that takes the caller's signal mask: fd `fd` (never readable here), the mask
+// and a timeout.
+using MaskedWait = std::function<int(int fd, const sigset_t* mask, double seconds)>;
+
+// Runs wait(fd, mask, seconds) in a green thread and sends SIGUSR1 to this OS thread
+// 30 ms later, from another green thread.
+SignalledCall signal_during(const MaskedWait& wait, int fd, const sigset_t* mask, double seconds) {
+  grove::monkey::patch_all();
+  SignalledCall out;
+  bool others_ran = false;
+  const double t0 = now_s();
+  auto g = grove::spawn([&] {
+    out.r = wait(fd, mask, seconds);
+    out.err = errno;
+    out.took = now_s() - t0;
+    out.others_ran = others_ran;
+  });
+  grove::sleep(30ms);
+  others_ran = true;
+  REQUIRE(::pthread_kill(::pthread_self(), SIGUSR1) == 0);
+  g.join();
+  return out;
+}
+
+timespec to_timespec(double s) {
+  const auto sec = static_cast<time_t>(s);
+  return timespec{sec, static_cast<long>((s - static_cast<double>(sec)) * 1e9)};
+}
+
+const MaskedWait kPpoll = [](int fd, const sigset_t* mask, double s) {
+  pollfd f{fd, POLLIN, 0};
+  const timespec ts = to_timespec(s);
+  return ::ppoll(&f, 1, &ts, mask);
+};
+const MaskedWait kPselect = [](int fd, const sigset_t* mask, double s) {
+  fd_set rd;
+  FD_ZERO(&rd);
+  FD_SET(fd, &rd);
+  const timespec ts = to_timespec(s);
+  return ::pselect(fd + 1, &rd, nullptr, nullptr, &ts, mask);
+};
+const MaskedWait kEpollPwait = [](int fd, const sigset_t* mask, double s) {
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  epoll_event out[2];
+  const int r = ::epoll_pwait(ep, out, 2, static_cast<int>(s * 1000), mask);
+  const int e = errno;
+  ::close(ep);
+  errno = e;
+  return r;
+};
+
+}  // namespace
+
+GROVE_TEST("a signal the mask of ppoll/pselect/epoll_pwait unblocks ends the parked call with EINTR after its handler") {
+  const std::pair<const char*, MaskedWait> waits[] = {{"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
+  for (const auto& [name, wait] : waits) {
+    const std::string which = name;
+    CAPTURE(which);
+    Pair p;
+    Usr1Blocked blocked(false);
+    const sigset_t mask = Usr1Blocked::unblocking();
+    const SignalledCall c = signal_during(wait, p.a, &mask, 1.5);
+    CHECK(c.r == -1);
+    CHECK(c.err == EINTR);
+    CHECK(g_usr1_hits == 1);
+    CHECK(c.others_ran);
+    CHECK(c.took < 1.0);  // not the 1.5 s timeout
+    CHECK(!Usr1Blocked::pending());
+  }
+}
+
+GROVE_TEST("a signal the mask leaves blocked stays pending; an ignored one it unblocks is consumed and the call goes on") {
+  const std::pair<const char*, MaskedWait> waits[] = {{"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
+  for (const auto& [name, wait] : waits) {
+    const std::string which = name;
+    CAPTURE(which);
+    {
+      Pair p;
+      Usr1Blocked blocked(false);
+      const SignalledCall c = signal_during(wait, p.a, nullptr, 0.3);
+      CHECK(c.r == 0);  // timed out, as the real call does with the signal blocked
+      CHECK(c.took >= 0.25);
+      CHECK(g_usr1_hits == 0);
+      CHECK(Usr1Blocked::pending());
+    }
+    {
+      Pair p;
+      Usr1Blocked ignored(true);
+      const sigset_t mask = Usr1Blocked::unblocking();
+      const SignalledCall c = signal_during(wait, p.a, &mask, 0.3);
+      CHECK(c.r == 0);  // the kernel drops an ignored signal and goes on waiting
+      CHECK(c.took >= 0.25);
+      CHECK(c.others_ran);
+      CHECK(!Usr1Blocked::pending());
+    }
+  }
 }
 
 namespace {
