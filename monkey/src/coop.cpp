@@ -192,7 +192,7 @@ bool ensure_grove_nonblock(int fd, FdState& st) noexcept {
   const int fl = real().fcntl(fd, F_GETFL);
   if (fl < 0) return false;
   if (!(fl & O_NONBLOCK) && real().fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
-  st.set(FdState::kGroveNb);
+  set_shared(fd, FdState::kGroveNb);  // the dups of fd share its file description
   return true;
 }
 

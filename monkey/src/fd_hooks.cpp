@@ -202,7 +202,7 @@ int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, unsigned long arg) {
       if (st->has(FdState::kGroveNb)) flags |= O_NONBLOCK;
       const int r = fn(fd, cmd, flags);
       if (r == 0) {
-        if (user_nb) st->set(FdState::kUserNb); else st->clear(FdState::kUserNb);
+        if (user_nb) set_shared(fd, FdState::kUserNb); else clear_shared(fd, FdState::kUserNb);
       }
       return r;
     }
@@ -253,7 +253,7 @@ GROVE_HOOK int ioctl(int fd, unsigned long request, ...) {
     // While grove keeps the description non-blocking, clearing it is only recorded.
     if (user_nb || !st->has(FdState::kGroveNb)) r = real().ioctl(fd, request, arg);
     if (r == 0) {
-      if (user_nb) st->set(FdState::kUserNb); else st->clear(FdState::kUserNb);
+      if (user_nb) set_shared(fd, FdState::kUserNb); else clear_shared(fd, FdState::kUserNb);
     }
     return r;
   }
@@ -263,18 +263,16 @@ GROVE_HOOK int ioctl(int fd, unsigned long request, ...) {
 GROVE_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   const int r = real().setsockopt(fd, level, name, val, len);
   if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-    if (FdState* st = tracked(fd)) {
-      // Cleared and re-read from the kernel at the next wait: it knows the exact
-      // value (and the timeval layout this caller used).
-      (name == SO_RCVTIMEO ? st->rcv_timeout_us : st->snd_timeout_us).store(-1, std::memory_order_relaxed);
-    }
+    // Cleared and re-read from the kernel at the next wait: it knows the exact value
+    // (and the timeval layout this caller used). The dups of fd share the socket.
+    if (tracked(fd)) reset_timeout_shared(fd, name == SO_RCVTIMEO);
   }
   if (r == 0 && level == SOL_SOCKET && name == SO_RCVLOWAT && val && len >= static_cast<socklen_t>(sizeof(int)) &&
       *static_cast<const int*>(val) > 1) {
     // With a low-water mark, epoll reports the socket readable only at the mark while
     // a blocking read of fewer bytes returns at once: a read must never park before
     // trying (io.hpp's short-read hint).
-    if (FdState* st = tracked(fd)) st->set(FdState::kLowat);
+    set_shared(fd, FdState::kLowat);
   }
   return r;
 }

@@ -17,6 +17,9 @@ static_assert(kChunk == static_cast<int>(kSlotsPerChunk) && kChunks == static_ca
 
 std::atomic<FdState*> g_chunks[kChunks];
 std::mutex g_grow;
+// Guards every FdState::next_dup (the rings of dups) and the copy of a description's
+// flags into a new dup, so a flag set through one fd cannot miss a dup made meanwhile.
+std::mutex g_rings;
 
 FdState* slot(int fd, bool create) noexcept {
   if (fd < 0) return nullptr;
@@ -34,6 +37,42 @@ FdState* slot(int fd, bool create) noexcept {
     }
   }
   return &chunk[fd & (kChunk - 1)];
+}
+
+constexpr int kMaxRing = kChunks * kChunk;  // a bound no ring of fd numbers exceeds
+
+// Takes fd out of whatever ring it is in (a stale ring too: an fd closed through a
+// path monkey does not see keeps its links until its number is tracked again).
+void unlink_locked(int fd, FdState* s) noexcept {
+  const int next = s->next_dup.load(std::memory_order_relaxed);
+  s->next_dup.store(-1, std::memory_order_relaxed);
+  if (next < 0 || next == fd) return;
+  int p = next;
+  int steps = 0;
+  for (;;) {
+    FdState* ps = slot(p, false);
+    const int pn = ps ? ps->next_dup.load(std::memory_order_relaxed) : -1;
+    if (pn < 0) return;  // not a ring: nothing more to mend
+    if (pn == fd) {
+      ps->next_dup.store(next, std::memory_order_relaxed);
+      return;
+    }
+    p = pn;
+    if (p == next || ++steps > kMaxRing) return;  // not through fd: leave it
+  }
+}
+
+// Calls fn(state) for fd and every fd in its ring. Under g_rings.
+template <class F>
+void for_each_dup_locked(int fd, FdState* s, F&& fn) {
+  fn(*s);
+  int steps = 0;
+  for (int f = s->next_dup.load(std::memory_order_relaxed); f >= 0 && f != fd && ++steps <= kMaxRing;) {
+    FdState* fs = slot(f, false);
+    if (!fs) return;
+    fn(*fs);
+    f = fs->next_dup.load(std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -56,6 +95,14 @@ FdState* tracked(int fd) noexcept {
 void track(int fd, std::uint8_t flags) noexcept {
   FdState* s = slot(fd, true);
   if (!s) return;
+  // A new fd is in no ring, unless its number was closed through a path monkey does
+  // not see: only then is the ring lock needed (accept's fast path takes no lock).
+  const int old = s->next_dup.load(std::memory_order_relaxed);
+  if (old >= 0 && old != fd) {
+    std::lock_guard<std::mutex> lock(g_rings);
+    unlink_locked(fd, s);
+  }
+  s->next_dup.store(fd, std::memory_order_relaxed);
   s->rcv_timeout_us.store(-1, std::memory_order_relaxed);
   s->snd_timeout_us.store(-1, std::memory_order_relaxed);
   s->drained.store(false, std::memory_order_relaxed);
@@ -63,23 +110,55 @@ void track(int fd, std::uint8_t flags) noexcept {
 }
 
 void track_dup(int from, int to) noexcept {
+  if (from == to) return;
+  std::lock_guard<std::mutex> lock(g_rings);
   FdState* f = tracked(from);
   if (!f) {
-    if (FdState* t = slot(to, false)) t->flags.store(0, std::memory_order_release);
+    if (FdState* t = slot(to, false)) {
+      unlink_locked(to, t);
+      t->flags.store(0, std::memory_order_release);
+    }
     return;
   }
   FdState* t = slot(to, true);
   if (!t) return;
+  unlink_locked(to, t);
   t->rcv_timeout_us.store(f->rcv_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->snd_timeout_us.store(f->snd_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->drained.store(false, std::memory_order_relaxed);
+  if (f->next_dup.load(std::memory_order_relaxed) < 0) f->next_dup.store(from, std::memory_order_relaxed);
+  t->next_dup.store(f->next_dup.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  f->next_dup.store(to, std::memory_order_relaxed);
   t->flags.store(f->flags.load(std::memory_order_relaxed), std::memory_order_release);
+}
+
+void set_shared(int fd, std::uint8_t flag) noexcept {
+  std::lock_guard<std::mutex> lock(g_rings);
+  if (FdState* s = tracked(fd)) for_each_dup_locked(fd, s, [flag](FdState& d) { d.set(flag); });
+}
+
+void clear_shared(int fd, std::uint8_t flag) noexcept {
+  std::lock_guard<std::mutex> lock(g_rings);
+  if (FdState* s = tracked(fd)) for_each_dup_locked(fd, s, [flag](FdState& d) { d.clear(flag); });
+}
+
+void reset_timeout_shared(int fd, bool read) noexcept {
+  std::lock_guard<std::mutex> lock(g_rings);
+  if (FdState* s = tracked(fd)) {
+    for_each_dup_locked(fd, s, [read](FdState& d) {
+      (read ? d.rcv_timeout_us : d.snd_timeout_us).store(-1, std::memory_order_relaxed);
+    });
+  }
 }
 
 void forget(int fd) noexcept {
   FdState* s = slot(fd, false);
   if (!s || !s->flags.load(std::memory_order_relaxed)) return;
-  s->flags.store(0, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(g_rings);
+    unlink_locked(fd, s);
+    s->flags.store(0, std::memory_order_release);
+  }
   grove::detail::Hub* me = grove::detail::Hub::current();
   s->lock_waiters();
   for (FdWaiter* w = s->waiters; w; w = w->next) {

@@ -61,6 +61,13 @@ struct FdState {
   // thread touches pio / pio_started / pio_mask; `stale` tells the owner that another
   // thread closed the fd number since (re-register before the next wait).
   std::atomic<grove::detail::Hub*> owner{nullptr};
+  // O_NONBLOCK, SO_RCVLOWAT and the socket timeouts belong to the file description,
+  // which every dup of an fd shares. The tracked fds made from one another by dup,
+  // dup2, dup3 and F_DUPFD form a ring of fd numbers through next_dup (this fd's own
+  // number when it has no dup; -1 when untracked), so a change made through one of
+  // them reaches all (set_shared and friends). Changed only under the ring lock in
+  // fd_table.cpp, except by track() for an fd in no ring (nothing else can reach it).
+  std::atomic<int> next_dup{-1};
   std::atomic<bool> stale{false};
   ev_io pio;
   bool pio_started = false;
@@ -78,9 +85,16 @@ FdState* tracked(int fd) noexcept;
 // Starts tracking a new fd (fresh state: kTracked plus `flags`). No-op for fd < 0
 // or beyond the table.
 void track(int fd, std::uint8_t flags) noexcept;
-// Tracks `to` as a dup of `from` (same file description: same flags and timeouts),
-// or forgets `to` if `from` is untracked.
+// Tracks `to` as a dup of `from` (same file description: same flags and timeouts,
+// joined to its ring of dups), or forgets `to` if `from` is untracked.
 void track_dup(int from, int to) noexcept;
+// Sets / clears a flag that belongs to the file description (kGroveNb, kUserNb,
+// kLowat) on fd and on every tracked dup of it. Takes the ring lock: not for a fast path.
+void set_shared(int fd, std::uint8_t f) noexcept;
+void clear_shared(int fd, std::uint8_t f) noexcept;
+// SO_RCVTIMEO (read) or SO_SNDTIMEO changed through fd: fd and every tracked dup of it
+// ask the kernel again at their next wait.
+void reset_timeout_shared(int fd, bool read) noexcept;
 // Forgets fd (before the real close, so a new fd of the same number starts clean),
 // and wakes every green thread of this OS thread parked on it, with EBADF.
 void forget(int fd) noexcept;

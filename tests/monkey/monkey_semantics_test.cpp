@@ -270,6 +270,83 @@ GROVE_TEST("a dup'd fd behaves like its original") {
   ::close(d);
 }
 
+GROVE_TEST("a dup made before grove first waits shares what grove and the user do to the file description") {
+  grove::monkey::patch_all();
+  Pair p;
+  const int d = ::dup(p.a);  // before any wait: the description is still blocking
+  REQUIRE(d >= 0);
+  const int d2 = ::fcntl(d, F_DUPFD_CLOEXEC, 50);  // a dup of the dup
+  REQUIRE(d2 >= 50);
+  make_grove_nonblocking(p.a, p.b);  // grove sets O_NONBLOCK through p.a
+  SUBCASE("F_GETFL through the dups still shows the user's blocking view") {
+    CHECK((::fcntl(d, F_GETFL) & O_NONBLOCK) == 0);
+    CHECK((::fcntl(d2, F_GETFL) & O_NONBLOCK) == 0);
+  }
+  SUBCASE("a thread without a hub blocks on the dup instead of failing with EAGAIN") {
+    std::atomic<int> r{0};
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+      char c;
+      r = static_cast<int>(::read(d, &c, 1));
+      done = true;
+    });
+    grove::sleep(100ms);
+    const bool early = done;
+    REQUIRE(::write(p.b, "y", 1) == 1);
+    t.join();
+    CHECK_FALSE(early);
+    CHECK(r == 1);
+  }
+  SUBCASE("clearing O_NONBLOCK through the dup keeps the original cooperative") {
+    REQUIRE(::fcntl(d, F_SETFL, ::fcntl(d, F_GETFL) & ~O_NONBLOCK) == 0);
+    CHECK((kernel_flags(p.a) & O_NONBLOCK) != 0);
+    bool other_ran = false, saw = false;
+    auto g = grove::spawn([&] {
+      char c;
+      CHECK(::read(p.a, &c, 1) == 1);
+      saw = other_ran;
+    });
+    grove::sleep(20ms);
+    other_ran = true;
+    REQUIRE(::write(p.b, "z", 1) == 1);
+    g.join();
+    CHECK(saw);
+  }
+  SUBCASE("the user making the dup non-blocking makes the original non-blocking too") {
+    REQUIRE(::fcntl(d2, F_SETFL, ::fcntl(d2, F_GETFL) | O_NONBLOCK) == 0);
+    CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) != 0);
+    char c;
+    errno = 0;
+    const double t0 = now_s();
+    CHECK(::read(p.a, &c, 1) == -1);
+    CHECK(errno == EAGAIN);
+    CHECK(now_s() - t0 < 1);  // at once, not after a park until the 3 s guard
+    int off = 0;
+    REQUIRE(::ioctl(p.a, FIONBIO, &off) == 0);  // and back, through the original
+    CHECK((::fcntl(d2, F_GETFL) & O_NONBLOCK) == 0);
+  }
+  SUBCASE("SO_RCVTIMEO set through the dup bounds a read on the original") {
+    // p.a has already waited, so it knows the Pair's 3 s guard timeout.
+    timeval tv{0, 100000};
+    REQUIRE(::setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    int r = 0, e = 0;
+    double took = 0;
+    grove::spawn([&] {
+      char c;
+      const double t0 = now_s();
+      r = static_cast<int>(::read(p.a, &c, 1));
+      e = errno;
+      took = now_s() - t0;
+    }).join();
+    CHECK(r == -1);
+    CHECK(e == EAGAIN);
+    CHECK(took >= 0.09);
+    CHECK(took < 2);  // not the 3 s p.a knew before
+  }
+  ::close(d2);
+  ::close(d);
+}
+
 GROVE_TEST("a large fd number (dup2 near the fd limit) is tracked and parks") {
   grove::monkey::patch_all();
   rlimit rl{};
