@@ -135,27 +135,28 @@ struct ExactSet {
 // ignored. While parked they stay blocked, so one that arrives stays pending and makes
 // this signalfd readable; the wait watches it beside the caller's fds, and the next
 // zero-timeout real call, made with the caller's mask, lets the kernel deliver it as
-// it would have: handler and EINTR, or nothing for an ignored signal. Costs two
-// syscalls and an fd, only when such a call parks with a mask that unblocks something.
+// it would have: handler and EINTR, or nothing for an ignored signal. Costs
+// pthread_sigmask, signalfd, its epoll registration and close, only when such a call
+// parks with a mask that unblocks something.
 struct UnblockedSignals {
   int fd = -1;
+  bool any = false;  // the mask unblocks some signal (even if no signalfd could be made)
   explicit UnblockedSignals(const sigset_t* mask) {
     if (!mask) return;
     const int saved_errno = errno;
     sigset_t now;
     sigset_t wake;
     ::sigemptyset(&wake);
-    bool any = false;
     if (::pthread_sigmask(SIG_BLOCK, nullptr, &now) == 0) {
       for (int sig = 1; sig < NSIG; ++sig) {
-        if (::sigismember(&now, sig) == 1 && ::sigismember(mask, sig) == 0) {
-          ::sigaddset(&wake, sig);
+        // sigaddset refuses glibc's internal signals: those are never the caller's.
+        if (::sigismember(&now, sig) == 1 && ::sigismember(mask, sig) == 0 && ::sigaddset(&wake, sig) == 0) {
           any = true;
         }
       }
     }
     // If no fd can be had (EMFILE), the wait goes on without it: such a signal then
-    // interrupts the call only at its next wake.
+    // interrupts the call only at its next wake (an fd, the timeout).
     if (any) fd = ::signalfd(-1, &wake, SFD_NONBLOCK | SFD_CLOEXEC);
     errno = saved_errno;
   }
@@ -429,7 +430,7 @@ int coop_epoll(Hub& hub, int epfd, epoll_event* ev, int max, int timeout_ms, con
     // A zero-timeout epoll_pwait returns 0 without looking at signals (events first,
     // as the blocking call does); a zero-timeout ppoll on no fds does look, so it
     // delivers what the mask unblocks: the handler runs and it fails with EINTR.
-    if (sig.fd >= 0 && real().ppoll(nullptr, 0, &kZero, mask) < 0) return -1;
+    if (sig.any && real().ppoll(nullptr, 0, &kZero, mask) < 0) return -1;
     if (w == Wait::kTimedOut) return 0;
     if (w != Wait::kReady) {
       set_wait_errno(hub, w, 0);

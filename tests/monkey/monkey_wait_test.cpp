@@ -243,21 +243,27 @@ struct SignalledCall {
 };
 
 // A wait that takes the caller's signal mask: fd `fd` (never readable here), the mask
-// and a timeout.
+// and a timeout (< 0: none).
 using MaskedWait = std::function<int(int fd, const sigset_t* mask, double seconds)>;
 
 // Runs wait(fd, mask, seconds) in a green thread and sends SIGUSR1 to this OS thread
-// 30 ms later, from another green thread.
+// 30 ms later, from another green thread. A grove::Timeout of 5 s bounds a wait that
+// is never interrupted (it then fails with ETIMEDOUT).
 SignalledCall signal_during(const MaskedWait& wait, int fd, const sigset_t* mask, double seconds) {
   grove::monkey::patch_all();
   SignalledCall out;
   bool others_ran = false;
   const double t0 = now_s();
   auto g = grove::spawn([&] {
-    out.r = wait(fd, mask, seconds);
-    out.err = errno;
-    out.took = now_s() - t0;
-    out.others_ran = others_ran;
+    try {
+      grove::Timeout guard(5s);
+      out.r = wait(fd, mask, seconds);
+      out.err = errno;
+      out.took = now_s() - t0;
+      out.others_ran = others_ran;
+      grove::sleep(0ms);
+    } catch (const grove::TimeoutError&) {
+    }
   });
   grove::sleep(30ms);
   others_ran = true;
@@ -274,14 +280,14 @@ timespec to_timespec(double s) {
 const MaskedWait kPpoll = [](int fd, const sigset_t* mask, double s) {
   pollfd f{fd, POLLIN, 0};
   const timespec ts = to_timespec(s);
-  return ::ppoll(&f, 1, &ts, mask);
+  return ::ppoll(&f, 1, s < 0 ? nullptr : &ts, mask);
 };
 const MaskedWait kPselect = [](int fd, const sigset_t* mask, double s) {
   fd_set rd;
   FD_ZERO(&rd);
   FD_SET(fd, &rd);
   const timespec ts = to_timespec(s);
-  return ::pselect(fd + 1, &rd, nullptr, nullptr, &ts, mask);
+  return ::pselect(fd + 1, &rd, nullptr, nullptr, s < 0 ? nullptr : &ts, mask);
 };
 const MaskedWait kEpollPwait = [](int fd, const sigset_t* mask, double s) {
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
@@ -289,7 +295,7 @@ const MaskedWait kEpollPwait = [](int fd, const sigset_t* mask, double s) {
   ev.events = EPOLLIN;
   ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
   epoll_event out[2];
-  const int r = ::epoll_pwait(ep, out, 2, static_cast<int>(s * 1000), mask);
+  const int r = ::epoll_pwait(ep, out, 2, s < 0 ? -1 : static_cast<int>(s * 1000), mask);
   const int e = errno;
   ::close(ep);
   errno = e;
@@ -306,17 +312,19 @@ GROVE_TEST("a signal the mask of ppoll/pselect/epoll_pwait unblocks ends the par
     Pair p;
     Usr1Blocked blocked(false);
     const sigset_t mask = Usr1Blocked::unblocking();
-    const SignalledCall c = signal_during(wait, p.a, &mask, 1.5);
+    const SignalledCall c = signal_during(wait, p.a, &mask, -1);  // no timeout of its own
     CHECK(c.r == -1);
     CHECK(c.err == EINTR);
+    // When the signal came, not when the 5 s guard ended the wait (its last real call
+    // with the mask would deliver the signal too).
+    CHECK(c.took < 4);
     CHECK(g_usr1_hits == 1);
     CHECK(c.others_ran);
-    CHECK(c.took < 1.0);  // not the 1.5 s timeout
     CHECK(!Usr1Blocked::pending());
   }
 }
 
-GROVE_TEST("a signal the mask leaves blocked stays pending; an ignored one it unblocks is consumed and the call goes on") {
+GROVE_TEST("a signal the thread and the mask block stays pending; an ignored one the mask unblocks is consumed and the call goes on") {
   const std::pair<const char*, MaskedWait> waits[] = {{"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
   for (const auto& [name, wait] : waits) {
     const std::string which = name;
@@ -332,6 +340,17 @@ GROVE_TEST("a signal the mask leaves blocked stays pending; an ignored one it un
     }
     {
       Pair p;
+      Usr1Blocked blocked(false);
+      sigset_t keeps;  // a mask that keeps SIGUSR1 blocked
+      ::pthread_sigmask(SIG_BLOCK, nullptr, &keeps);
+      const SignalledCall c = signal_during(wait, p.a, &keeps, 0.3);
+      CHECK(c.r == 0);
+      CHECK(c.took >= 0.25);
+      CHECK(g_usr1_hits == 0);
+      CHECK(Usr1Blocked::pending());
+    }
+    {
+      Pair p;
       Usr1Blocked ignored(true);
       const sigset_t mask = Usr1Blocked::unblocking();
       const SignalledCall c = signal_during(wait, p.a, &mask, 0.3);
@@ -341,6 +360,50 @@ GROVE_TEST("a signal the mask leaves blocked stays pending; an ignored one it un
       CHECK(!Usr1Blocked::pending());
     }
   }
+}
+
+GROVE_TEST("with no fd to spare, a signal the mask unblocks still ends epoll_pwait with EINTR at its next wake") {
+  Pair p;
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  REQUIRE(ep >= 0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+  // Lower the fd limit just above the highest open fd and fill what is left.
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  int highest = ep;
+  for (int fd = 0; fd < 4096; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) highest = fd;
+  }
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(highest) + 8;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> fillers;
+  for (rlim_t i = 0; i < low.rlim_cur; ++i) {  // the holes below the highest fd, then the rest
+    const int d = ::dup(p.b);
+    if (d < 0) break;
+    fillers.push_back(d);
+  }
+  const int probe = ::dup(p.b);
+  const int probe_errno = errno;
+  if (probe >= 0) ::close(probe);
+  Usr1Blocked blocked(false);
+  const sigset_t mask = Usr1Blocked::unblocking();
+  const MaskedWait on_ep = [ep](int, const sigset_t* m, double s) {
+    epoll_event out[2];
+    return ::epoll_pwait(ep, out, 2, static_cast<int>(s * 1000), m);
+  };
+  const SignalledCall c = signal_during(on_ep, p.a, &mask, 0.3);
+  for (const int d : fillers) ::close(d);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  ::close(ep);
+  CHECK(probe == -1);
+  CHECK(probe_errno == EMFILE);
+  CHECK(c.r == -1);  // at the timer's wake, not 0 with the signal left pending
+  CHECK(c.err == EINTR);
+  CHECK(g_usr1_hits == 1);
+  CHECK(!Usr1Blocked::pending());
 }
 
 namespace {
