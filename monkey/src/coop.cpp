@@ -189,10 +189,14 @@ void set_wait_errno(Hub& hub, Wait w, int timeout_errno) noexcept {
 
 bool ensure_grove_nonblock(int fd, FdState& st) noexcept {
   if (st.has(FdState::kGroveNb)) [[likely]] return true;
+  // Once per file description. Under the ring lock, so that a user's F_SETFL through
+  // a dup cannot clear the flag between this check and the update of every dup.
+  RingLock lock;
+  if (st.has(FdState::kGroveNb)) return true;
   const int fl = real().fcntl(fd, F_GETFL);
   if (fl < 0) return false;
   if (!(fl & O_NONBLOCK) && real().fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
-  set_shared(fd, FdState::kGroveNb);  // the dups of fd share its file description
+  set_shared_locked(lock, fd, FdState::kGroveNb);
   return true;
 }
 
@@ -206,7 +210,9 @@ double fd_timeout(int fd, FdState& st, bool read) noexcept {
     if (real().getsockopt(fd, SOL_SOCKET, read ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, &len) == 0) {
       us = static_cast<std::int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec;
     }
-    slot.store(us, std::memory_order_relaxed);
+    // Only if nobody reset it meanwhile (a setsockopt on another thread, or a dup).
+    std::int64_t unknown = -1;
+    slot.compare_exchange_strong(unknown, us, std::memory_order_relaxed);
   }
   return static_cast<double>(us) * 1e-6;
 }

@@ -197,12 +197,14 @@ int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, unsigned long arg) {
     }
     case F_SETFL: {
       if (!st) return fn(fd, cmd, static_cast<int>(arg));
+      const RingLock lock;  // grove's first wait through a dup cannot slip in between
       int flags = static_cast<int>(arg);
       const bool user_nb = flags & O_NONBLOCK;
       if (st->has(FdState::kGroveNb)) flags |= O_NONBLOCK;
       const int r = fn(fd, cmd, flags);
       if (r == 0) {
-        if (user_nb) set_shared(fd, FdState::kUserNb); else clear_shared(fd, FdState::kUserNb);
+        if (user_nb) set_shared_locked(lock, fd, FdState::kUserNb);
+        else clear_shared_locked(lock, fd, FdState::kUserNb);
       }
       return r;
     }
@@ -248,12 +250,14 @@ GROVE_HOOK int ioctl(int fd, unsigned long request, ...) {
   va_end(ap);
   FdState* st = tracked(fd);
   if (request == FIONBIO && st && arg) {
+    const RingLock lock;  // as for F_SETFL
     const bool user_nb = *static_cast<const int*>(arg) != 0;
     int r = 0;
     // While grove keeps the description non-blocking, clearing it is only recorded.
     if (user_nb || !st->has(FdState::kGroveNb)) r = real().ioctl(fd, request, arg);
     if (r == 0) {
-      if (user_nb) set_shared(fd, FdState::kUserNb); else clear_shared(fd, FdState::kUserNb);
+      if (user_nb) set_shared_locked(lock, fd, FdState::kUserNb);
+      else clear_shared_locked(lock, fd, FdState::kUserNb);
     }
     return r;
   }
@@ -272,7 +276,7 @@ GROVE_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_
     // With a low-water mark, epoll reports the socket readable only at the mark while
     // a blocking read of fewer bytes returns at once: a read must never park before
     // trying (io.hpp's short-read hint).
-    set_shared(fd, FdState::kLowat);
+    if (tracked(fd)) set_shared(fd, FdState::kLowat);
   }
   return r;
 }

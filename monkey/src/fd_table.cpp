@@ -1,8 +1,14 @@
 // fd_table.cpp: the two-level fd state table. See fd_table.hpp.
 #include "fd_table.hpp"
 
+#include <linux/kcmp.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
 #include <new>
 
@@ -17,9 +23,25 @@ static_assert(kChunk == static_cast<int>(kSlotsPerChunk) && kChunks == static_ca
 
 std::atomic<FdState*> g_chunks[kChunks];
 std::mutex g_grow;
-// Guards every FdState::next_dup (the rings of dups) and the copy of a description's
-// flags into a new dup, so a flag set through one fd cannot miss a dup made meanwhile.
+// Guards every FdState::next_dup (the rings of dups) and the changes that belong to a
+// file description, so a flag set through one fd cannot miss a dup made meanwhile.
+// Taken through RingLock only. Lock order: g_rings, then g_grow.
 std::mutex g_rings;
+thread_local bool t_ring_held __attribute__((tls_model("initial-exec"))) = false;
+
+// fork() in one thread while another holds a lock would leave it locked forever in
+// the child, whose first dup2 / close (before exec) takes it.
+void atfork_prepare() noexcept {
+  t_ring_held = true;
+  g_rings.lock();
+  g_grow.lock();
+}
+void atfork_release() noexcept {
+  g_grow.unlock();
+  g_rings.unlock();
+  t_ring_held = false;
+}
+const int g_atfork_registered = ::pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 
 FdState* slot(int fd, bool create) noexcept {
   if (fd < 0) return nullptr;
@@ -39,7 +61,9 @@ FdState* slot(int fd, bool create) noexcept {
   return &chunk[fd & (kChunk - 1)];
 }
 
-constexpr int kMaxRing = kChunks * kChunk;  // a bound no ring of fd numbers exceeds
+// Rings are a handful of fds; a walk longer than this means a ring left inconsistent
+// by a racing program (a dup and a close of one fd at once), and stops.
+constexpr int kMaxRing = 4096;
 
 // Takes fd out of whatever ring it is in (a stale ring too: an fd closed through a
 // path monkey does not see keeps its links until its number is tracked again).
@@ -48,8 +72,7 @@ void unlink_locked(int fd, FdState* s) noexcept {
   s->next_dup.store(-1, std::memory_order_relaxed);
   if (next < 0 || next == fd) return;
   int p = next;
-  int steps = 0;
-  for (;;) {
+  for (int steps = 0; steps < kMaxRing; ++steps) {
     FdState* ps = slot(p, false);
     const int pn = ps ? ps->next_dup.load(std::memory_order_relaxed) : -1;
     if (pn < 0) return;  // not a ring: nothing more to mend
@@ -58,20 +81,53 @@ void unlink_locked(int fd, FdState* s) noexcept {
       return;
     }
     p = pn;
-    if (p == next || ++steps > kMaxRing) return;  // not through fd: leave it
+    if (p == next) return;  // a ring that does not pass through fd: leave it
   }
 }
 
-// Calls fn(state) for fd and every fd in its ring. Under g_rings.
+// Whether fds a and b name the same file description. A ring member closed through a
+// path monkey does not see (fclose on fdopen, close_range, syscall) may since name
+// another file; such members are dropped from the ring rather than changed.
+bool same_description(int a, int b) noexcept {
+  static std::atomic<bool> no_kcmp{false};
+  const int saved_errno = errno;
+  bool same = false;
+  if (!no_kcmp.load(std::memory_order_relaxed)) {
+    const long r = ::syscall(SYS_kcmp, ::getpid(), ::getpid(), KCMP_FILE, a, b);
+    if (r >= 0) {
+      errno = saved_errno;
+      return r == 0;
+    }
+    if (errno == ENOSYS || errno == EPERM || errno == EACCES) no_kcmp.store(true, std::memory_order_relaxed);
+  }
+  // Without kcmp (a seccomp filter may refuse it): the same open file at least.
+  struct stat sa {};
+  struct stat sb {};
+  same = ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  errno = saved_errno;
+  return same;
+}
+
+// Calls fn(state) for fd and every fd of its ring that still shares its description;
+// the others leave the ring. Under g_rings.
 template <class F>
 void for_each_dup_locked(int fd, FdState* s, F&& fn) {
   fn(*s);
-  int steps = 0;
-  for (int f = s->next_dup.load(std::memory_order_relaxed); f >= 0 && f != fd && ++steps <= kMaxRing;) {
+  int prev = fd;
+  int f = s->next_dup.load(std::memory_order_relaxed);
+  for (int steps = 0; f >= 0 && f != fd && steps < kMaxRing; ++steps) {
     FdState* fs = slot(f, false);
-    if (!fs) return;
-    fn(*fs);
-    f = fs->next_dup.load(std::memory_order_relaxed);
+    FdState* ps = slot(prev, false);
+    if (!fs || !ps) return;
+    const int next = fs->next_dup.load(std::memory_order_relaxed);
+    if (same_description(fd, f)) {
+      fn(*fs);
+      prev = f;
+    } else {
+      ps->next_dup.store(next, std::memory_order_relaxed);
+      fs->next_dup.store(fs->has(FdState::kTracked) ? f : -1, std::memory_order_relaxed);
+    }
+    f = next;
   }
 }
 
@@ -92,6 +148,18 @@ FdState* tracked(int fd) noexcept {
   return s && s->has(FdState::kTracked) ? s : nullptr;
 }
 
+RingLock::RingLock() noexcept : owns_(!t_ring_held) {
+  if (!owns_) return;
+  t_ring_held = true;  // before locking: a signal handler on this thread must not wait for it
+  g_rings.lock();
+}
+
+RingLock::~RingLock() {
+  if (!owns_) return;
+  g_rings.unlock();
+  t_ring_held = false;
+}
+
 void track(int fd, std::uint8_t flags) noexcept {
   FdState* s = slot(fd, true);
   if (!s) return;
@@ -99,8 +167,8 @@ void track(int fd, std::uint8_t flags) noexcept {
   // not see: only then is the ring lock needed (accept's fast path takes no lock).
   const int old = s->next_dup.load(std::memory_order_relaxed);
   if (old >= 0 && old != fd) {
-    std::lock_guard<std::mutex> lock(g_rings);
-    unlink_locked(fd, s);
+    RingLock lock;
+    if (lock.owns()) unlink_locked(fd, s);
   }
   s->next_dup.store(fd, std::memory_order_relaxed);
   s->rcv_timeout_us.store(-1, std::memory_order_relaxed);
@@ -111,54 +179,74 @@ void track(int fd, std::uint8_t flags) noexcept {
 
 void track_dup(int from, int to) noexcept {
   if (from == to) return;
-  std::lock_guard<std::mutex> lock(g_rings);
+  RingLock lock;
   FdState* f = tracked(from);
   if (!f) {
     if (FdState* t = slot(to, false)) {
-      unlink_locked(to, t);
+      if (lock.owns()) unlink_locked(to, t);
       t->flags.store(0, std::memory_order_release);
     }
     return;
   }
   FdState* t = slot(to, true);
   if (!t) return;
-  unlink_locked(to, t);
   t->rcv_timeout_us.store(f->rcv_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->snd_timeout_us.store(f->snd_timeout_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->drained.store(false, std::memory_order_relaxed);
-  if (f->next_dup.load(std::memory_order_relaxed) < 0) f->next_dup.store(from, std::memory_order_relaxed);
-  t->next_dup.store(f->next_dup.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  f->next_dup.store(to, std::memory_order_relaxed);
+  if (lock.owns()) {
+    unlink_locked(to, t);
+    if (f->next_dup.load(std::memory_order_relaxed) < 0) f->next_dup.store(from, std::memory_order_relaxed);
+    t->next_dup.store(f->next_dup.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    f->next_dup.store(to, std::memory_order_relaxed);
+  } else if (t->next_dup.load(std::memory_order_relaxed) < 0) {
+    // A dup made by a signal handler that interrupted a ring change on this thread:
+    // tracked with the description's flags as they are now, but in no ring.
+    t->next_dup.store(to, std::memory_order_relaxed);
+  }
   t->flags.store(f->flags.load(std::memory_order_relaxed), std::memory_order_release);
 }
 
-void set_shared(int fd, std::uint8_t flag) noexcept {
-  std::lock_guard<std::mutex> lock(g_rings);
-  if (FdState* s = tracked(fd)) for_each_dup_locked(fd, s, [flag](FdState& d) { d.set(flag); });
+void set_shared_locked(const RingLock& lock, int fd, std::uint8_t flag) noexcept {
+  FdState* s = tracked(fd);
+  if (!s) return;
+  if (lock.owns()) for_each_dup_locked(fd, s, [flag](FdState& d) { d.set(flag); });
+  else s->set(flag);
 }
 
-void clear_shared(int fd, std::uint8_t flag) noexcept {
-  std::lock_guard<std::mutex> lock(g_rings);
-  if (FdState* s = tracked(fd)) for_each_dup_locked(fd, s, [flag](FdState& d) { d.clear(flag); });
+void clear_shared_locked(const RingLock& lock, int fd, std::uint8_t flag) noexcept {
+  FdState* s = tracked(fd);
+  if (!s) return;
+  if (lock.owns()) for_each_dup_locked(fd, s, [flag](FdState& d) { d.clear(flag); });
+  else s->clear(flag);
+}
+
+void set_shared(int fd, std::uint8_t flag) noexcept {
+  RingLock lock;
+  set_shared_locked(lock, fd, flag);
 }
 
 void reset_timeout_shared(int fd, bool read) noexcept {
-  std::lock_guard<std::mutex> lock(g_rings);
-  if (FdState* s = tracked(fd)) {
-    for_each_dup_locked(fd, s, [read](FdState& d) {
-      (read ? d.rcv_timeout_us : d.snd_timeout_us).store(-1, std::memory_order_relaxed);
-    });
-  }
+  RingLock lock;
+  FdState* s = tracked(fd);
+  if (!s) return;
+  const auto reset = [read](FdState& d) {
+    (read ? d.rcv_timeout_us : d.snd_timeout_us).store(-1, std::memory_order_relaxed);
+  };
+  if (lock.owns()) for_each_dup_locked(fd, s, reset);
+  else reset(*s);
 }
 
 void forget(int fd) noexcept {
   FdState* s = slot(fd, false);
   if (!s || !s->flags.load(std::memory_order_relaxed)) return;
-  {
-    std::lock_guard<std::mutex> lock(g_rings);
-    unlink_locked(fd, s);
-    s->flags.store(0, std::memory_order_release);
+  const int next = s->next_dup.load(std::memory_order_relaxed);
+  if (next >= 0 && next != fd) {
+    RingLock lock;  // only an fd with dups takes it
+    if (lock.owns()) unlink_locked(fd, s);
+  } else {
+    s->next_dup.store(-1, std::memory_order_relaxed);
   }
+  s->flags.store(0, std::memory_order_release);
   grove::detail::Hub* me = grove::detail::Hub::current();
   s->lock_waiters();
   for (FdWaiter* w = s->waiters; w; w = w->next) {

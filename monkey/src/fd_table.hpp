@@ -65,8 +65,8 @@ struct FdState {
   // which every dup of an fd shares. The tracked fds made from one another by dup,
   // dup2, dup3 and F_DUPFD form a ring of fd numbers through next_dup (this fd's own
   // number when it has no dup; -1 when untracked), so a change made through one of
-  // them reaches all (set_shared and friends). Changed only under the ring lock in
-  // fd_table.cpp, except by track() for an fd in no ring (nothing else can reach it).
+  // them reaches all (set_shared and friends). Changed only under RingLock, except for
+  // an fd in no ring, which nothing else reaches (track, forget).
   std::atomic<int> next_dup{-1};
   std::atomic<bool> stale{false};
   ev_io pio;
@@ -88,10 +88,27 @@ void track(int fd, std::uint8_t flags) noexcept;
 // Tracks `to` as a dup of `from` (same file description: same flags and timeouts,
 // joined to its ring of dups), or forgets `to` if `from` is untracked.
 void track_dup(int from, int to) noexcept;
+// The lock of the rings of dups, for a change that belongs to a file description:
+// the check of the flags, the real call and the update of every dup happen under it,
+// so two threads (or a dup and a change) cannot interleave. owns() is false when a
+// signal handler interrupted this thread while it held the lock: the handler then
+// leaves the rings alone (it changes its own fd only) rather than wait forever.
+class RingLock {
+ public:
+  RingLock() noexcept;
+  ~RingLock();
+  RingLock(const RingLock&) = delete;
+  RingLock& operator=(const RingLock&) = delete;
+  bool owns() const noexcept { return owns_; }
+
+ private:
+  bool owns_;
+};
 // Sets / clears a flag that belongs to the file description (kGroveNb, kUserNb,
-// kLowat) on fd and on every tracked dup of it. Takes the ring lock: not for a fast path.
-void set_shared(int fd, std::uint8_t f) noexcept;
-void clear_shared(int fd, std::uint8_t f) noexcept;
+// kLowat) on fd and on every tracked dup that still shares it. Not for a fast path.
+void set_shared_locked(const RingLock& lock, int fd, std::uint8_t f) noexcept;
+void clear_shared_locked(const RingLock& lock, int fd, std::uint8_t f) noexcept;
+void set_shared(int fd, std::uint8_t f) noexcept;  // takes the lock itself
 // SO_RCVTIMEO (read) or SO_SNDTIMEO changed through fd: fd and every tracked dup of it
 // ask the kernel again at their next wait.
 void reset_timeout_shared(int fd, bool read) noexcept;

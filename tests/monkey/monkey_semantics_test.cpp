@@ -2,6 +2,8 @@
 // timeouts, close, dup, large fds, kill / Timeout, SIGPIPE, callers without a hub).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -345,6 +347,126 @@ GROVE_TEST("a dup made before grove first waits shares what grove and the user d
   }
   ::close(d2);
   ::close(d);
+}
+
+GROVE_TEST("a dup closed behind monkey's back (fclose) no longer shares flags with the original") {
+  grove::monkey::patch_all();
+  Pair p;
+  const int d = ::dup(p.a);
+  REQUIRE(d >= 0);
+  std::FILE* f = ::fdopen(d, "r");
+  REQUIRE(f);
+  std::fclose(f);  // glibc closes d inside libc, without the close hook
+  // d's number now names another file, also without a hook.
+  const int o = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(o >= 0);
+  if (o != d) {
+    REQUIRE(::syscall(SYS_dup3, o, d, O_CLOEXEC) == d);
+    ::close(o);
+  }
+  REQUIRE(::fcntl(d, F_SETFL, O_NONBLOCK) == 0);  // about /dev/null, not the socket
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(p.a, &c, 1) == 1);  // parks: p.a is still blocking in the user's view
+    saw = other_ran;
+  });
+  grove::sleep(20ms);
+  other_ran = true;
+  REQUIRE(::write(p.b, "s", 1) == 1);
+  g.join();
+  CHECK(saw);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
+  ::close(d);
+}
+
+namespace {
+
+int g_handler_fd = -1;
+volatile sig_atomic_t g_handler_dups = 0;
+// dup and close are async-signal-safe: a handler may call them at any point, also
+// while its thread is inside a hook that changes the flags of a file description.
+extern "C" void dup_and_close(int) {
+  const int d = ::dup(g_handler_fd);
+  if (d >= 0) ::close(d);
+  g_handler_dups = g_handler_dups + 1;
+}
+
+}  // namespace
+
+GROVE_TEST("dup and close in a signal handler that interrupts an F_SETFL on the same thread do not deadlock") {
+  grove::monkey::patch_all();
+  Pair p;
+  g_handler_fd = p.a;
+  g_handler_dups = 0;
+  struct sigaction sa{};
+  struct sigaction old{};
+  sa.sa_handler = dup_and_close;
+  sigemptyset(&sa.sa_mask);
+  REQUIRE(::sigaction(SIGUSR2, &sa, &old) == 0);
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  sigset_t old_mask;
+  ::pthread_sigmask(SIG_UNBLOCK, &usr2, &old_mask);
+  std::atomic<bool> stop{false};
+  const pthread_t me = ::pthread_self();
+  std::thread sender([&] {
+    for (int i = 0; i < 20000 && !stop; ++i) {
+      ::pthread_kill(me, SIGUSR2);
+      ::usleep(50);
+    }
+  });
+  const double t0 = now_s();
+  for (int i = 0; i < 2000000 && now_s() - t0 < 1.0; ++i) ::fcntl(p.a, F_SETFL, 0);
+  stop = true;
+  sender.join();
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::sigaction(SIGUSR2, &old, nullptr);
+  CHECK(g_handler_dups > 0);
+  // The rings are still sound: a dup made now still shares the original's flags.
+  const int d = ::dup(p.a);
+  REQUIRE(::fcntl(d, F_SETFL, O_NONBLOCK) == 0);
+  CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) != 0);
+  ::close(d);
+}
+
+GROVE_TEST("a fork while another thread changes flags leaves the child free to dup2 and close") {
+  grove::monkey::patch_all();
+  Pair p;
+  std::atomic<bool> stop{false};
+  std::thread changer([&] {
+    const double t0 = now_s();
+    while (!stop && now_s() - t0 < 30) ::fcntl(p.a, F_SETFL, 0);  // takes the ring lock
+  });
+  int hung = 0;
+  for (int n = 0; n < 100 && hung == 0; ++n) {
+    int pfd[2];
+    REQUIRE(::pipe(pfd) == 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(pfd[1], 1);
+      ::close(pfd[0]);
+      ::_exit(0);
+    }
+    REQUIRE(pid > 0);
+    ::close(pfd[1]);
+    ::close(pfd[0]);
+    int st = 0;
+    bool done = false;
+    for (int i = 0; i < 500 && !done; ++i) {  // 5 s
+      if (::waitpid(pid, &st, WNOHANG) == pid) done = true;
+      else ::usleep(10000);
+    }
+    if (!done) {
+      ++hung;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+    }
+  }
+  stop = true;
+  changer.join();
+  CHECK(hung == 0);
 }
 
 GROVE_TEST("a large fd number (dup2 near the fd limit) is tracked and parks") {
