@@ -3,7 +3,7 @@
 Boost.Asio callback server, driven by bench/echo/echo_load (plain epoll, not grove).
 
     bench/echo/run.py --build BUILD_DIR [--conns 1,100,1000] [--seconds 5] [--reps 3]
-                      [--size 64] [--no-strace] [--smoke]
+                      [--size 64] [--servers raw_epoll,asio,grove,monkey] [--no-strace] [--smoke]
 
 Server pinned to CPU 0, load generator to CPU 1 (taskset). For each connection
 count, runs every server once per repetition, interleaved (the order rotates), and
@@ -23,13 +23,17 @@ import tempfile
 import time
 
 SERVERS = [
-    ("raw_epoll", "bench/echo/echo_raw_epoll"),
-    ("asio", "bench/echo/echo_asio"),
-    ("grove", "samples/echo_server"),
+    ("raw_epoll", "bench/echo/echo_raw_epoll", []),
+    ("asio", "bench/echo/echo_asio", []),
+    ("grove", "samples/echo_server", []),
     # The same blocking libc echo loop as an OS-thread server would use, one green
     # thread per connection under grove::monkey::patch_all() (bench/threads_vs_green).
-    ("monkey", "bench/threads_vs_green/tvg_green"),
+    ("monkey", "bench/threads_vs_green/tvg_green", []),
+    # An experiment, run only when named in --servers: raw epoll touching per-connection
+    # memory laid out like grove's stacks (raw_epoll_server.cpp, --conn-state).
+    ("raw_epoll_state", "bench/echo/echo_raw_epoll", ["--conn-state"]),
 ]
+DEFAULT_SERVERS = "raw_epoll,asio,grove,monkey"
 
 
 def start(cmd, cpu):
@@ -69,7 +73,7 @@ def strace_run(build, exe, conns, seconds, size):
     """Syscalls per echoed message for one server, from strace -c -f."""
     with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as f:
         path = f.name
-    p = subprocess.Popen(["taskset", "-c", "0", "strace", "-c", "-f", "-o", path, exe, "--port", "0"],
+    p = subprocess.Popen(["taskset", "-c", "0", "strace", "-c", "-f", "-o", path] + exe + ["--port", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     port = int(re.search(r"listening on \S+:(\d+)", line).group(1))
@@ -104,13 +108,17 @@ def main():
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--servers", default=DEFAULT_SERVERS,
+                    help="comma-separated; also raw_epoll_state (per-connection memory experiment)")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="short run for CI: checks it works, not the numbers")
     a = ap.parse_args()
     if a.smoke:
         a.conns, a.seconds, a.warmup, a.reps = "1,100", 0.5, 0.2, 1
     conns = [int(c) for c in a.conns.split(",")]
-    servers = [(n, os.path.join(a.build, p)) for n, p in SERVERS if os.path.exists(os.path.join(a.build, p))]
+    wanted = a.servers.split(",")
+    servers = [(n, [os.path.join(a.build, p)] + args) for n, p, args in SERVERS
+               if n in wanted and os.path.exists(os.path.join(a.build, p))]
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs; pinning is meaningless", file=sys.stderr)
 
@@ -119,7 +127,7 @@ def main():
         for rep in range(a.reps):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for name, exe in order:
-                p, port = start([exe], 0)
+                p, port = start(exe, 0)
                 try:
                     r = load(a.build, port, c, a.seconds, a.warmup, a.size, p.pid)
                 finally:
