@@ -31,12 +31,21 @@ thread_local bool t_ring_held __attribute__((tls_model("initial-exec"))) = false
 
 // fork() in one thread while another holds a lock would leave it locked forever in
 // the child, whose first dup2 / close (before exec) takes it.
+thread_local bool t_fork_skipped __attribute__((tls_model("initial-exec"))) = false;
 void atfork_prepare() noexcept {
+  if (t_ring_held) {  // fork() in a signal handler that interrupted a ring change
+    t_fork_skipped = true;
+    return;
+  }
   t_ring_held = true;
   g_rings.lock();
   g_grow.lock();
 }
 void atfork_release() noexcept {
+  if (t_fork_skipped) {
+    t_fork_skipped = false;
+    return;
+  }
   g_grow.unlock();
   g_rings.unlock();
   t_ring_held = false;
@@ -61,8 +70,9 @@ FdState* slot(int fd, bool create) noexcept {
   return &chunk[fd & (kChunk - 1)];
 }
 
-// Rings are a handful of fds; a walk longer than this means a ring left inconsistent
-// by a racing program (a dup and a close of one fd at once), and stops.
+// Rings are a handful of fds; a walk stops after this many (a ring left inconsistent
+// by a racing program, a dup and a close of one fd at once, cannot make it run away).
+// Dups of one description beyond it are not reached by a change.
 constexpr int kMaxRing = 4096;
 
 // Takes fd out of whatever ring it is in (a stale ring too: an fd closed through a
@@ -113,6 +123,27 @@ bool same_description(int a, int b) noexcept {
 template <class F>
 void for_each_dup_locked(int fd, FdState* s, F&& fn) {
   fn(*s);
+  {
+    // fd itself may be the member that names another file now: if no other member
+    // shares its description, fd leaves the ring and the others keep theirs.
+    bool any_same = false;
+    int g = s->next_dup.load(std::memory_order_relaxed);
+    for (int steps = 0; g >= 0 && g != fd && steps < kMaxRing; ++steps) {
+      FdState* gs = slot(g, false);
+      if (!gs) break;
+      if (same_description(fd, g)) {
+        any_same = true;
+        break;
+      }
+      g = gs->next_dup.load(std::memory_order_relaxed);
+    }
+    const int first = s->next_dup.load(std::memory_order_relaxed);
+    if (!any_same && first >= 0 && first != fd) {
+      unlink_locked(fd, s);
+      s->next_dup.store(fd, std::memory_order_relaxed);
+      return;
+    }
+  }
   int prev = fd;
   int f = s->next_dup.load(std::memory_order_relaxed);
   for (int steps = 0; f >= 0 && f != fd && steps < kMaxRing; ++steps) {
@@ -124,8 +155,9 @@ void for_each_dup_locked(int fd, FdState* s, F&& fn) {
       fn(*fs);
       prev = f;
     } else {
-      ps->next_dup.store(next, std::memory_order_relaxed);
+      ps->next_dup.store(next == f ? fd : next, std::memory_order_relaxed);
       fs->next_dup.store(fs->has(FdState::kTracked) ? f : -1, std::memory_order_relaxed);
+      if (next == f) return;  // a self-linked member: what followed it is unreachable
     }
     f = next;
   }
@@ -151,12 +183,14 @@ FdState* tracked(int fd) noexcept {
 RingLock::RingLock() noexcept : owns_(!t_ring_held) {
   if (!owns_) return;
   t_ring_held = true;  // before locking: a signal handler on this thread must not wait for it
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   g_rings.lock();
 }
 
 RingLock::~RingLock() {
   if (!owns_) return;
   g_rings.unlock();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   t_ring_held = false;
 }
 
@@ -166,11 +200,13 @@ void track(int fd, std::uint8_t flags) noexcept {
   // A new fd is in no ring, unless its number was closed through a path monkey does
   // not see: only then is the ring lock needed (accept's fast path takes no lock).
   const int old = s->next_dup.load(std::memory_order_relaxed);
+  bool linked = false;
   if (old >= 0 && old != fd) {
     RingLock lock;
     if (lock.owns()) unlink_locked(fd, s);
+    else linked = true;  // left in the old ring: its next walk drops fd (kcmp)
   }
-  s->next_dup.store(fd, std::memory_order_relaxed);
+  if (!linked) s->next_dup.store(fd, std::memory_order_relaxed);
   s->rcv_timeout_us.store(-1, std::memory_order_relaxed);
   s->snd_timeout_us.store(-1, std::memory_order_relaxed);
   s->drained.store(false, std::memory_order_relaxed);
@@ -179,6 +215,8 @@ void track(int fd, std::uint8_t flags) noexcept {
 
 void track_dup(int from, int to) noexcept {
   if (from == to) return;
+  // Made before the lock: a chunk allocation must not run under it (fork handlers).
+  if (tracked(from) && !slot(to, true)) return;
   RingLock lock;
   FdState* f = tracked(from);
   if (!f) {
