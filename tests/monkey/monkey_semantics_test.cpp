@@ -57,6 +57,25 @@ void make_grove_nonblocking(int reader, int writer) {
   REQUIRE((kernel_flags(reader) & O_NONBLOCK) != 0);
 }
 
+struct Timed {
+  int r = 0;
+  int err = 0;
+  double took = 0;
+};
+
+// Runs call() in a green thread to its end: its result, errno, and how long it took.
+template <class Call>
+Timed timed_in_green(Call&& call) {
+  Timed t;
+  grove::spawn([&] {
+    const double t0 = now_s();
+    t.r = static_cast<int>(call());
+    t.err = errno;
+    t.took = now_s() - t0;
+  }).join();
+  return t;
+}
+
 }  // namespace
 
 GROVE_TEST("fcntl(F_GETFL) reports the user's blocking mode after grove made the fd non-blocking") {
@@ -71,18 +90,11 @@ GROVE_TEST("an fd the user made non-blocking with fcntl returns EAGAIN at once")
   make_grove_nonblocking(p.a, p.b);
   REQUIRE(::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) | O_NONBLOCK) == 0);
   CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) != 0);
-  int r = 0, e = 0;
-  double took = 1;
-  grove::spawn([&] {
-    char c;
-    const double t0 = now_s();
-    r = static_cast<int>(::read(p.a, &c, 1));
-    e = errno;
-    took = now_s() - t0;
-  }).join();
-  CHECK(r == -1);
-  CHECK(e == EAGAIN);
-  CHECK(took < 2.0);  // at once; a read that blocked would never return
+  char c;
+  const Timed t = timed_in_green([&] { return ::read(p.a, &c, 1); });
+  CHECK(t.r == -1);
+  CHECK(t.err == EAGAIN);
+  CHECK(t.took < 2.0);  // at once; a read that blocked would never return
   // Back to blocking: the description stays non-blocking (grove's), the view does not.
   REQUIRE(::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) & ~O_NONBLOCK) == 0);
   CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
@@ -159,18 +171,11 @@ GROVE_TEST("SO_SNDTIMEO is honoured: EAGAIN after the time on a full socket") {
   std::vector<char> junk(65536, 'j');
   while (::send(p.a, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
   }
-  int r = 0, e = 0;
-  double took = 0;
-  grove::spawn([&] {
-    const double t0 = now_s();
-    r = static_cast<int>(::send(p.a, "x", 1, 0));
-    e = errno;
-    took = now_s() - t0;
-  }).join();
-  CHECK(r == -1);
-  CHECK(e == EAGAIN);
-  CHECK(took >= 0.09);
-  CHECK(took < 2);
+  const Timed t = timed_in_green([&] { return ::send(p.a, "x", 1, 0); });
+  CHECK(t.r == -1);
+  CHECK(t.err == EAGAIN);
+  CHECK(t.took >= 0.09);
+  CHECK(t.took < 2);
 }
 
 GROVE_TEST("a thread without a hub still blocks on an fd grove made non-blocking") {
@@ -318,11 +323,10 @@ GROVE_TEST("a dup made before grove first waits shares what grove and the user d
     REQUIRE(::fcntl(d2, F_SETFL, ::fcntl(d2, F_GETFL) | O_NONBLOCK) == 0);
     CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) != 0);
     char c;
-    errno = 0;
-    const double t0 = now_s();
-    CHECK(::read(p.a, &c, 1) == -1);
-    CHECK(errno == EAGAIN);
-    CHECK(now_s() - t0 < 1);  // at once, not after a park until the 3 s guard
+    const Timed t = timed_in_green([&] { return ::read(p.a, &c, 1); });
+    CHECK(t.r == -1);
+    CHECK(t.err == EAGAIN);
+    CHECK(t.took < 1);  // at once, not after a park until the 3 s guard
     int off = 0;
     REQUIRE(::ioctl(p.a, FIONBIO, &off) == 0);  // and back, through the original
     CHECK((::fcntl(d2, F_GETFL) & O_NONBLOCK) == 0);
@@ -331,19 +335,12 @@ GROVE_TEST("a dup made before grove first waits shares what grove and the user d
     // p.a has already waited, so it knows the Pair's 3 s guard timeout.
     timeval tv{0, 100000};
     REQUIRE(::setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
-    int r = 0, e = 0;
-    double took = 0;
-    grove::spawn([&] {
-      char c;
-      const double t0 = now_s();
-      r = static_cast<int>(::read(p.a, &c, 1));
-      e = errno;
-      took = now_s() - t0;
-    }).join();
-    CHECK(r == -1);
-    CHECK(e == EAGAIN);
-    CHECK(took >= 0.09);
-    CHECK(took < 2);  // not the 3 s p.a knew before
+    char c;
+    const Timed t = timed_in_green([&] { return ::read(p.a, &c, 1); });
+    CHECK(t.r == -1);
+    CHECK(t.err == EAGAIN);
+    CHECK(t.took >= 0.09);
+    CHECK(t.took < 2);  // not the 3 s p.a knew before
   }
   ::close(d2);
   ::close(d);

@@ -302,11 +302,13 @@ const MaskedWait kEpollPwait = [](int fd, const sigset_t* mask, double s) {
   return r;
 };
 
+const std::pair<const char*, MaskedWait> kMaskedWaits[] = {
+    {"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
+
 }  // namespace
 
 GROVE_TEST("a signal the mask of ppoll/pselect/epoll_pwait unblocks ends the parked call with EINTR after its handler") {
-  const std::pair<const char*, MaskedWait> waits[] = {{"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
-  for (const auto& [name, wait] : waits) {
+  for (const auto& [name, wait] : kMaskedWaits) {
     const std::string which = name;
     CAPTURE(which);
     Pair p;
@@ -325,8 +327,7 @@ GROVE_TEST("a signal the mask of ppoll/pselect/epoll_pwait unblocks ends the par
 }
 
 GROVE_TEST("a signal the thread and the mask block stays pending; an ignored one the mask unblocks is consumed and the call goes on") {
-  const std::pair<const char*, MaskedWait> waits[] = {{"ppoll", kPpoll}, {"pselect", kPselect}, {"epoll_pwait", kEpollPwait}};
-  for (const auto& [name, wait] : waits) {
+  for (const auto& [name, wait] : kMaskedWaits) {
     const std::string which = name;
     CAPTURE(which);
     {
