@@ -30,25 +30,32 @@ std::mutex g_rings;
 thread_local bool t_ring_held __attribute__((tls_model("initial-exec"))) = false;
 
 // fork() in one thread while another holds a lock would leave it locked forever in
-// the child, whose first dup2 / close (before exec) takes it.
-thread_local bool t_fork_skipped __attribute__((tls_model("initial-exec"))) = false;
+// the child, whose first dup2 / close (before exec) takes it: the prepare handler
+// takes both locks and the others release them in parent and child. A fork() in a
+// signal handler takes only the locks its thread does not own already (it may be
+// waiting for one: its holder releases it), and leaves those it owns to the code it
+// interrupted.
+thread_local bool t_ring_locked __attribute__((tls_model("initial-exec"))) = false;  // owns g_rings
+thread_local bool t_grow_held __attribute__((tls_model("initial-exec"))) = false;    // owns g_grow
+thread_local unsigned t_fork_state __attribute__((tls_model("initial-exec"))) = 0;
+constexpr unsigned kForkOwnedRings = 1, kForkOwnedGrow = 2, kForkWasHeld = 4;
+
 void atfork_prepare() noexcept {
-  if (t_ring_held) {  // fork() in a signal handler that interrupted a ring change
-    t_fork_skipped = true;
-    return;
-  }
+  const unsigned st = (t_ring_locked ? kForkOwnedRings : 0u) | (t_grow_held ? kForkOwnedGrow : 0u) |
+                      (t_ring_held ? kForkWasHeld : 0u);
+  t_fork_state = st;
   t_ring_held = true;
-  g_rings.lock();
-  g_grow.lock();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (!(st & kForkOwnedRings)) g_rings.lock();
+  if (!(st & kForkOwnedGrow)) g_grow.lock();
 }
 void atfork_release() noexcept {
-  if (t_fork_skipped) {
-    t_fork_skipped = false;
-    return;
-  }
-  g_grow.unlock();
-  g_rings.unlock();
-  t_ring_held = false;
+  const unsigned st = t_fork_state;
+  t_fork_state = 0;
+  if (!(st & kForkOwnedGrow)) g_grow.unlock();
+  if (!(st & kForkOwnedRings)) g_rings.unlock();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_ring_held = (st & kForkWasHeld) != 0;
 }
 const int g_atfork_registered = ::pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 
@@ -59,13 +66,18 @@ FdState* slot(int fd, bool create) noexcept {
   FdState* chunk = g_chunks[hi].load(std::memory_order_acquire);
   if (!chunk) {
     if (!create) return nullptr;
-    std::lock_guard<std::mutex> lock(g_grow);
+    g_grow.lock();
+    t_grow_held = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     chunk = g_chunks[hi].load(std::memory_order_relaxed);
     if (!chunk) {
       chunk = new (std::nothrow) FdState[kChunk];
-      if (!chunk) return nullptr;
-      g_chunks[hi].store(chunk, std::memory_order_release);
+      if (chunk) g_chunks[hi].store(chunk, std::memory_order_release);
     }
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_grow_held = false;
+    g_grow.unlock();
+    if (!chunk) return nullptr;
   }
   return &chunk[fd & (kChunk - 1)];
 }
@@ -185,10 +197,14 @@ RingLock::RingLock() noexcept : owns_(!t_ring_held) {
   t_ring_held = true;  // before locking: a signal handler on this thread must not wait for it
   std::atomic_signal_fence(std::memory_order_seq_cst);
   g_rings.lock();
+  t_ring_locked = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 
 RingLock::~RingLock() {
   if (!owns_) return;
+  t_ring_locked = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   g_rings.unlock();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_ring_held = false;
@@ -233,6 +249,9 @@ void track_dup(int from, int to) noexcept {
   t->drained.store(false, std::memory_order_relaxed);
   if (lock.owns()) {
     unlink_locked(to, t);
+    // A `from` whose number was reused behind monkey's back leaves its old ring first,
+    // so the new dup joins only the fds that share its file.
+    for_each_dup_locked(from, f, [](FdState&) {});
     if (f->next_dup.load(std::memory_order_relaxed) < 0) f->next_dup.store(from, std::memory_order_relaxed);
     t->next_dup.store(f->next_dup.load(std::memory_order_relaxed), std::memory_order_relaxed);
     f->next_dup.store(to, std::memory_order_relaxed);
