@@ -57,6 +57,23 @@ void make_grove_nonblocking(int reader, int writer) {
   REQUIRE((kernel_flags(reader) & O_NONBLOCK) != 0);
 }
 
+// A green thread reads one byte from `reader` while this one writes it to `writer`
+// 20 ms later. True if the read parked meanwhile (this green thread ran before it
+// returned) rather than blocking the OS thread.
+bool read_parks(int reader, int writer) {
+  bool other_ran = false, saw = false;
+  auto g = grove::spawn([&] {
+    char c;
+    CHECK(::read(reader, &c, 1) == 1);
+    saw = other_ran;
+  });
+  grove::sleep(20ms);
+  other_ran = true;
+  REQUIRE(::write(writer, "x", 1) == 1);
+  g.join();
+  return saw;
+}
+
 struct Timed {
   int r = 0;
   int err = 0;
@@ -259,17 +276,7 @@ GROVE_TEST("a dup'd fd behaves like its original") {
   const int d = ::dup(p.a);
   REQUIRE(d >= 0);
   CHECK((::fcntl(d, F_GETFL) & O_NONBLOCK) == 0);
-  bool other_ran = false, saw = false;
-  auto g = grove::spawn([&] {
-    char c;
-    CHECK(::read(d, &c, 1) == 1);
-    saw = other_ran;
-  });
-  grove::sleep(20ms);
-  other_ran = true;
-  REQUIRE(::write(p.b, "z", 1) == 1);
-  g.join();
-  CHECK(saw);
+  CHECK(read_parks(d, p.b));
   const int d2 = ::fcntl(p.a, F_DUPFD_CLOEXEC, 100);
   REQUIRE(d2 >= 100);
   CHECK((::fcntl(d2, F_GETFL) & O_NONBLOCK) == 0);
@@ -307,17 +314,7 @@ GROVE_TEST("a dup made before grove first waits shares what grove and the user d
   SUBCASE("clearing O_NONBLOCK through the dup keeps the original cooperative") {
     REQUIRE(::fcntl(d, F_SETFL, ::fcntl(d, F_GETFL) & ~O_NONBLOCK) == 0);
     CHECK((kernel_flags(p.a) & O_NONBLOCK) != 0);
-    bool other_ran = false, saw = false;
-    auto g = grove::spawn([&] {
-      char c;
-      CHECK(::read(p.a, &c, 1) == 1);
-      saw = other_ran;
-    });
-    grove::sleep(20ms);
-    other_ran = true;
-    REQUIRE(::write(p.b, "z", 1) == 1);
-    g.join();
-    CHECK(saw);
+    CHECK(read_parks(p.a, p.b));
   }
   SUBCASE("the user making the dup non-blocking makes the original non-blocking too") {
     REQUIRE(::fcntl(d2, F_SETFL, ::fcntl(d2, F_GETFL) | O_NONBLOCK) == 0);
@@ -364,17 +361,7 @@ GROVE_TEST("a dup closed behind monkey's back (fclose) no longer shares flags wi
     ::close(o);
   }
   REQUIRE(::fcntl(d, F_SETFL, O_NONBLOCK) == 0);  // about /dev/null, not the socket
-  bool other_ran = false, saw = false;
-  auto g = grove::spawn([&] {
-    char c;
-    CHECK(::read(p.a, &c, 1) == 1);  // parks: p.a is still blocking in the user's view
-    saw = other_ran;
-  });
-  grove::sleep(20ms);
-  other_ran = true;
-  REQUIRE(::write(p.b, "s", 1) == 1);
-  g.join();
-  CHECK(saw);
+  CHECK(read_parks(p.a, p.b));  // parks: p.a is still blocking in the user's view
   CHECK((::fcntl(p.a, F_GETFL) & O_NONBLOCK) == 0);
   // The dups that still share the socket still share its flags.
   REQUIRE(::fcntl(live, F_SETFL, O_NONBLOCK) == 0);
@@ -487,17 +474,7 @@ GROVE_TEST("a large fd number (dup2 near the fd limit) is tracked and parks") {
   REQUIRE(high > 1000);
   Pair p;
   REQUIRE(::dup2(p.a, high) == high);
-  bool other_ran = false, saw = false;
-  auto g = grove::spawn([&] {
-    char c;
-    CHECK(::read(high, &c, 1) == 1);
-    saw = other_ran;
-  });
-  grove::sleep(20ms);
-  other_ran = true;
-  REQUIRE(::write(p.b, "h", 1) == 1);
-  g.join();
-  CHECK(saw);
+  CHECK(read_parks(high, p.b));
   CHECK((::fcntl(high, F_GETFL) & O_NONBLOCK) == 0);
   MESSAGE("used fd " << high);
   ::close(high);
@@ -686,34 +663,14 @@ GROVE_TEST("green threads on two OS threads' hubs can wait on fds, and a hub's t
   t.join();
   CHECK(got == 2);
   // This hub can now wait on the same fds.
-  bool other_ran = false, saw = false;
-  auto g = grove::spawn([&] {
-    char c;
-    CHECK(::read(p1.a, &c, 1) == 1);
-    saw = other_ran;
-  });
-  grove::sleep(20ms);
-  other_ran = true;
-  REQUIRE(::write(p1.b, "c", 1) == 1);
-  g.join();
-  CHECK(saw);
+  CHECK(read_parks(p1.a, p1.b));
 }
 
 GROVE_TEST("an fd number closed and reused is watched afresh") {
   grove::monkey::patch_all();
   for (int round = 0; round < 3; ++round) {
     Pair p;
-    bool other_ran = false, saw = false;
-    auto g = grove::spawn([&] {
-      char c;
-      CHECK(::read(p.a, &c, 1) == 1);
-      saw = other_ran;
-    });
-    grove::sleep(10ms);
-    other_ran = true;
-    REQUIRE(::write(p.b, "r", 1) == 1);
-    g.join();
-    CHECK(saw);
+    CHECK(read_parks(p.a, p.b));
   }
 }
 
