@@ -1,7 +1,9 @@
 // raw_epoll_server.cpp: the baseline echo server, a bare level-triggered epoll loop
 // on one thread: per message one epoll_wait (shared), one read, one write.
 //
-//   echo_raw_epoll --port P [--host 127.0.0.1] [--conn-state]   (prints "listening on H:P")
+//   echo_raw_epoll --port P [--host 127.0.0.1]
+//       [--conn-state | --conn-page-line | --conn-page-line-colored | --conn-dense-line]
+//       [--slot-pages N]                                     (prints "listening on H:P")
 //
 // --conn-state is an experiment, not a peer: the same loop, but each connection owns
 // memory laid out like a green thread's stack in grove (an 80 KiB slot per fd: 64 KiB
@@ -9,6 +11,12 @@
 // echo green thread touches there: it is read into a 2 KiB buffer near the top of the
 // slot, and four other cache lines of that top page (control block, frames) are
 // updated. It measures what per-connection memory alone costs at many connections.
+// --conn-page-line touches one cache line of each connection's slot (the least a
+// stack per connection can touch: the saved context) and reads into the static
+// buffer (--conn-page-line-colored: at an offset that varies by connection, so the
+// lines fall in different cache sets); --conn-dense-line touches one line per
+// connection in a dense array (what a callback loop's per-connection watcher costs).
+// --slot-pages sets the slot's size in pages (default 20, grove's stack plus guard).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -25,16 +33,24 @@
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   int port = 0;
-  bool conn_state = false;
+  std::size_t kSlot = 80 * 1024;
+  bool conn_state = false, page_line = false, dense_line = false, colored = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--conn-state")) conn_state = true;
+    else if (!std::strcmp(argv[i], "--conn-page-line")) page_line = true;
+    else if (!std::strcmp(argv[i], "--conn-dense-line")) dense_line = true;
+    else if (!std::strcmp(argv[i], "--conn-page-line-colored")) page_line = colored = true;
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--slot-pages")) kSlot = 4096 * std::strtoul(argv[++i], nullptr, 10);
     else if (i + 1 < argc && !std::strcmp(argv[i], "--port")) port = std::atoi(argv[++i]);
     else if (i + 1 < argc && !std::strcmp(argv[i], "--host")) host = argv[++i];
   }
-  constexpr std::size_t kSlot = 80 * 1024;
   constexpr int kMaxFd = 1 << 16;
   char* slots = nullptr;
-  if (conn_state) {
+  if (kSlot < 4096) {
+    std::fprintf(stderr, "echo_raw_epoll: --slot-pages must be at least 1\n");
+    return 2;
+  }
+  if (conn_state || page_line || dense_line) {
     // Reserved, not touched: a connection's page is faulted in by its first message.
     void* m = ::mmap(nullptr, kSlot * kMaxFd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
@@ -83,7 +99,15 @@ int main(int argc, char** argv) {
       }
       char* in = buf;
       std::size_t cap = sizeof buf;
-      if (slots && fd < kMaxFd) {
+      if (page_line && fd < kMaxFd) {
+        const std::size_t color = colored ? (static_cast<std::size_t>(fd) % 56) * 64 : 0;
+        auto* line =
+            reinterpret_cast<volatile long*>(slots + (static_cast<std::size_t>(fd) + 1) * kSlot - 0x380 - color);
+        *line = *line + 1;
+      } else if (dense_line && fd < kMaxFd) {
+        auto* line = reinterpret_cast<volatile long*>(slots + static_cast<std::size_t>(fd) * 64);
+        *line = *line + 1;
+      } else if (slots && fd < kMaxFd) {
         char* top = slots + (static_cast<std::size_t>(fd) + 1) * kSlot;  // the slot's top page
         // The lines an echo green thread touches per message, as offsets below its
         // stack top (measured with valgrind's lackey on samples/echo_server).

@@ -29,9 +29,16 @@ SERVERS = [
     # The same blocking libc echo loop as an OS-thread server would use, one green
     # thread per connection under grove::monkey::patch_all() (bench/threads_vs_green).
     ("monkey", "bench/threads_vs_green/tvg_green", []),
-    # An experiment, run only when named in --servers: raw epoll touching per-connection
-    # memory laid out like grove's stacks (raw_epoll_server.cpp, --conn-state).
+    # Experiments, run only when named in --servers: raw epoll touching per-connection
+    # memory laid out like grove's stacks (raw_epoll_server.cpp: --conn-state, one line in
+    # each connection's own page, one line per connection in a dense array).
     ("raw_epoll_state", "bench/echo/echo_raw_epoll", ["--conn-state"]),
+    ("raw_epoll_page1", "bench/echo/echo_raw_epoll", ["--conn-page-line"]),
+    ("raw_epoll_dense1", "bench/echo/echo_raw_epoll", ["--conn-dense-line"]),
+    ("raw_epoll_page1c", "bench/echo/echo_raw_epoll", ["--conn-page-line-colored"]),
+    ("raw_epoll_page1_s1", "bench/echo/echo_raw_epoll", ["--conn-page-line", "--slot-pages", "1"]),
+    # grove's echo_server with 16 KiB stacks (32 KiB from one stack's top to the next).
+    ("grove_stack16k", "samples/echo_server", [], {"GROVE_STACK_SIZE": "16384"}),
 ]
 DEFAULT_SERVERS = "raw_epoll,asio,grove,monkey"
 
@@ -109,7 +116,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--servers", default=DEFAULT_SERVERS,
-                    help="comma-separated; also raw_epoll_state (per-connection memory experiment)")
+                    help="comma-separated; also the experiments raw_epoll_state, raw_epoll_page1, "
+                         "raw_epoll_page1c, raw_epoll_page1_s1, raw_epoll_dense1, grove_stack16k")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="short run for CI: checks it works, not the numbers")
     a = ap.parse_args()
@@ -117,7 +125,9 @@ def main():
         a.conns, a.seconds, a.warmup, a.reps = "1,100", 0.5, 0.2, 1
     conns = [int(c) for c in a.conns.split(",")]
     wanted = a.servers.split(",")
-    servers = [(n, [os.path.join(a.build, p)] + args) for n, p, args in SERVERS
+    servers = [(n, ["env"] + [f"{k}={v}" for k, v in (rest[0] if rest else {}).items()]
+                 + [os.path.join(a.build, p)] + args)
+               for n, p, args, *rest in SERVERS
                if n in wanted and os.path.exists(os.path.join(a.build, p))]
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs; pinning is meaningless", file=sys.stderr)
