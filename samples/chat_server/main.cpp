@@ -14,6 +14,7 @@
 #include <grove/net/buffered_stream.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 
 namespace {
@@ -109,17 +110,15 @@ void handle(grove::net::Socket& sock, const grove::net::Address& peer) {
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   long port = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
-    else if (a == "--host") host = argv[i + 1];
-    else if (a == "--queue") g_queue_cap = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (a == "--max-line") g_max_line = std::strtoul(argv[i + 1], nullptr, 10);
+  samples::Args args(argc, argv, "usage: chat_server --port N [--host H] [--queue N] [--max-line N]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--queue")) g_queue_cap = static_cast<std::size_t>(args.number(1, 1 << 20));
+    else if (args.is("--max-line")) g_max_line = static_cast<std::size_t>(args.number(1, 1 << 24));
+    else args.usage();
   }
-  if (port < 0 || port > 65535) {
-    std::fprintf(stderr, "usage: chat_server --port N [--host H] [--queue N] [--max-line N]\n");
-    return 2;
-  }
+  if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
     grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), handle,

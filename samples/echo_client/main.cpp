@@ -11,22 +11,22 @@
 #include <grove/grove.hpp>
 #include <grove/net/socket.hpp>
 
+#include "../common/args.hpp"
+
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   long port = -1, conns = 100, size = 64;
   double seconds = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
-    else if (a == "--host") host = argv[i + 1];
-    else if (a == "--conns") conns = std::strtol(argv[i + 1], nullptr, 10);
-    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
-    else if (a == "--size") size = std::strtol(argv[i + 1], nullptr, 10);
+  samples::Args args(argc, argv, "usage: echo_client --port N [--host H] [--conns N] [--seconds S] [--size B]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(1, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--conns")) conns = args.number(1, 1000000);
+    else if (args.is("--seconds")) seconds = args.real(0, 86400);
+    else if (args.is("--size")) size = args.number(1, 65536);
+    else args.usage();
   }
-  if (port <= 0 || port > 65535 || conns <= 0 || size <= 0 || size > 65536) {
-    std::fprintf(stderr, "usage: echo_client --port N [--host H] [--conns N] [--seconds S] [--size B]\n");
-    return 2;
-  }
+  if (port < 0) args.usage_missing();
   const auto addr = grove::net::Address::ip(host, static_cast<std::uint16_t>(port));
   std::uint64_t total = 0, errors = 0;
   bool stop = false;

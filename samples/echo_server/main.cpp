@@ -10,14 +10,10 @@
 #include <grove/grove.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 
 namespace {
-
-void usage() {
-  std::fprintf(stderr, "usage: echo_server --port N [--host H] [--max-connections N]\n");
-  std::exit(2);
-}
 
 // Echoes until end of file; a reset or other error just ends the connection.
 // The buffer is 2 KiB so that everything a connection touches per message (its
@@ -44,15 +40,14 @@ int main(int argc, char** argv) {
   grove::net::StreamServerOptions opts;
   opts.name = "echo_server";
   opts.backlog = 1024;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage();
-    if (a == "--port") port = std::strtol(argv[++i], nullptr, 10);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--max-connections") opts.max_connections = std::strtoul(argv[++i], nullptr, 10);
-    else usage();
+  samples::Args args(argc, argv, "usage: echo_server --port N [--host H] [--max-connections N]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--max-connections")) opts.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
+    else args.usage();
   }
-  if (port < 0 || port > 65535) usage();
+  if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
     grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), echo, opts);

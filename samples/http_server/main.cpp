@@ -28,27 +28,10 @@
 #include <grove/grove.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 #include "config.hpp"
 #include "connection.hpp"
-
-namespace {
-
-[[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: http_server --port N [--root DIR] [--host H] [--idle-timeout-ms N] [--max-body-bytes N]\n"
-               "                   [--max-connections N]\n");
-  std::exit(2);
-}
-
-long long number(const char* s) {
-  char* end = nullptr;
-  const long long v = std::strtoll(s, &end, 10);
-  if (end == s || *end != '\0' || v < 0) usage();
-  return v;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
@@ -58,18 +41,21 @@ int main(int argc, char** argv) {
   grove::net::StreamServerOptions opts;
   opts.name = "http_server";
   opts.backlog = 1024;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage();
-    if (a == "--port") port = number(argv[++i]);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--root") root = argv[++i];
-    else if (a == "--idle-timeout-ms") cfg.idle_timeout = std::chrono::milliseconds(number(argv[++i]));
-    else if (a == "--max-body-bytes") cfg.max_body_bytes = static_cast<std::uint64_t>(number(argv[++i]));
-    else if (a == "--max-connections") opts.max_connections = static_cast<std::size_t>(number(argv[++i]));
-    else usage();
+  samples::Args args(argc, argv,
+                     "usage: http_server --port N [--root DIR] [--host H] [--idle-timeout-ms N] [--max-body-bytes N]\n"
+                     "                   [--max-connections N]");
+  std::string root_arg;
+  constexpr long long kMax = 1LL << 40;
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--root")) root = (root_arg = args.text()).c_str();
+    else if (args.is("--idle-timeout-ms")) cfg.idle_timeout = std::chrono::milliseconds(args.number(0, kMax));
+    else if (args.is("--max-body-bytes")) cfg.max_body_bytes = static_cast<std::uint64_t>(args.number(0, kMax));
+    else if (args.is("--max-connections")) opts.max_connections = static_cast<std::size_t>(args.number(0, kMax));
+    else args.usage();
   }
-  if (port < 0 || port > 65535) usage();
+  if (port < 0) args.usage_missing();
   if (root) {
     cfg.root_fd = ::open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     char real[PATH_MAX];

@@ -14,15 +14,11 @@
 #include <grove/grove.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 #include "connection.hpp"
 
 namespace {
-
-void usage() {
-  std::fprintf(stderr, "usage: kv_server --port N [--host H] [--max-connections N]\n");
-  std::exit(2);
-}
 
 // Active expiry: ten times a second, delete keys whose time has passed, at most
 // 1,000 before letting connections run again (redis's activeExpireCycle has the
@@ -42,15 +38,14 @@ int main(int argc, char** argv) {
   grove::net::StreamServerOptions opts;
   opts.name = "kv_server";
   opts.backlog = 1024;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage();
-    if (a == "--port") port = std::strtol(argv[++i], nullptr, 10);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--max-connections") opts.max_connections = std::strtoul(argv[++i], nullptr, 10);
-    else usage();
+  samples::Args args(argc, argv, "usage: kv_server --port N [--host H] [--max-connections N]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--max-connections")) opts.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
+    else args.usage();
   }
-  if (port < 0 || port > 65535) usage();
+  if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
     kv::ServerState state;

@@ -19,6 +19,8 @@
 #include <grove/grove.hpp>
 #include <grove/monkey.hpp>
 
+#include "../common/args.hpp"
+
 namespace {
 
 struct Result {
@@ -64,17 +66,15 @@ int main(int argc, char** argv) {
   long concurrency = 100, timeout_ms = 10000;
   bool patch = true;
   std::vector<std::string> urls;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--concurrency" && i + 1 < argc) concurrency = std::strtol(argv[++i], nullptr, 10);
-    else if (a == "--timeout-ms" && i + 1 < argc) timeout_ms = std::strtol(argv[++i], nullptr, 10);
-    else if (a == "--no-patch") patch = false;
-    else urls.push_back(a);
+  samples::Args args(argc, argv, "usage: monkey_fetch [--concurrency N] [--timeout-ms MS] [--no-patch] URL...");
+  while (args.next()) {
+    if (args.is("--concurrency")) concurrency = args.number(1, 100000);
+    else if (args.is("--timeout-ms")) timeout_ms = args.number(1, 86400000);
+    else if (args.is("--no-patch")) patch = false;
+    else if (args.positional()) urls.push_back(args.current());
+    else args.usage();
   }
-  if (urls.empty() || concurrency <= 0 || timeout_ms <= 0) {
-    std::fprintf(stderr, "usage: monkey_fetch [--concurrency N] [--timeout-ms MS] [--no-patch] URL...\n");
-    return 2;
-  }
+  if (urls.empty()) args.usage_missing();
   if (patch) grove::monkey::patch_all();  // before any socket exists
   curl_global_init(CURL_GLOBAL_DEFAULT);
 

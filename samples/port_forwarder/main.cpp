@@ -11,6 +11,7 @@
 #include <grove/net/resolve.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 
 namespace {
@@ -47,17 +48,15 @@ void forward(grove::net::Socket& client, const grove::net::Address&) {
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", to;
   long port = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
-    else if (a == "--host") host = argv[i + 1];
-    else if (a == "--to") to = argv[i + 1];
+  samples::Args args(argc, argv, "usage: port_forwarder --port N --to HOST:PORT [--host H]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else if (args.is("--to")) to = args.text();
+    else args.usage();
   }
   const auto colon = to.rfind(':');
-  if (port < 0 || port > 65535 || colon == std::string::npos) {
-    std::fprintf(stderr, "usage: port_forwarder --port N --to HOST:PORT [--host H]\n");
-    return 2;
-  }
+  if (port < 0 || colon == std::string::npos) args.usage_missing();
   g_to_host = to.substr(0, colon);
   if (!g_to_host.empty() && g_to_host.front() == '[') g_to_host = g_to_host.substr(1, g_to_host.size() - 2);
   g_to_port = static_cast<std::uint16_t>(std::strtol(to.c_str() + colon + 1, nullptr, 10));

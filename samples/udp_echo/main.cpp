@@ -8,20 +8,19 @@
 #include <grove/grove.hpp>
 #include <grove/net/datagram_server.hpp>
 
+#include "../common/args.hpp"
 #include "../common/stop_signal.hpp"
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   long port = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--port") port = std::strtol(argv[i + 1], nullptr, 10);
-    else if (a == "--host") host = argv[i + 1];
+  samples::Args args(argc, argv, "usage: udp_echo --port N [--host H]");
+  while (args.next()) {
+    if (args.is("--port")) port = args.number(0, 65535);
+    else if (args.is("--host")) host = args.text();
+    else args.usage();
   }
-  if (port < 0 || port > 65535) {
-    std::fprintf(stderr, "usage: udp_echo --port N [--host H]\n");
-    return 2;
-  }
+  if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
     grove::net::DatagramServer server(

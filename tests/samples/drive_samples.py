@@ -249,8 +249,28 @@ def forwarder():
     echo.stop()
 
 
+def command_lines():
+    """A misspelled option, a missing value or a bad number is refused with the usage
+    line and status 2 (never ignored, never a server on some other port); --help
+    prints the usage line and exits 0."""
+    names = [n for n in ("echo_server", "echo_client", "chat_server", "port_forwarder", "udp_echo", "kv_server",
+                         "http_server", "monkey_fetch") if os.path.exists(os.path.join(SAMPLES, n))]
+    assert "echo_server" in names and "udp_echo" in names, names
+    bad = [["--port", "0", "--bogus", "1"], ["--port"], ["--port", "7x"], ["--port", "65536"], ["--port", "-1"],
+           ["--port", "0", "--host"]]
+    for n in names:
+        exe = os.path.join(SAMPLES, n)
+        r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: {n}"), (n, r)
+        for args in bad:
+            if n == "monkey_fetch":  # its only required argument is a URL
+                args = [{"--port": "--concurrency", "65536": "0"}.get(a, a) for a in args] + ["http://127.0.0.1:1/"]
+            r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=10)
+            assert r.returncode == 2 and f"usage: {n}" in r.stderr and "listening" not in r.stdout, (n, args, r)
+
+
 SCENARIOS = {f.__name__: f for f in (echo_python, echo_1000_clients, echo_nc, echo_socat, echo_client, udp_echo, chat,
-                                     forwarder)}
+                                     forwarder, command_lines)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()
