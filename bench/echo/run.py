@@ -129,6 +129,9 @@ def main():
                  + [os.path.join(a.build, p)] + args)
                for n, p, args, *rest in SERVERS
                if n in wanted and os.path.exists(os.path.join(a.build, p))]
+    missing = [n for n in wanted if n not in (s[0] for s in servers)]
+    if missing:  # a server asked for (the default set included) that was not built
+        sys.exit(f"run.py: no such server or not built in {a.build}: {', '.join(missing)}")
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs; pinning is meaningless", file=sys.stderr)
 
