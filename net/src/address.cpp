@@ -22,12 +22,14 @@ std::uint16_t parse_port(std::string_view text, std::string_view port) {
   if (port.empty()) bad(text, "missing port after ':' (expected host:port, [v6]:port or a /unix/path)");
   unsigned value = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || p != port.data() + port.size()) bad(text, "the port is not a number");
+  if (ec == std::errc::result_out_of_range && p == port.data() + port.size()) value = 65536;
+  else if (ec != std::errc() || p != port.data() + port.size()) bad(text, "the port is not a number");
   if (value > 65535) bad(text, "the port is out of range (0..65535)");
   return static_cast<std::uint16_t>(value);
 }
 
 bool fill_ip(sockaddr_storage& ss, socklen_t& len, std::string_view host, std::uint16_t port) {
+  if (host.find('\0') != std::string_view::npos) return false;  // inet_pton would stop at it
   std::string h(host);
   std::memset(&ss, 0, sizeof ss);
   auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -42,6 +44,7 @@ bool fill_ip(sockaddr_storage& ss, socklen_t& len, std::string_view host, std::u
   if (auto pct = h.find('%'); pct != std::string::npos) {
     scope = h.substr(pct + 1);
     h.resize(pct);
+    if (scope.empty()) return false;  // "fe80::1%" names no interface
   }
   if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) != 1) return false;
   v6->sin6_family = AF_INET6;
@@ -72,11 +75,14 @@ Address Address::unix_path(std::string_view path) {
   Address a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
   if (path.empty()) bad(path, "empty Unix socket path");
-  if (path.size() >= sizeof(un->sun_path)) bad(path, "Unix socket path longer than 107 bytes");
+  const bool abstract = path[0] == '@';  // its name may hold any byte, NUL included
+  if (abstract && path.size() > sizeof(un->sun_path)) bad(path, "abstract Unix socket name longer than 107 bytes");
+  if (!abstract && path.size() >= sizeof(un->sun_path)) bad(path, "Unix socket path longer than 107 bytes");
+  if (!abstract && path.find('\0') != std::string_view::npos) bad(path, "NUL byte in a Unix socket path");
   un->sun_family = AF_UNIX;
   std::memcpy(un->sun_path, path.data(), path.size());
-  if (path[0] == '@') un->sun_path[0] = '\0';  // abstract namespace
-  a.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+  if (abstract) un->sun_path[0] = '\0';
+  a.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
   return a;
 }
 

@@ -46,6 +46,8 @@ std::string BufferedStream::take(std::size_t n) {
 std::string BufferedStream::read_until(std::string_view delim, std::size_t max, std::error_code& ec) {
   ec.clear();
   if (delim.empty()) throw UsageError("grove::net::BufferedStream::read_until: empty delimiter");
+  // A zero maximum could only return "", which means end of file to the caller.
+  if (max == 0) throw UsageError("grove::net::BufferedStream::read_until / read_line: max must be at least 1");
   std::size_t searched = 0;  // bytes already known not to start a delimiter
   for (;;) {
     const std::string_view have(rbuf_.data() + rpos_, rbuf_.size() - rpos_);
@@ -94,6 +96,7 @@ std::string BufferedStream::read_exactly(std::size_t n) {
 
 std::string BufferedStream::read_some(std::size_t max, std::error_code& ec) {
   ec.clear();
+  if (max == 0) throw UsageError("grove::net::BufferedStream::read_some: max must be at least 1");
   if (buffered() == 0 && !fill(ec)) return {};
   return take(max);
 }

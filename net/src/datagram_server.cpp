@@ -2,13 +2,17 @@
 #include <grove/net/datagram_server.hpp>
 
 #include <cerrno>
+#include <list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grove/detail/observer.hpp>
 #include <grove/errors.hpp>
 #include <grove/green_thread.hpp>
 #include <grove/log.hpp>
+#include <grove/pool.hpp>
+#include <grove/wait.hpp>
 #include <grove/scheduler.hpp>
 
 #include "hub.hpp"
@@ -24,20 +28,62 @@ struct WakeOnNotify final : grove::detail::Observer {
 };
 }  // namespace
 
-struct DatagramServer::Impl {
+struct DatagramServer::Impl : std::enable_shared_from_this<DatagramServer::Impl> {
   Address want;
   Address bound;
   Socket sock;
   Handler handler;
   DatagramServerOptions opts;
   GreenThreadHandle receiver;
+  std::list<GreenThreadHandle> handlers;  // with a pool: each datagram's green thread
   grove::detail::ObserverList stop_waiters;
   bool started = false;
   bool stopped = false;
 
+  // Owned by a pooled handler's function object: takes the handler off `handlers`
+  // when that object is destroyed, also when it is killed before it first runs.
+  struct HandlerEntry {
+    Impl* im;
+    std::list<GreenThreadHandle>::iterator it;
+    bool held = true;
+    HandlerEntry(Impl* i, std::list<GreenThreadHandle>::iterator t) : im(i), it(t) {}
+    HandlerEntry(HandlerEntry&& o) noexcept : im(o.im), it(o.it), held(std::exchange(o.held, false)) {}
+    HandlerEntry(const HandlerEntry&) = delete;
+    HandlerEntry& operator=(const HandlerEntry&) = delete;
+    ~HandlerEntry() {
+      if (held) im->handlers.erase(it);
+    }
+  };
+
+  void handle(std::string_view data, const Address& from) {
+    try {
+      handler(sock, data, from);
+    } catch (const GreenletExit&) {
+      throw;
+    } catch (const std::exception& e) {
+      grove::logger().error("{}: handler for a datagram from {} failed: {}", opts.name, from.to_string(), e.what());
+    } catch (...) {
+      grove::logger().error("{}: handler for a datagram from {} failed: an exception not derived from std::exception",
+                            opts.name, from.to_string());
+    }
+  }
+
+  void spawn_handler(std::string data, const Address& from) {
+    auto it = handlers.emplace(handlers.end());
+    HandlerEntry entry(this, it);
+    *it = grove::spawn(SpawnOptions{0, opts.name + " " + from.to_string()},
+                       [self = shared_from_this(), entry = std::move(entry), data = std::move(data), from] {
+                         self->handle(data, from);
+                       });
+    // receive_loop() saw a free slot and nothing ran since (spawn does not switch).
+    const GreenThreadHandle h = *it;
+    opts.pool->add(h);
+  }
+
   void receive_loop() {
     std::vector<char> buf(opts.max_datagram);
     for (;;) {
+      if (opts.pool) opts.pool->wait_available();
       std::error_code ec;
       Address from;
       const std::size_t n = sock.recvfrom(buf.data(), buf.size(), from, ec);
@@ -47,10 +93,11 @@ struct DatagramServer::Impl {
         grove::sleep(std::chrono::milliseconds(5));
         continue;
       }
-      try {
-        handler(sock, std::string_view(buf.data(), n), from);
-      } catch (const std::exception& e) {
-        grove::logger().error("{}: handler for a datagram from {} failed: {}", opts.name, from.to_string(), e.what());
+      if (opts.pool) {
+        opts.pool->wait_available();  // a shared pool's slot may have gone meanwhile
+        spawn_handler(std::string(buf.data(), n), from);
+      } else {
+        handle(std::string_view(buf.data(), n), from);
       }
     }
   }
@@ -71,7 +118,11 @@ DatagramServer::~DatagramServer() {
     // receiver ends. It holds the shared state, so it may finish after this object.
     try {
       Impl& im = *impl_;
-      if (im.receiver && !(im.receiver == grove::current())) im.receiver.kill_nowait();
+      const GreenThreadHandle self = grove::current();
+      if (im.receiver && !(im.receiver == self)) im.receiver.kill_nowait();
+      for (const auto& h : im.handlers) {
+        if (!(h == self)) h.kill_nowait();
+      }
     } catch (...) {
     }
   }
@@ -114,7 +165,25 @@ void DatagramServer::stop(Duration timeout) {
     ~NotifyWaiters() { im.stop_waiters.notify_all(); }
   } notify{im};
   im.sock.close();  // a receiver parked in recvfrom wakes with ECANCELED and returns
-  if (im.receiver == grove::current()) return;  // from the handler: the loop ends when it returns
+  const GreenThreadHandle self = grove::current();
+  if (im.receiver == self) return;  // from the handler: the loop ends when it returns
+  if (im.opts.pool) {
+    im.receiver.kill();  // it runs no handler itself, and may be waiting for a slot
+    // Every pooled handler but the caller's own (a handler may stop its server).
+    auto others = [&] {
+      std::vector<GreenThreadHandle> hs;
+      for (const auto& h : im.handlers) {
+        if (!(h == self)) hs.push_back(h);
+      }
+      return hs;
+    };
+    if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
+      grove::joinall(hs, timeout);
+    }
+    // A killed handler leaves `handlers` as it ends, started or not (HandlerEntry).
+    if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) grove::killall(hs);
+    return;
+  }
   if (!im.receiver.join(timeout)) im.receiver.kill();
 }
 

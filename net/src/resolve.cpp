@@ -66,6 +66,8 @@ const std::error_category& resolver_category() noexcept {
 std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
                              std::error_code& ec) {
   ec.clear();
+  if (host.find('\0') != std::string_view::npos)  // getaddrinfo would look up the name cut at the NUL
+    throw std::invalid_argument("grove::net::resolve: NUL byte in host name");
   std::string h(host);
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   try {

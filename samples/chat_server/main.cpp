@@ -101,6 +101,10 @@ void handle(grove::net::Socket& sock, const grove::net::Address& peer) {
     if (ec || line.empty()) break;
     if (line.back() != '\n') line += '\n';  // an over-long line is cut into pieces
     broadcast(&me, me.name + ": " + line);
+    // More lines already buffered: read_line would not park, so let the writers run
+    // before queueing the next, or a burst from one client would fill every queue and
+    // drop readers that keep up.
+    if (in.buffered() > 0) grove::yield();
   }
   broadcast(&me, "* " + me.name + " left\n");
 }

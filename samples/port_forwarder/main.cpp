@@ -3,6 +3,7 @@
 // direction; end of file in one direction is passed on as a half-close.
 //
 //   port_forwarder --port N --to HOST:PORT [--host 127.0.0.1]
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,15 +20,21 @@ namespace {
 std::string g_to_host;
 std::uint16_t g_to_port = 0;
 
-// Copies from `in` to `out` until end of file, then half-closes `out`.
+// Copies from `in` to `out` until end of file, then half-closes `out`. On an error
+// (a reset) the whole session ends: both sockets are shut down both ways, so the
+// other direction's pump, parked reading, sees end of file and ends too.
 void pump(grove::net::Socket& in, grove::net::Socket& out) {
   char buf[8192];
   std::error_code ec;
   for (;;) {
     const std::size_t n = in.recv_into(buf, sizeof buf, ec);
-    if (ec || n == 0) break;
-    out.sendall(buf, n, ec);
-    if (ec) break;
+    if (n == 0 && !ec) break;
+    if (!ec) out.sendall(buf, n, ec);
+    if (ec) {
+      out.shutdown(grove::net::ShutdownHow::kBoth, ec);
+      in.shutdown(grove::net::ShutdownHow::kBoth, ec);
+      return;
+    }
   }
   out.shutdown(grove::net::ShutdownHow::kWrite, ec);
 }
@@ -59,7 +66,14 @@ int main(int argc, char** argv) {
   if (port < 0 || colon == std::string::npos) args.usage_missing();
   g_to_host = to.substr(0, colon);
   if (!g_to_host.empty() && g_to_host.front() == '[') g_to_host = g_to_host.substr(1, g_to_host.size() - 2);
-  g_to_port = static_cast<std::uint16_t>(std::strtol(to.c_str() + colon + 1, nullptr, 10));
+  const char* to_port = to.c_str() + colon + 1;
+  unsigned long p = 0;
+  auto [end, err] = std::from_chars(to_port, to.c_str() + to.size(), p);
+  if (err != std::errc() || *end != '\0' || p == 0 || p > 65535 || g_to_host.empty()) {
+    std::fprintf(stderr, "port_forwarder: bad --to '%s' (expected HOST:PORT, port 1..65535)\n", to.c_str());
+    return 2;
+  }
+  g_to_port = static_cast<std::uint16_t>(p);
   try {
     samples::install_stop_signals();
     grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), forward,

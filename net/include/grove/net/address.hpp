@@ -41,8 +41,9 @@ class GROVE_API Address {
   // A numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "fe80::1%lo") and a port.
   // std::invalid_argument if `host` is not an IP literal.
   static Address ip(std::string_view host, std::uint16_t port);
-  // A Unix-domain path; a leading '@' makes a Linux abstract name. std::invalid_argument
-  // if it does not fit in sockaddr_un (107 bytes).
+  // A Unix-domain path; a leading '@' makes a Linux abstract name (up to 107 bytes
+  // after the '@', any byte allowed). std::invalid_argument if a path is longer than
+  // 107 bytes or holds a NUL byte.
   static Address unix_path(std::string_view path);
   // Copies a sockaddr the kernel returned. std::invalid_argument if `len` is too long.
   static Address from_sockaddr(const sockaddr* sa, socklen_t len);

@@ -45,7 +45,8 @@ class GROVE_API BufferedStream {
   // back in pieces of `max` bytes without a newline (so a client cannot grow memory
   // without bound; check whether the result ends in a newline). At end of file: the
   // unterminated rest, then "". On an error ec is set, "" is returned and the bytes
-  // read stay buffered.
+  // read stay buffered. `max` must be at least 1 (else UsageError: "" would look like
+  // end of file).
   std::string read_line(std::size_t max, std::error_code& ec);
   // Throwing form of read_line(): std::system_error naming the call.
   std::string read_line(std::size_t max);
@@ -58,8 +59,8 @@ class GROVE_API BufferedStream {
   std::string read_exactly(std::size_t n, std::error_code& ec);
   // Throwing form of read_exactly().
   std::string read_exactly(std::size_t n);
-  // At most `max` bytes: whatever is buffered, or else one recv; "" at end of file
-  // or on an error (ec set).
+  // At most `max` (>= 1, else UsageError) bytes: whatever is buffered, or else one
+  // recv; "" at end of file or on an error (ec set).
   std::string read_some(std::size_t max, std::error_code& ec);
   // Throwing form of read_some().
   std::string read_some(std::size_t max);

@@ -8,9 +8,16 @@
 //   server.start();
 //
 // One green thread receives datagrams and calls the handler for each, in that green
-// thread (datagrams are handled in order; a handler that parks delays the next one;
-// spawn from the handler to handle them concurrently). An exception escaping the
-// handler is logged and the next datagram is handled.
+// thread: datagrams are handled in order, and a handler that parks delays the next
+// one. With options.pool set, each datagram is handled in a green thread of its own
+// in that Pool (gevent's DatagramServer(spawn=pool)), and the receiver waits while
+// the pool is full (datagrams wait in the socket's receive buffer). An exception
+// escaping the handler is logged and the next datagram is handled.
+//
+// The Socket& given to the handler belongs to the server: it stays valid while the
+// server object exists (stop() closes it; sending then fails with a clear error).
+// A green thread the handler spawns by itself must end before the server is
+// destroyed; use options.pool instead, whose handlers stop() waits for or kills.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +27,7 @@
 
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
+#include <grove/pool.hpp>
 #include <grove/net/address.hpp>
 #include <grove/net/socket.hpp>
 
@@ -33,7 +41,10 @@ struct DatagramServerOptions {
   bool reuse_port = false;
   // Receive buffer in bytes; longer datagrams are truncated.
   std::size_t max_datagram = 65536;
-  // Prefix of the receiving green thread's name and of log lines.
+  // Handle each datagram in a green thread of its own, a member of this Pool (which
+  // may be shared with other work); nullptr: in the receiving green thread, in order.
+  std::shared_ptr<Pool> pool;
+  // Prefix of the green threads' names and of log lines.
   std::string name = "DatagramServer";
 };
 
@@ -42,9 +53,10 @@ struct DatagramServerOptions {
 // Neither copyable nor movable.
 class GROVE_API DatagramServer {
  public:
-  // Called in the receiving green thread for each datagram, with the server's socket
-  // (reply with sendto), the data (valid only during the call) and the sender. It
-  // may park (delaying the next datagram); a std::exception escaping it is logged.
+  // Called for each datagram (in the receiving green thread, or with a pool in a
+  // green thread of its own), with the server's socket (reply with sendto), the data
+  // (valid only during the call) and the sender. It may park; an exception escaping
+  // it is logged.
   using Handler = std::function<void(Socket& socket, std::string_view data, const Address& from)>;
 
   // Binds `address` at start(). Does not park.
@@ -61,7 +73,7 @@ class GROVE_API DatagramServer {
   // start(); GreenletExit / TimeoutError if the caller is interrupted (the server
   // keeps running).
   void serve_forever();
-  // Closes the socket (the receiver wakes and ends; a handler running now is given
+  // Closes the socket (the receiver wakes and ends; handlers running now are given
   // `timeout` to return, then killed). Parks. Idempotent. From the handler it does
   // not wait: the receiver ends when the handler returns. If the caller is interrupted
   // meanwhile (GreenletExit / TimeoutError), the socket is closed but the handler may

@@ -30,7 +30,8 @@ GROVE_API const std::error_category& resolver_category() noexcept;
 // without a lookup and without parking. Otherwise parks until the lookup is done,
 // `timeout` passes (std::errc::timed_out; the lookup finishes in the background and
 // its answer is dropped) or the caller is killed (GreenletExit; same). Errors in
-// resolver_category(); the throwing overload's message names the host.
+// resolver_category(); the throwing overload's message names the host. A host with
+// a NUL byte in it is std::invalid_argument (the lookup would see only its start).
 GROVE_API std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
                                        std::error_code& ec);
 // Throwing form of resolve(): std::system_error whose message names the host.
