@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <string_view>
 
@@ -27,6 +28,18 @@ bool equals_nocase(const char* s, std::size_t n, std::string_view lower) {
     char c = s[i];
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// The characters a Host value may hold (RFC 3986 host ":" port: a name, an IPv4
+// address or an [IPv6] literal, percent-encoding allowed). A space or a folded line
+// makes it invalid.
+bool valid_host_chars(const char* s, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (std::isalnum(c)) continue;
+    if (!std::strchr("-._~!$&'()*+,;=:[]%", c) || c == '\0') return false;
   }
   return true;
 }
@@ -67,6 +80,7 @@ int Connection::on_message_begin(http_parser* p) {
   c.header_bytes_ = 0;
   c.header_count_ = 0;
   c.host_count_ = 0;
+  c.transfer_encoding_count_ = 0;
   c.in_field_ = false;
   c.headers_done_ = false;
   c.expect_continue_ = false;
@@ -116,12 +130,17 @@ int Connection::on_header_value(http_parser* p, const char* at, std::size_t len)
       ++c.host_count_;
     } else if (short_name && equals_nocase(c.name_, c.name_len_, "expect")) {
       c.header_ = Header::kExpect;
+    } else if (short_name && equals_nocase(c.name_, c.name_len_, "transfer-encoding")) {
+      c.header_ = Header::kTransferEncoding;
+      // Two of them may be read differently by a proxy in front (request smuggling).
+      if (++c.transfer_encoding_count_ > 1) return c.reject(400);
     } else {
       c.header_ = Header::kOther;
     }
   }
   c.header_bytes_ += len;
   if (c.header_bytes_ > Config::kMaxHeaderBytes) return c.reject(431);
+  if (c.header_ == Header::kHost && !valid_host_chars(at, len)) return c.reject(400);  // RFC 9112 3.2
   if (c.header_ == Header::kExpect) {
     const std::size_t off = std::min(c.value_len_, sizeof c.value_);
     std::memcpy(c.value_ + off, at, std::min(len, sizeof c.value_ - off));
@@ -141,6 +160,8 @@ int Connection::on_headers_complete(http_parser* p) {
   if (p->method == HTTP_CONNECT) return c.reject(405);  // not a proxy
   const bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
   const bool chunked = (p->flags & F_CHUNKED) != 0;
+  // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is "faulty framing".
+  if (p->http_minor == 0 && c.transfer_encoding_count_ > 0) return c.reject(400);
   if (has_length && !chunked && p->content_length > c.cfg_.max_body_bytes) return c.reject(413);
   if (c.expect_continue_ && p->http_minor >= 1 && (chunked || (has_length && p->content_length > 0))) {
     // The client waits for "100 Continue" before it sends the body: pause so that
@@ -156,7 +177,19 @@ int Connection::on_body(http_parser* p, const char* at, std::size_t len) {
   c.body_bytes_ += len;
   if (c.body_bytes_ > c.cfg_.max_body_bytes) return c.reject(413);
   if (p->method == HTTP_POST) c.body_crc_ = crc32_update(c.body_crc_, at, len);
+  if ((p->flags & F_CHUNKED) && p->content_length == 0) {  // this chunk's data is complete
+    c.chunk_crlf_next_ = 0;
+    if (!c.check_chunk_crlf(at + len)) return c.reject(400);
+  }
   return 0;
+}
+
+bool Connection::check_chunk_crlf(const char* from) {
+  const char* const end = rbuf_ + rlen_;
+  for (; chunk_crlf_next_ < 2 && from < end; ++from, ++chunk_crlf_next_) {
+    if (*from != "\r\n"[chunk_crlf_next_]) return false;
+  }
+  return true;
 }
 
 int Connection::on_message_complete(http_parser* p) {
@@ -180,6 +213,8 @@ void Connection::serve() {
       // Everything read has been answered: send the answers, then wait for more.
       if (!flush() || !fill()) return;
     }
+    // The rest of a chunk's CRLF that the previous read cut off.
+    if (chunk_crlf_next_ < 2 && !check_chunk_crlf(rbuf_ + rpos_)) return fail(400);
     const std::size_t n = http_parser_execute(&parser_, &kSettings, rbuf_ + rpos_, rlen_ - rpos_);
     rpos_ += n;
     const http_errno err = HTTP_PARSER_ERRNO(&parser_);
@@ -350,6 +385,8 @@ bool Connection::serve_file(std::size_t rel_len, bool trailing_slash, std::strin
     char loc[kMaxExtra];
     OutBuffer extra(loc, sizeof loc);
     extra.put("Location: ");
+    // One leading slash: "//docs/" would name the host "docs" (an open redirect).
+    while (raw_path.size() > 1 && raw_path[1] == '/') raw_path.remove_prefix(1);
     extra.put(raw_path.substr(0, kMaxExtra - 16));
     extra.put("/\r\n");
     write_status_page(out_, 301, keep_alive, head_only, std::string_view(extra.data(), extra.size()));

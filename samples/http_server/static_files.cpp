@@ -222,6 +222,11 @@ OpenedFile open_static(const Config& cfg, char* rel, std::size_t rel_len, bool t
       ::close(fd);
       return f;
     }
+    if (!S_ISDIR(st.st_mode) && trailing_slash && attempt == 0) {  // "/file.txt/" names no file
+      ::close(fd);
+      f.error = ENOTDIR;
+      return f;
+    }
     if (!S_ISDIR(st.st_mode) || attempt > 0) break;
     ::close(fd);
     if (!trailing_slash) {

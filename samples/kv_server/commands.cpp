@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <optional>
 #include <string>
@@ -143,9 +144,20 @@ void cmd_get(Connection& c, Args a) {
   reply::bulk(c.out(), *str);
 }
 
+// What an expiry time is bounded against: redis keeps absolute Unix-epoch
+// milliseconds and refuses a time that would overflow them. This store keeps
+// CLOCK_MONOTONIC milliseconds (`now`, much smaller), so the bound uses the epoch too,
+// and the same times are refused as by redis.
+std::int64_t expire_bound_base(std::int64_t now) {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::max<std::int64_t>(now, static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
+}
+
 // SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | KEEPTTL]
 void cmd_set(Connection& c, Args a) {
   bool nx = false, xx = false, get = false, keepttl = false;
+  char ttl_unit = 0;     // 'e' (EX) or 'p' (PX) once given: the same may come again, as in redis
   long long ttl_ms = 0;  // 0: none given
   for (std::size_t i = 3; i < a.size(); ++i) {
     const std::string_view opt = a[i];
@@ -156,12 +168,14 @@ void cmd_set(Connection& c, Args a) {
       xx = true;
     } else if (iequals(opt, "get")) {
       get = true;
-    } else if (iequals(opt, "keepttl") && ttl_ms == 0) {
+    } else if (iequals(opt, "keepttl") && ttl_unit == 0) {
       keepttl = true;
-    } else if ((iequals(opt, "ex") || iequals(opt, "px")) && !keepttl && ttl_ms == 0 && has_next) {
+    } else if ((iequals(opt, "ex") || iequals(opt, "px")) && !keepttl && has_next &&
+               (ttl_unit == 0 || ttl_unit == (opt[0] | 0x20))) {
       long long v;
       if (!parse_ll(a[++i], v)) return reply::error(c.out(), reply::kNotInteger);
-      const bool seconds = opt[0] == 'e' || opt[0] == 'E';
+      ttl_unit = static_cast<char>(opt[0] | 0x20);
+      const bool seconds = ttl_unit == 'e';
       if (v <= 0 || (seconds && v > kLLMax / 1000)) {
         return reply::error(c.out(), "ERR invalid expire time in 'set' command");
       }
@@ -171,7 +185,9 @@ void cmd_set(Connection& c, Args a) {
     }
   }
   const std::int64_t now = ttl_ms ? Store::now_ms() : 0;
-  if (ttl_ms && ttl_ms > kLLMax - now) return reply::error(c.out(), "ERR invalid expire time in 'set' command");
+  if (ttl_ms && ttl_ms > kLLMax - expire_bound_base(now)) {
+    return reply::error(c.out(), "ERR invalid expire time in 'set' command");
+  }
 
   Store& store = c.store();
   Store::Slot* s = store.find(a[1]);
@@ -305,8 +321,9 @@ void expire_generic(Connection& c, Args a, long long unit_ms, const char* name) 
   }
   if (gt && lt) return reply::error(c.out(), "ERR GT and LT options at the same time are not compatible");
   const std::int64_t now = Store::now_ms();
-  if (t > kLLMax / unit_ms || t < kLLMin / unit_ms || (t > 0 && t * unit_ms > kLLMax - now) ||
-      (t < 0 && t * unit_ms < kLLMin + now)) {
+  // (now >= 0, so now + t * unit_ms cannot overflow below: a large negative time just
+  // deletes the key, as in redis.)
+  if (t > kLLMax / unit_ms || t < kLLMin / unit_ms || (t > 0 && t * unit_ms > kLLMax - expire_bound_base(now))) {
     return reply::error(c.out(), std::string("ERR invalid expire time in '") + name + "' command");
   }
   const std::int64_t when = now + t * unit_ms;

@@ -427,6 +427,8 @@ def model_status(root, target):
         if not slash:
             return 301, None
         full = os.path.join(full, "index.html")
+    elif slash:
+        return 404, None  # "/file.txt/" names no file (as nginx answers)
     if os.path.isfile(full):
         return 200, read_file(os.path.dirname(full), os.path.basename(full))
     return 404, None
