@@ -59,8 +59,9 @@
 //   that makes the resumed side land on a ret (context.cpp), and a dying green thread
 //   leaves with a jmp and no outstanding call (context::jump_dying; its entry function
 //   has run_green_thread and finish inlined). Then the calls and rets of every switch
-//   pair up: yield went from 20.6 to 10.4 ns and spawn+join from 80 to 62 ns.
-
+//   pair up: yield went from 20.6 to 10.4 ns and spawn+join from 80 to 62 ns (that
+//   change alone; current figures in bench/README.md).
+//
 // Fairness
 //   A yield queues the caller behind every ready green thread. Direct switches are
 //   counted; after a budget of them the next switch goes to the hub, which polls
@@ -78,7 +79,8 @@
 //   message naming what every parked green thread waits on.
 //
 // Shutdown order (thread exit; the hub is a thread_local)
-//   1. Stop the monitor thread, if any, and the dump signal watcher.
+//   1. Stop the monitor thread, if any, and the dump signal watcher; destroy the
+//      root green thread's grove::local values.
 //   2. Green threads still parked are abandoned, not run: their destructors do not
 //      run (as with gevent at exit). A warning names how many.
 //   3. Destroy the libev loop.

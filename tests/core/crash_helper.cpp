@@ -19,6 +19,8 @@
 #include <string>
 
 #include <grove/grove.hpp>
+#include <grove/log.hpp>
+#include <grove/thread_pool.hpp>
 
 using namespace std::chrono_literals;
 
@@ -97,6 +99,13 @@ int main(int argc, char** argv) {
     });
     g.join();
     grove::sleep(50ms);
+    return 0;
+  }
+  if (mode == "env-config") {  // what the environment set: on stderr, then one log line per level
+    std::fprintf(stderr, "threadpool %zu stack %zu\n", grove::default_thread_pool().size(),
+                 grove::detail::default_stack_size());
+    grove::logger().warn("config-probe warn");
+    grove::logger().info("config-probe info");
     return 0;
   }
   if (mode == "dump-env") return dump_mode(false);

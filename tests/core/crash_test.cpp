@@ -1,5 +1,6 @@
 // crash_test.cpp: behaviour seen from outside a process: the blocked-hub monitor, the
-// SIGUSR1 dump, the stack overflow report per guard mechanism, and a bare main().
+// SIGUSR1 dump, the stack overflow report per guard mechanism, the settings read from
+// the environment, and a bare main().
 #include <string>
 
 #include "child_process.hpp"
@@ -30,6 +31,27 @@ GROVE_TEST("without GROVE_MAX_BLOCKING_MS a 300 ms busy loop is not reported") {
   INFO(r.err);
   CHECK(r.exited_ok());
   CHECK_FALSE(contains(r.err, "blocked"));
+}
+
+GROVE_TEST("GROVE_THREADPOOL_SIZE and GROVE_STACK_SIZE set the default pool's threads and stack size") {
+  auto r = run_crash_helper("env-config", {"GROVE_THREADPOOL_SIZE=3", "GROVE_STACK_SIZE=131072"});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "threadpool 3 stack 131072"));
+}
+
+GROVE_TEST("GROVE_LOG sets the log level: warn by default, off silences, info shows more") {
+  auto def = run_crash_helper("env-config", {"GROVE_LOG="});
+  CHECK(def.exited_ok());
+  CHECK(contains(def.err, "config-probe warn"));
+  CHECK_FALSE(contains(def.err, "config-probe info"));
+  auto off = run_crash_helper("env-config", {"GROVE_LOG=off"});
+  CHECK(off.exited_ok());
+  CHECK_FALSE(contains(off.err, "config-probe"));
+  auto info = run_crash_helper("env-config", {"GROVE_LOG=info"});
+  CHECK(info.exited_ok());
+  CHECK(contains(info.err, "config-probe warn"));
+  CHECK(contains(info.err, "config-probe info"));
 }
 
 GROVE_TEST("SIGUSR1 with GROVE_DUMP_ON_SIGUSR1=1 dumps the parked green threads") {
