@@ -156,6 +156,21 @@ GROVE_HOOK int close(int fd) {
   return real().close(fd);
 }
 
+// close_range and closefrom close fds without calling close(): forget the tracked
+// ones first, as close() does, so that a new fd given the same number starts clean.
+// A call that closes nothing (bad arguments, or CLOSE_RANGE_CLOEXEC, which only marks
+// the fds) forgets nothing.
+GROVE_HOOK int close_range(unsigned int first, unsigned int last, int flags) {
+  const int known = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+  if (first <= last && (flags & ~known) == 0 && (flags & CLOSE_RANGE_CLOEXEC) == 0) forget_range(first, last);
+  return real().close_range(first, last, flags);
+}
+
+GROVE_HOOK void closefrom(int lowfd) {
+  forget_range(lowfd < 0 ? 0U : static_cast<unsigned int>(lowfd), ~0U);
+  real().closefrom(lowfd);
+}
+
 GROVE_HOOK int shutdown(int fd, int how) { return real().shutdown(fd, how); }
 
 GROVE_HOOK int dup(int fd) {

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <new>
@@ -328,6 +329,20 @@ void forget(int fd) noexcept {
     s->stale.store(true, std::memory_order_release);
   }
   s->unlock_waiters();
+}
+
+void forget_range(unsigned int first, unsigned int last) noexcept {
+  // Only the chunks ever allocated can hold a tracked fd; most of a range like
+  // [3, ~0U] is skipped a chunk at a time.
+  const std::size_t last_chunk = std::min<std::size_t>(last / kSlotsPerChunk, kChunkCount - 1);
+  for (std::size_t c = first / kSlotsPerChunk; c <= last_chunk; ++c) {
+    if (!slot_at(c, 0)) continue;
+    for (std::size_t i = 0; i < kSlotsPerChunk; ++i) {
+      const std::size_t fd = c * kSlotsPerChunk + i;
+      if (fd < first || fd > last) continue;
+      if (slot_at(c, i)->flags.load(std::memory_order_relaxed)) forget(static_cast<int>(fd));
+    }
+  }
 }
 
 void release_persistent(grove::detail::Hub* hub) noexcept {

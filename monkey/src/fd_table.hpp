@@ -115,6 +115,8 @@ void reset_timeout_shared(int fd, bool read) noexcept;
 // Forgets fd (before the real close, so a new fd of the same number starts clean),
 // and wakes every green thread of this OS thread parked on it, with EBADF.
 void forget(int fd) noexcept;
+// forget() for every tracked fd in [first, last] (close_range, closefrom).
+void forget_range(unsigned int first, unsigned int last) noexcept;
 // Calls fn(state) for every slot of the table that was ever allocated.
 template <class F>
 void for_each_slot(F&& fn);

@@ -53,6 +53,8 @@ void resolve_all() noexcept {
   GROVE_MONKEY_LOAD(sendmmsg);
   GROVE_MONKEY_LOAD(sendfile);
   GROVE_MONKEY_LOAD(close);
+  GROVE_MONKEY_LOAD(close_range);
+  GROVE_MONKEY_LOAD(closefrom);
   GROVE_MONKEY_LOAD(shutdown);
   GROVE_MONKEY_LOAD(dup);
   GROVE_MONKEY_LOAD(dup2);

@@ -44,6 +44,8 @@ struct RealFns {
   int (*sendmmsg)(int, mmsghdr*, unsigned int, int);
   ssize_t (*sendfile)(int, int, off_t*, size_t);
   int (*close)(int);
+  int (*close_range)(unsigned int, unsigned int, int);
+  void (*closefrom)(int);
   int (*shutdown)(int, int);
   int (*dup)(int);
   int (*dup2)(int, int);
