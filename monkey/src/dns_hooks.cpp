@@ -14,8 +14,9 @@
 // inline, as does every call that is not from a green thread (coop_hub()).
 //
 // gethostbyname / gethostbyname2 / gethostbyaddr return storage that is per OS
-// thread here (glibc's is per process): the worker fills a buffer of the calling
-// thread through the _r form, so green threads on other hubs cannot overwrite it.
+// thread here (glibc's is per process): the worker fills a buffer of the call's own
+// through the _r form, which the calling thread then makes its answer, so green
+// threads on other hubs cannot overwrite it (HostStorage below).
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -54,26 +55,45 @@ void on_worker(F&& fn) noexcept {
   h_errno = herr;
 }
 
-// The calling thread's storage for the non-reentrant forms.
+// The calling OS thread's storage for the non-reentrant forms, shared by its green
+// threads as glibc's static result is shared by its threads. Each call fills a buffer
+// of its own (`spare` if there is one, so a thread's steady state allocates nothing)
+// and, back on the calling thread, swaps it into `buf`: `he` points into `buf`, and
+// no call ever frees a buffer another call's worker is still filling.
 struct HostStorage {
   hostent he{};
-  std::vector<char> buf = std::vector<char>(4096);
+  std::vector<char> buf;
+  std::vector<char> spare;
 };
 thread_local HostStorage t_host;
 
-// Calls `r(he, buf, len, &result, &herr)` (a gethostby*_r) on a worker into this
-// thread's storage, growing the buffer on ERANGE.
+// Calls `r(he, buf, len, &result, &herr)` (a gethostby*_r) on a worker, growing the
+// buffer on ERANGE, and on success publishes the answer in this thread's storage.
+// Everything the worker touches is the caller's (its stack, its buffer): the worker
+// reads no thread_local of the calling thread's.
 template <class R>
 hostent* nonreentrant(R&& r) {
+  HostStorage& s = t_host;
+  std::vector<char> buf = std::move(s.spare);
+  if (buf.size() < 4096) buf.resize(4096);
+  hostent he{};
   for (;;) {
     hostent* result = nullptr;
     int herr = 0;
     int rc = 0;
-    on_worker([&] { rc = r(&t_host.he, t_host.buf.data(), t_host.buf.size(), &result, &herr); });
-    if (rc == ERANGE && t_host.buf.size() < (1u << 20)) {
-      t_host.buf.resize(t_host.buf.size() * 2);
+    char* const data = buf.data();
+    const size_t size = buf.size();
+    on_worker([&] { rc = r(&he, data, size, &result, &herr); });
+    if (rc == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
       continue;
     }
+    if (rc == 0 && result) {
+      s.he = he;  // its pointers are into buf, whose storage moves to s.buf
+      s.buf.swap(buf);
+      result = &s.he;
+    }
+    s.spare = std::move(buf);
     h_errno = herr;
     return rc == 0 ? result : nullptr;
   }

@@ -34,26 +34,35 @@ void track_new(int fd, bool user_nonblocking, bool stream) {
 bool stream_type(int type) { return (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM; }
 
 // Waits for a non-blocking connect to finish, the blocking way; returns its result.
-int finish_connect(int fd, FdState& st, grove::detail::Hub* hub) {
-  if (hub) {
-    const double t = fd_timeout(fd, st, false);
-    const Wait w = wait_fd(*hub, &st, fd, EV_WRITE, t > 0 ? mono_now() + t : -1, "monkey: connect");
-    if (w != Wait::kReady) {
-      set_wait_errno(*hub, w, EINPROGRESS);  // the kernel's answer to a connect that timed out
+// After each wake the real connect is called again, as the kernel's blocking connect
+// ends: 0 the first time it sees the connection made (later calls then fail with
+// EISCONN, as on Linux), the connection's error if it failed, or EALREADY while the
+// handshake still runs (then wait again). `timeout_errno` is what the real call
+// answered before waiting: the blocking call's error when SO_SNDTIMEO runs out
+// (EINPROGRESS for a new connect, EALREADY for one already in progress). On success
+// errno is `entry_errno` again: a call that succeeds leaves errno alone.
+int finish_connect(int fd, FdState& st, grove::detail::Hub* hub, const sockaddr* addr, socklen_t len,
+                   int timeout_errno, int entry_errno) {
+  const double t = hub ? fd_timeout(fd, st, false) : 0;
+  const double deadline = t > 0 ? mono_now() + t : -1;
+  for (;;) {
+    if (hub) {
+      const Wait w = wait_fd(*hub, &st, fd, EV_WRITE, deadline, "monkey: connect");
+      if (w != Wait::kReady) {
+        set_wait_errno(*hub, w, timeout_errno);
+        return -1;
+      }
+    } else if (!block_until_ready(fd, st, POLLOUT)) {
+      errno = timeout_errno;
       return -1;
     }
-  } else if (!block_until_ready(fd, st, POLLOUT)) {
-    errno = EINPROGRESS;
-    return -1;
+    // 0, or EISCONN from a protocol that reports the made connection so.
+    if (real().connect(fd, addr, len) == 0 || errno == EISCONN) {
+      errno = entry_errno;
+      return 0;
+    }
+    if (errno != EALREADY && errno != EINPROGRESS) return -1;
   }
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (real().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
-  if (err) {
-    errno = err;
-    return -1;
-  }
-  return 0;
 }
 
 // A blocking connect to a Unix listener whose queue is full waits for room; on the
@@ -143,10 +152,13 @@ GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   grove::detail::Hub* hub = coop_hub(kSockets);
   if (!hub && !st->has(FdState::kGroveNb)) return real().connect(fd, addr, len);
   if (hub && !ensure_grove_nonblock(fd, *st)) return real().connect(fd, addr, len);
+  const int entry_errno = errno;
   int r = real().connect(fd, addr, len);
   if (r < 0 && errno == EAGAIN && addr && addr->sa_family == AF_UNIX) r = retry_unix_connect(fd, *st, hub, addr, len);
-  if (r == 0 || errno != EINPROGRESS) return r;
-  return finish_connect(fd, *st, hub);
+  // EALREADY: an earlier connect on this socket is still in progress (one whose
+  // SO_SNDTIMEO ran out); the blocking call waits for it as for a new one.
+  if (r == 0 || (errno != EINPROGRESS && errno != EALREADY)) return r;
+  return finish_connect(fd, *st, hub, addr, len, errno, entry_errno);
 }
 
 // Wakes this OS thread's green threads parked on fd (they fail with EBADF), forgets

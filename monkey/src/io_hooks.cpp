@@ -4,6 +4,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "io.hpp"
 #include "real.hpp"
 
@@ -21,13 +24,16 @@ namespace {
 std::size_t stream_want(std::size_t n, int flags) { return flags & (MSG_PEEK | MSG_OOB) ? 0 : n; }
 
 // recv with MSG_WAITALL on a byte stream that is blocking from the user's view: grove
-// made it non-blocking, where the kernel returns what is there, so wait for the rest
-// here. As the real call: n bytes, or fewer at end of file or on an error after some
-// bytes. (A datagram socket returns one datagram either way.)
+// made it non-blocking (or will, at the first call from a green thread, which
+// ensure_grove_nonblock does before that call), where the kernel returns what is
+// there, so wait for the rest here. As the real call: n bytes, or fewer at end of file
+// or on an error after some bytes. (A datagram socket returns one datagram either way.)
+// Not on the fast path: only calls with MSG_WAITALL ask.
 bool waits_for_all(int fd, int flags) {
   if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
   const FdState* st = tracked(fd);
-  return st && st->has(FdState::kStream) && st->has(FdState::kGroveNb) && !st->has(FdState::kUserNb);
+  return st && st->has(FdState::kStream) && !st->has(FdState::kUserNb) &&
+         (st->has(FdState::kGroveNb) || coop_hub(kSockets));
 }
 
 template <class RecvSome>
@@ -38,6 +44,67 @@ ssize_t recv_all(int fd, char* p, size_t n, RecvSome&& recv_some) {
     if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
     done += static_cast<size_t>(r);
     if (r == 0 || done >= n || !waits_for_all(fd, MSG_WAITALL)) return static_cast<ssize_t>(done);
+  }
+}
+
+// recvmsg's form of recv_all, over the iovecs: the first call uses the caller's
+// msghdr as is (a full read returns from it); after a short one, the rest is read into
+// a copy of the iovecs advanced past the bytes received. The address is the first
+// call's (a stream has one peer). Stops, like the kernel's MSG_WAITALL read, once a
+// call brought ancillary data, so that the caller sees it; msg_controllen and
+// msg_flags are the last call's.
+ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
+  const std::size_t control_len = msg->msg_controllen;
+  const ssize_t first = fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, msg, flags); });
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+  if (first <= 0 || static_cast<std::size_t>(first) >= total || msg->msg_controllen != 0 ||
+      !waits_for_all(fd, MSG_WAITALL)) {
+    return first;
+  }
+  std::vector<iovec> iov(msg->msg_iov, msg->msg_iov + msg->msg_iovlen);
+  std::size_t at = 0;  // the first iovec not yet full
+  auto skip = [&](std::size_t n) {
+    while (n > 0 && at < iov.size()) {
+      const std::size_t k = std::min(n, iov[at].iov_len);
+      iov[at].iov_base = static_cast<char*>(iov[at].iov_base) + k;
+      iov[at].iov_len -= k;
+      n -= k;
+      if (iov[at].iov_len == 0) ++at;
+    }
+    while (at < iov.size() && iov[at].iov_len == 0) ++at;
+  };
+  std::size_t done = static_cast<std::size_t>(first);
+  skip(done);
+  for (;;) {
+    msghdr m = *msg;
+    m.msg_name = nullptr;
+    m.msg_namelen = 0;
+    m.msg_iov = iov.data() + at;
+    m.msg_iovlen = iov.size() - at;
+    m.msg_controllen = control_len;
+    const ssize_t r = fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, &m, flags); });
+    if (r < 0) return static_cast<ssize_t>(done);
+    msg->msg_controllen = m.msg_controllen;
+    msg->msg_flags = m.msg_flags;
+    done += static_cast<std::size_t>(r);
+    skip(static_cast<std::size_t>(r));
+    if (r == 0 || done >= total || m.msg_controllen != 0 || !waits_for_all(fd, MSG_WAITALL)) {
+      return static_cast<ssize_t>(done);
+    }
+  }
+}
+
+// sendfile to a blocking-view fd sends the whole count, as the blocking call does:
+// fewer only at the end of in_fd or on an error after some bytes (then that count).
+ssize_t sendfile_fully(int out_fd, int in_fd, off_t* offset, size_t count) {
+  size_t done = 0;
+  for (;;) {
+    const ssize_t r = fd_io(out_fd, false, "monkey: sendfile",
+                            [&] { return real().sendfile(out_fd, in_fd, offset, count - done); });
+    if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
+    done += static_cast<size_t>(r);
+    if (done >= count || r == 0 || !blocking_view(out_fd)) return static_cast<ssize_t>(done);
   }
 }
 
@@ -75,6 +142,7 @@ GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* ad
 
 GROVE_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return real().recvmsg(fd, msg, flags);
+  if (waits_for_all(fd, flags)) return recvmsg_all(fd, msg, flags);
   return fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, msg, flags); });
 }
 
@@ -126,7 +194,7 @@ GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, s
 GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64");
 
 GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  return fd_io(out_fd, false, "monkey: sendfile", [&] { return real().sendfile(out_fd, in_fd, offset, count); });
+  return sendfile_fully(out_fd, in_fd, offset, count);
 }
 
 GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <limits>
 
 #include "coop.hpp"
 #include "real.hpp"
@@ -26,9 +27,16 @@ bool valid(const timespec* ts) { return ts && ts->tv_nsec >= 0 && ts->tv_nsec < 
 
 double secs(const timespec& ts) { return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9; }
 
+// Seconds to a timespec; negative is 0, and a time beyond time_t's range (what is
+// left of a sleep of {LONG_MAX, 0}) is the largest timespec, not an overflow.
 void to_ts(double s, timespec* out) {
   if (!out) return;
   if (s < 0) s = 0;
+  if (s >= static_cast<double>(std::numeric_limits<time_t>::max())) {  // 2^63: cannot convert
+    out->tv_sec = std::numeric_limits<time_t>::max();
+    out->tv_nsec = 999999999;
+    return;
+  }
   out->tv_sec = static_cast<time_t>(s);
   out->tv_nsec = static_cast<long>((s - static_cast<double>(out->tv_sec)) * 1e9);
 }

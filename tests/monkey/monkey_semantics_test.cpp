@@ -7,12 +7,16 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
@@ -1005,4 +1009,364 @@ GROVE_TEST("a blocking connect() to a Unix listener with a full queue waits for 
   for (int f : fds) ::close(f);
   ::close(l);
   ::unlink(path.c_str());
+}
+
+// --------------------------------------------------------------- compared with the real call
+//
+// These cases run the same call twice: on fds monkey does not track (made by the raw
+// system call, so every hook passes them to libc unchanged) or on a thread without a
+// hub, which is the real behaviour; then from a green thread on a tracked fd.
+
+namespace {
+
+// A stream socketpair monkey does not track: its calls are libc's.
+struct RawPair {
+  int a = -1, b = -1;
+  RawPair() {
+    int sv[2];
+    REQUIRE(::syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    a = sv[0];
+    b = sv[1];
+    timeval tv{3, 0};  // a guard against hanging
+    ::setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawPair() {
+    ::close(a);
+    ::close(b);
+  }
+};
+
+ssize_t recvmsg_waitall(int fd, char* buf, size_t n) {
+  iovec iov{buf, n};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  return ::recvmsg(fd, &m, MSG_WAITALL);
+}
+
+}  // namespace
+
+GROVE_TEST("recvmsg(MSG_WAITALL) waits for every byte, as a blocking recvmsg does") {
+  grove::monkey::patch_all();
+  char buf[7];
+  {  // libc: the writer sends "abc" then "defg" 20 ms later; recvmsg returns all 7.
+    RawPair r;
+    std::thread w([&] {
+      ::write(r.b, "abc", 3);
+      std::this_thread::sleep_for(20ms);
+      ::write(r.b, "defg", 4);
+    });
+    ssize_t n = -2;
+    std::thread([&] { n = recvmsg_waitall(r.a, buf, sizeof buf); }).join();  // no hub: libc's call
+    w.join();
+    REQUIRE(n == 7);
+  }
+  Pair p;  // grove: the same, with the read side made non-blocking by an earlier wait
+  make_grove_nonblocking(p.a, p.b);
+  ssize_t n = -2;
+  grove::spawn([&] {
+    auto w = grove::spawn([&] {
+      ::write(p.b, "abc", 3);
+      grove::sleep(20ms);
+      ::write(p.b, "defg", 4);
+    });
+    n = recvmsg_waitall(p.a, buf, sizeof buf);
+    w.join();
+  }).join();
+  CHECK(n == 7);
+  CHECK(std::string(buf, 7) == "abcdefg");
+}
+
+GROVE_TEST("recvmsg(MSG_WAITALL) fills every iovec in turn across short reads") {
+  grove::monkey::patch_all();
+  Pair p;
+  char x[2], y[3], z[4];
+  iovec iov[3] = {{x, sizeof x}, {y, sizeof y}, {z, sizeof z}};
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = 3;
+  ssize_t n = -2;
+  grove::spawn([&] {
+    auto w = grove::spawn([&] {
+      for (const char* part : {"abc", "de", "fghi"}) {
+        grove::sleep(10ms);
+        ::write(p.b, part, std::strlen(part));
+      }
+    });
+    n = ::recvmsg(p.a, &m, MSG_WAITALL);
+    w.join();
+  }).join();
+  CHECK(n == 9);
+  CHECK(std::string(x, 2) + std::string(y, 3) + std::string(z, 4) == "abcdefghi");
+  CHECK(iov[1].iov_base == y);  // the caller's iovecs are left as passed
+  CHECK(iov[1].iov_len == 3);
+}
+
+GROVE_TEST("recv(MSG_WAITALL) waits for every byte even as the first call on a new socket") {
+  grove::monkey::patch_all();
+  char buf[7];
+  {
+    RawPair r;
+    std::thread w([&] {
+      ::write(r.b, "abc", 3);
+      std::this_thread::sleep_for(20ms);
+      ::write(r.b, "defg", 4);
+    });
+    ssize_t n = -2;
+    std::thread([&] { n = ::recv(r.a, buf, sizeof buf, MSG_WAITALL); }).join();
+    w.join();
+    REQUIRE(n == 7);
+  }
+  Pair p;  // never waited on: grove has not made it non-blocking yet
+  ssize_t n = -2;
+  grove::spawn([&] {
+    auto w = grove::spawn([&] {
+      grove::sleep(20ms);
+      ::write(p.b, "abc", 3);
+      grove::sleep(20ms);
+      ::write(p.b, "defg", 4);
+    });
+    n = ::recv(p.a, buf, sizeof buf, MSG_WAITALL);
+    w.join();
+  }).join();
+  CHECK(n == 7);
+}
+
+namespace {
+
+// A connect that cannot finish yet: the listener's accept queue (backlog 0) is full,
+// so the kernel drops the SYN and retransmits it 1 s later.
+struct FullListener {
+  grove::test::Listener l{0};
+  int queued = -1;
+  FullListener() { queued = l.connect_blocking(); }
+  ~FullListener() { ::close(queued); }
+};
+
+void set_sndtimeo(int fd, long ms) {
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
+}
+
+struct ConnectTwice {
+  int first = 0, first_err = 0, second = 0, second_err = 0;
+};
+
+// connect with a 100 ms SO_SNDTIMEO (times out: EINPROGRESS), then make room in the
+// queue and connect again on the same blocking socket with a 5 s SO_SNDTIMEO.
+ConnectTwice connect_twice(int fd, FullListener& fl) {
+  ConnectTwice o;
+  set_sndtimeo(fd, 100);
+  const auto* a = reinterpret_cast<const sockaddr*>(&fl.l.addr);
+  o.first = ::connect(fd, a, sizeof fl.l.addr);
+  o.first_err = errno;
+  const int c = ::accept(fl.l.fd, nullptr, nullptr);
+  REQUIRE(c >= 0);
+  ::close(c);
+  set_sndtimeo(fd, 5000);
+  o.second = ::connect(fd, a, sizeof fl.l.addr);
+  o.second_err = errno;
+  return o;
+}
+
+}  // namespace
+
+GROVE_TEST("a blocking connect() after one that ran out of SO_SNDTIMEO waits for the handshake, as the real call does") {
+  grove::monkey::patch_all();
+  ConnectTwice real;
+  {
+    FullListener fl;
+    const int fd = static_cast<int>(::syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    REQUIRE(fd >= 0);
+    std::thread([&] { real = connect_twice(fd, fl); }).join();  // no hub: libc's calls
+    ::close(fd);
+  }
+  CHECK(real.first == -1);
+  CHECK(real.first_err == EINPROGRESS);
+  CHECK(real.second == 0);  // blocked until the retransmitted SYN got in
+  ConnectTwice o;
+  {
+    FullListener fl;
+    grove::spawn([&] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      REQUIRE(fd >= 0);
+      o = connect_twice(fd, fl);
+      ::close(fd);
+    }).join();
+  }
+  CHECK(o.first == -1);
+  CHECK(o.first_err == EINPROGRESS);
+  CHECK(o.second == real.second);
+  CHECK(o.second_err == real.second_err);  // a call that succeeds leaves errno alone
+}
+
+GROVE_TEST("connect() on a socket already connected fails with EISCONN, as the real call does") {
+  grove::monkey::patch_all();
+  grove::test::Listener l;
+  int r = 0, e = 0;
+  grove::spawn([&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const auto* a = reinterpret_cast<const sockaddr*>(&l.addr);
+    REQUIRE(::connect(fd, a, sizeof l.addr) == 0);
+    r = ::connect(fd, a, sizeof l.addr);
+    e = errno;
+    ::close(fd);
+  }).join();
+  CHECK(r == -1);
+  CHECK(e == EISCONN);
+}
+
+namespace {
+
+int temp_file(size_t size) {
+  char path[] = "/tmp/grove-monkey-sendfile-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  REQUIRE(::ftruncate(fd, static_cast<off_t>(size)) == 0);
+  return fd;
+}
+
+constexpr size_t kSendfileSize = 2u << 20;
+
+}  // namespace
+
+GROVE_TEST("sendfile() to a blocking socket sends the whole count, as the real call does") {
+  grove::monkey::patch_all();
+  const int file = temp_file(kSendfileSize);
+  ssize_t real_n = -2;
+  {
+    RawPair r;
+    std::thread reader([&] {
+      std::vector<char> buf(65536);
+      size_t got = 0;
+      while (got < kSendfileSize) {
+        const ssize_t k = ::read(r.b, buf.data(), buf.size());
+        if (k <= 0) break;
+        got += static_cast<size_t>(k);
+        std::this_thread::sleep_for(1ms);
+      }
+    });
+    std::thread([&] {
+      off_t off = 0;
+      real_n = ::sendfile(r.a, file, &off, kSendfileSize);
+    }).join();
+    reader.join();
+  }
+  CHECK(real_n == static_cast<ssize_t>(kSendfileSize));
+  Pair p;
+  ssize_t n = -2;
+  off_t off = 0;
+  grove::spawn([&] {
+    auto reader = grove::spawn([&] {
+      std::vector<char> buf(65536);
+      size_t got = 0;
+      while (got < kSendfileSize) {
+        const ssize_t k = ::read(p.b, buf.data(), buf.size());
+        if (k <= 0) break;
+        got += static_cast<size_t>(k);
+        grove::sleep(1ms);
+      }
+    });
+    n = ::sendfile(p.a, file, &off, kSendfileSize);
+    if (n > 0 && static_cast<size_t>(n) < kSendfileSize) {  // let the reader finish
+      off_t more = off;
+      while (static_cast<size_t>(more) < kSendfileSize) {
+        if (::sendfile(p.a, file, &more, kSendfileSize - static_cast<size_t>(more)) <= 0) break;
+      }
+    }
+    reader.join();
+  }).join();
+  ::close(file);
+  CHECK(n == real_n);
+  CHECK(off == static_cast<off_t>(kSendfileSize));
+}
+
+namespace {
+void on_usr1(int) {}
+}  // namespace
+
+GROVE_TEST("an interrupted nanosleep() of the longest time reports a positive time left, as the real call does") {
+  grove::monkey::patch_all();
+  struct sigaction sa{}, old{};
+  sa.sa_handler = on_usr1;  // no SA_RESTART: the real call ends with EINTR
+  ::sigaction(SIGUSR1, &sa, &old);
+  timespec real_rem{-1, -1};
+  int real_r = 0, real_e = 0;
+  std::atomic<bool> started{false};
+  std::thread t([&] {  // no hub: the real nanosleep
+    started = true;
+    timespec req{LONG_MAX, 0};
+    real_r = ::nanosleep(&req, &real_rem);
+    real_e = errno;
+  });
+  while (!started) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);
+  ::pthread_kill(t.native_handle(), SIGUSR1);
+  t.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+  CHECK(real_r == -1);
+  CHECK(real_e == EINTR);
+  CHECK(real_rem.tv_sec > 0);
+  timespec rem{-1, -1};
+  int r = 0, e = 0;
+  auto g = grove::spawn([&] {
+    timespec req{LONG_MAX, 0};
+    r = ::nanosleep(&req, &rem);
+    e = errno;
+    grove::yield();
+  });
+  grove::sleep(20ms);
+  g.kill();
+  CHECK(r == -1);
+  CHECK(e == ECANCELED);
+  CHECK(rem.tv_sec > 0);
+  CHECK(rem.tv_nsec >= 0);
+  CHECK(rem.tv_nsec < 1000000000);
+}
+
+GROVE_TEST("recv(MSG_PEEK|MSG_WAITALL) on a blocking stream waits for every byte, as the real call does") {
+  char buf[7];
+  ssize_t real_n = -2;
+  {
+    RawPair r;
+    std::thread w([&] {
+      ::write(r.b, "abc", 3);
+      std::this_thread::sleep_for(20ms);
+      ::write(r.b, "defg", 4);
+    });
+    std::thread([&] { real_n = ::recv(r.a, buf, sizeof buf, MSG_PEEK | MSG_WAITALL); }).join();
+    w.join();
+  }
+  Pair p;
+  ssize_t n = -2;
+  grove::spawn([&] {
+    auto w = grove::spawn([&] {
+      grove::sleep(20ms);
+      ::write(p.b, "abc", 3);
+      grove::sleep(20ms);
+      ::write(p.b, "defg", 4);
+    });
+    n = ::recv(p.a, buf, sizeof buf, MSG_PEEK | MSG_WAITALL);
+    w.join();
+  }).join();
+  CHECK(n == real_n);
+}
+
+GROVE_TEST("an interrupted absolute clock_nanosleep() returns the error number and leaves rem alone") {
+  timespec rem{7, 7};
+  int r = 0;
+  auto g = grove::spawn([&] {
+    timespec until{};
+    ::clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 5;
+    r = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, &rem);
+    grove::yield();
+  });
+  grove::sleep(20ms);
+  g.kill();
+  CHECK(r == ECANCELED);
+  CHECK(rem.tv_sec == 7);
+  CHECK(rem.tv_nsec == 7);
 }
