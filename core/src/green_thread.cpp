@@ -97,7 +97,12 @@ void GreenThreadHandle::set_name(std::string name) const {
 }
 
 detail::ObserverList& GreenThreadHandle::observers() const { return s_->observers; }
-void GreenThreadHandle::mark_observed() const { s_->observed = true; }
+void GreenThreadHandle::mark_observed() const {
+  // grove::wait / iwait refuse an empty handle before they get here; this keeps any
+  // other caller from a null dereference.
+  if (!s_) throw UsageError("grove::wait: empty green thread handle");
+  s_->observed = true;
+}
 
 namespace {
 void add_link(GreenThreadState* s, std::function<void(GreenThreadHandle)> cb, std::uint8_t when) {

@@ -2,8 +2,11 @@
 #include <grove/wait.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
+#include <string>
 
 #include <grove/scheduler.hpp>
 
@@ -26,6 +29,15 @@ struct ReadyObserver final : detail::Observer {
   std::deque<const Waitable*>* done = nullptr;
   const bool* parked = nullptr;
   void notify() noexcept override {
+    if (hub != detail::Hub::current()) [[unlikely]] {
+      // The object was made ready on another OS thread (an Event set by a thread-pool
+      // worker): waking the waiter there would corrupt its hub, and not waking it would
+      // lose the wake-up. Nothing sensible is left to do.
+      std::fprintf(stderr,
+                   "grove: fatal misuse: an object that grove::wait / iwait waits on was made ready "
+                   "from another OS thread than the waiter's\n");
+      std::abort();
+    }
     try {
       done->push_back(object);
     } catch (...) {
@@ -53,11 +65,29 @@ bool park_until(detail::Hub& hub, const std::optional<Clock::time_point>& deadli
   return hub.park_for(std::chrono::duration<double>(left).count(), what);
 }
 
+// UsageError unless every green thread among `objects` can be waited for by the
+// caller: a handle that is empty, of another OS thread's hub, or the caller's own
+// (it would wait for itself). Checked before anything is registered.
+void check_waitables(const std::vector<const Waitable*>& objects, detail::Hub& hub, const char* what) {
+  for (const Waitable* w : objects) {
+    const auto* h = dynamic_cast<const GreenThreadHandle*>(w);
+    if (!h) continue;
+    if (!*h) throw UsageError(std::string(what) + ": empty green thread handle");
+    if (h->state()->hub != &hub) {
+      throw UsageError(std::string(what) + ": a green thread belongs to another OS thread's hub");
+    }
+    if (h->state() == hub.running()) {
+      throw UsageError(std::string(what) + ": a green thread cannot wait for itself");
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<const Waitable*> wait(const std::vector<const Waitable*>& objects, std::optional<Duration> timeout,
                                   std::size_t count) {
   detail::Hub& hub = detail::Hub::get();
+  check_waitables(objects, hub, "grove::wait");
   const std::size_t want = std::min(count, objects.size());
   std::vector<const Waitable*> result;
   std::deque<const Waitable*> done;
@@ -98,6 +128,7 @@ bool joinall(const std::vector<GreenThreadHandle>& threads, std::optional<Durati
   std::vector<const Waitable*> objs;
   objs.reserve(threads.size());
   for (const auto& t : threads) {
+    if (!t) throw UsageError("grove::joinall: empty green thread handle");
     if (detail::Hub::current() != t.state()->hub) {
       throw UsageError("grove::joinall: a green thread belongs to another OS thread's hub");
     }
@@ -128,7 +159,9 @@ struct IWait::Impl {
   bool parked = false;  // in next(), parked for the next ready object
 };
 
-IWait::IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeout) : impl_(new Impl) {
+IWait::IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeout) {
+  check_waitables(objects, detail::Hub::get(), "grove::iwait");  // before anything is registered
+  impl_ = new Impl;
   impl_->objects = std::move(objects);
   if (timeout) impl_->deadline = Clock::now() + *timeout;
   const std::size_t n = impl_->objects.size();

@@ -1,5 +1,7 @@
-// wait_test.cpp: joinall, killall, wait and iwait over several green threads.
+// wait_test.cpp: joinall, killall, wait and iwait over several green threads, and the
+// handles they refuse (empty, the caller's own, another OS thread's).
 #include <chrono>
+#include <thread>
 #include <vector>
 
 #include "grove_test.hpp"
@@ -97,4 +99,55 @@ GROVE_TEST("an object that becomes ready while an iwait loop's body sleeps does 
   REQUIRE(slept.size() == 1);
   CHECK(slept[0] >= 0.095);
   setter.join();
+}
+
+GROVE_TEST("joinall with an empty handle is a usage error") {
+  grove::GreenThreadHandle empty;
+  CHECK_THROWS_AS(grove::joinall({empty}, 10ms), grove::UsageError);
+}
+
+GROVE_TEST("wait on an empty handle is a usage error") {
+  grove::GreenThreadHandle empty;
+  CHECK_THROWS_AS(grove::wait({&empty}, 10ms), grove::UsageError);
+}
+
+GROVE_TEST("iwait on an empty handle is a usage error") {
+  grove::GreenThreadHandle empty;
+  auto g = grove::spawn([] {});
+  CHECK_THROWS_AS(grove::iwait({&g, &empty}, 10ms), grove::UsageError);
+  g.join();
+}
+
+// joinall() refuses the caller's own handle (it would wait for itself); so do wait()
+// and iwait(), instead of timing out or parking for ever.
+GROVE_TEST("wait on the calling green thread's own handle is a usage error") {
+  auto g = grove::spawn([] {
+    grove::GreenThreadHandle self = grove::current();
+    return grove::wait({&self}, 50ms).size();
+  });
+  CHECK_THROWS_AS(g.get(), grove::UsageError);
+}
+
+GROVE_TEST("iwait on the calling green thread's own handle is a usage error") {
+  auto g = grove::spawn([] {
+    grove::GreenThreadHandle self = grove::current();
+    grove::IWait it({&self}, 50ms);
+    return it.next() != nullptr;
+  });
+  CHECK_THROWS_AS(g.get(), grove::UsageError);
+}
+
+GROVE_TEST("wait on a green thread of another OS thread is a usage error") {
+  auto g = grove::spawn([] { grove::sleep(20ms); });
+  bool usage = false;
+  std::thread t([&] {
+    try {
+      grove::wait({&g}, 10ms);
+    } catch (const grove::UsageError&) {
+      usage = true;
+    }
+  });
+  t.join();
+  CHECK(usage);
+  g.join();
 }

@@ -109,3 +109,18 @@ GROVE_TEST("grove::wait returns when an AsyncResult it watches is set") {
   CHECK(grove::wait({&r}, 5s).size() == 1);
   g.join();
 }
+
+// The natural mistake: completing an AsyncResult from run_in_thread's function (return
+// the value from the function instead).
+GROVE_TEST("AsyncResult::set from a thread-pool worker while a green thread waits is a usage error and changes nothing") {
+  grove::AsyncResult<int> r;
+  int seen = 0;
+  auto g = grove::spawn([&] { seen = r.get(); });
+  grove::yield();
+  CHECK_THROWS_AS(grove::run_in_thread([&] { r.set(42); }), grove::UsageError);
+  CHECK_FALSE(r.ready());
+  r.set(7);  // from the waiter's own OS thread: not "set twice"
+  CHECK(g.join(5s));
+  CHECK(seen == 7);
+  if (!g.dead()) g.kill();
+}

@@ -297,3 +297,17 @@ GROVE_TEST("an item handed to a getter whose Timeout fires before it runs again 
   CHECK(fired_before_running);  // the race did happen
   CHECK(timed_out);
 }
+
+GROVE_TEST("Channel::try_put from a thread-pool worker while a getter waits is a usage error and hands nothing over") {
+  grove::Channel<int> ch;
+  std::optional<int> got;
+  auto g = grove::spawn([&] { got = ch.get(); });
+  grove::yield();
+  int item = 1;
+  CHECK_THROWS_AS(grove::run_in_thread([&] { return ch.try_put(item); }), grove::UsageError);
+  CHECK(ch.getters_waiting() == 1);
+  CHECK(ch.try_put(item));
+  CHECK(g.join(5s));
+  CHECK(got == 1);
+  if (!g.dead()) g.kill();
+}

@@ -1,5 +1,7 @@
-// event_test.cpp: Event set / clear / wait, its timeouts and kills.
+// event_test.cpp: Event set / clear / wait, its timeouts and kills, misuse from another
+// OS thread, and destruction with waiters.
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -111,4 +113,29 @@ GROVE_TEST("grove::wait returns when an Event it watches is set") {
   });
   CHECK(grove::wait({&ev}, 5s).size() == 1);
   g.join();
+}
+
+GROVE_TEST("Event::set from a thread-pool worker while a green thread waits is a usage error and leaves it unset") {
+  grove::Event ev;
+  bool woke = false;
+  auto g = grove::spawn([&] { woke = ev.wait(); });
+  grove::yield();
+  CHECK_THROWS_AS(grove::run_in_thread([&] { ev.set(); }), grove::UsageError);
+  CHECK_FALSE(ev.is_set());
+  ev.set();
+  CHECK(g.join(5s));
+  CHECK(woke);
+  if (!g.dead()) g.kill();
+}
+
+// Destroying an Event unlinks its waiters: a timed wait then ends by its timeout
+// (checked under ASan: nothing points into the freed Event).
+GROVE_TEST("destroying an Event while a green thread waits on it with a timeout leaves nothing dangling") {
+  std::optional<grove::Event> ev(std::in_place);
+  bool result = true;
+  auto a = grove::spawn([&] { result = ev->wait(20ms); });
+  grove::yield();
+  ev.reset();
+  a.join();
+  CHECK_FALSE(result);
 }

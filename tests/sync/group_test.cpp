@@ -2,6 +2,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grove/group.hpp>
@@ -84,6 +85,37 @@ GROVE_TEST("kill from a member of the group is a usage error") {
   CHECK_THROWS_AS(m.get(), grove::UsageError);
 }
 
+GROVE_TEST("join from a member of the group is a usage error, not a wait for itself") {
+  grove::Group g;
+  auto m = g.spawn([&] { return g.join(50ms); });
+  CHECK_THROWS_AS(m.get(), grove::UsageError);
+}
+
+// group.hpp promises it, as gevent does: a member that joins while kill() waits for
+// the group to empty is killed too, instead of being waited for until it finishes.
+GROVE_TEST("kill also kills a member added while it waits") {
+  grove::Group group;
+  bool late_finished = false;
+  grove::GreenThreadHandle late;
+  auto first = group.spawn([] { grove::sleep(10s); });
+  grove::yield();  // `first` parks in its sleep
+  // Runs after kill() delivered the kill to `first`, before `first` unwinds.
+  auto adder = grove::spawn([&] {
+    late = group.spawn([&] {
+      grove::sleep(1s);
+      late_finished = true;
+    });
+  });
+  CHECK(group.kill(5s));
+  CHECK(first.killed());
+  REQUIRE(late);
+  CHECK(late.dead());
+  CHECK(late.killed());
+  CHECK_FALSE(late_finished);
+  adder.join();
+  if (!late.dead()) late.kill();
+}
+
 GROVE_TEST("a member's exception does not touch the other members") {
   grove::Group g;
   auto bad = g.spawn([]() -> int { throw std::runtime_error("boom"); });
@@ -106,6 +138,27 @@ GROVE_TEST("add and discard manage green threads spawned elsewhere") {
   t.join();
   g.add(t);  // dead: not added
   CHECK(g.empty());
+}
+
+// A member's death notification runs on its own OS thread: a Group of another OS
+// thread would be touched from there.
+GROVE_TEST("add of a green thread of another OS thread is a usage error and adds nothing") {
+  auto g = grove::spawn([] { grove::sleep(20ms); });
+  bool usage = false;
+  std::size_t size_after = 0;
+  std::thread t([&] {
+    grove::Group group;
+    try {
+      group.add(g);
+    } catch (const grove::UsageError&) {
+      usage = true;
+    }
+    size_after = group.size();
+  });
+  t.join();
+  CHECK(usage);
+  CHECK(size_after == 0);
+  g.join();
 }
 
 GROVE_TEST("a killed caller of join leaves the group intact") {

@@ -414,3 +414,23 @@ GROVE_TEST("an RLock released after its waiter was killed in the same hub turn g
   CHECK(next_got);
   CHECK_FALSE(mu.locked());
 }
+
+// A green thread of another OS thread could only park where the holder's release()
+// cannot wake it.
+GROVE_TEST("Lock::try_acquire from another OS thread while a green thread holds it is a usage error") {
+  grove::Lock mu;
+  mu.acquire();
+  bool usage = false;
+  std::thread t([&] {
+    try {
+      mu.try_acquire();
+    } catch (const grove::UsageError&) {
+      usage = true;
+    }
+  });
+  t.join();
+  CHECK(usage);
+  CHECK(mu.locked());
+  mu.release();
+  CHECK_FALSE(mu.locked());
+}

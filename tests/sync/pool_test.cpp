@@ -91,6 +91,29 @@ GROVE_TEST("a spawner granted a slot and killed in the same turn still hands the
   (void)second_ran;
 }
 
+// Accounting: a member killed before its function ran frees its slot, and the slot
+// goes to the spawn() parked for it.
+GROVE_TEST("a member killed before it ran gives its slot to the parked spawner") {
+  grove::Pool pool(1);
+  bool ran_first = false;
+  bool ran_second = false;
+  grove::GreenThreadHandle first;
+  // Queued ahead of `first`: kills it before its function starts.
+  auto killer = grove::spawn([&] { first.kill_nowait(); });
+  first = pool.spawn([&] { ran_first = true; });
+  CHECK(pool.free_count() == 0);
+  // The root parks here (the pool is full) until `first` died unstarted.
+  auto second = pool.spawn([&] { ran_second = true; });
+  CHECK(first.dead());
+  CHECK(first.killed());
+  CHECK_FALSE(ran_first);
+  CHECK(pool.join(2s));
+  CHECK(ran_second);
+  CHECK(killer.join(2s));
+  CHECK(pool.size() == 0);
+  CHECK(pool.free_count() == 1);
+}
+
 GROVE_TEST("wait_available parks until a slot is free, without taking it") {
   grove::Pool pool(1);
   pool.spawn([] { grove::sleep(5ms); });

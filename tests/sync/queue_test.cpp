@@ -527,3 +527,59 @@ GROVE_TEST("10,000 green threads pass items through a bounded queue and every it
   CHECK(wrong == 0);
   CHECK(q.empty());
 }
+
+// From a thread-pool worker, an item handed to a parked getter could never reach it:
+// refused before the queue changes.
+GROVE_TEST("Queue::put_nowait from a thread-pool worker while a getter waits is a usage error and adds nothing") {
+  grove::Queue<int> q;
+  std::optional<int> got;
+  auto g = grove::spawn([&] { got = q.get(); });
+  grove::yield();
+  CHECK_THROWS_AS(grove::run_in_thread([&] { q.put_nowait(1); }), grove::UsageError);
+  CHECK(q.size() == 0);
+  CHECK(q.unfinished_tasks() == 0);
+  q.put_nowait(2);
+  CHECK(g.join(5s));
+  CHECK(got == 2);
+  if (!g.dead()) g.kill();
+}
+
+GROVE_TEST("PriorityQueue::put_nowait from a thread-pool worker while a getter waits is a usage error and adds nothing") {
+  grove::PriorityQueue<int> q;
+  std::optional<int> got;
+  auto g = grove::spawn([&] { got = q.get(); });
+  grove::yield();
+  CHECK_THROWS_AS(grove::run_in_thread([&] { q.put_nowait(1); }), grove::UsageError);
+  CHECK(q.size() == 0);
+  q.put_nowait(2);
+  CHECK(g.join(5s));
+  CHECK(got == 2);
+  if (!g.dead()) g.kill();
+}
+
+GROVE_TEST("Queue::get_nowait from a thread-pool worker while a putter waits is a usage error and takes nothing") {
+  grove::Queue<int> q(1);
+  q.put(1);
+  bool put = false;
+  auto p = grove::spawn([&] { put = q.put(2); });
+  grove::yield();
+  CHECK_THROWS_AS(grove::run_in_thread([&] { return q.get_nowait(); }), grove::UsageError);
+  CHECK(q.size() == 1);
+  CHECK(q.get() == 1);
+  CHECK(p.join(5s));
+  CHECK(put);
+  CHECK(q.get() == 2);
+  if (!p.dead()) p.kill();
+}
+
+// Destroying a Queue unlinks its waiters: a timed get then ends by its timeout
+// (checked under ASan: nothing points into the freed Queue).
+GROVE_TEST("destroying a Queue while a green thread waits in get with a timeout leaves nothing dangling") {
+  std::optional<grove::Queue<int>> q(std::in_place);
+  bool empty = false;
+  auto b = grove::spawn([&] { empty = !q->get(20ms).has_value(); });
+  grove::yield();
+  q.reset();
+  b.join();
+  CHECK(empty);
+}

@@ -306,3 +306,27 @@ GROVE_TEST("a Timeout cancelled by another green thread after it fired still end
   CHECK(sem.value() == 1);
   CHECK(sem.acquire(0ms));
 }
+
+// A thread-pool worker has no hub of the green threads parked in acquire(): it can
+// neither wake one nor skip it (the permit would be lost for good).
+GROVE_TEST("Semaphore::release from a thread-pool worker while a green thread waits is a usage error and the waiter keeps its place") {
+  grove::Semaphore sem(0);
+  bool got = false;
+  auto g = grove::spawn([&] { got = sem.acquire(); });
+  grove::yield();
+  REQUIRE(sem.waiting() == 1);
+  std::string msg;
+  try {
+    grove::run_in_thread([&] { sem.release(); });
+  } catch (const grove::UsageError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("grove::Semaphore::release") != std::string::npos);
+  CHECK(msg.find("another OS thread") != std::string::npos);
+  CHECK(sem.waiting() == 1);
+  CHECK(sem.value() == 0);
+  sem.release();  // from the waiter's own OS thread
+  CHECK(g.join(5s));
+  CHECK(got);
+  if (!g.dead()) g.kill();
+}

@@ -29,28 +29,30 @@ class AsyncResult : public Waitable {
   AsyncResult& operator=(const AsyncResult&) = delete;
 
   // Stores the value and wakes every waiter. Does not park. Setting twice (value or
-  // exception) is a UsageError and changes nothing.
+  // exception) is a UsageError and changes nothing; so is setting it from an OS thread
+  // other than the one whose green threads wait for it (a run_in_thread worker:
+  // return the value from the worker's function instead).
   template <class U = T>
     requires(!std::is_void_v<T>)
   void set(U&& value) {
     check_unset();
     value_.emplace(std::forward<U>(value));
-    done_.set();
+    publish("grove::AsyncResult::set");
   }
   // For AsyncResult<void>: marks it set and wakes every waiter. Does not park;
-  // UsageError if it was set already.
+  // UsageError if it was set already, or as set(value) from another OS thread.
   void set()
     requires std::is_void_v<T>
   {
     check_unset();
-    done_.set();
+    publish("grove::AsyncResult::set");
   }
   // Stores an exception that get() will rethrow, and wakes every waiter. Does not
-  // park; UsageError if it was set already.
+  // park; UsageError if it was set already, or as set(value) from another OS thread.
   void set_exception(std::exception_ptr e) {
     check_unset();
     error_ = std::move(e);
-    done_.set();
+    publish("grove::AsyncResult::set_exception");
   }
 
   // True once set (with a value or an exception).
@@ -80,6 +82,17 @@ class AsyncResult : public Waitable {
  private:
   void check_unset() const {
     if (done_.is_set()) throw UsageError("grove::AsyncResult: set twice");
+  }
+  // Marks it set and wakes the waiters; if that is refused (UsageError: called from
+  // another OS thread), forgets what set() stored, so that nothing changes.
+  void publish(const char* what) {
+    try {
+      done_.set_as(what);
+    } catch (...) {
+      if constexpr (!std::is_void_v<T>) value_.reset();
+      error_ = nullptr;
+      throw;
+    }
   }
   struct Empty {};
   std::conditional_t<std::is_void_v<T>, Empty, std::optional<T>> value_;

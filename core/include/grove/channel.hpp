@@ -18,8 +18,9 @@
 namespace grove {
 
 // An unbuffered hand-off between green threads (see the comment at the top of
-// grove/channel.hpp). For the green threads of one OS thread (no locking); neither
-// copyable nor movable.
+// grove/channel.hpp). For the green threads of one OS thread (no locking): a call from
+// another OS thread that would hand over to a waiting green thread is a UsageError
+// and changes nothing. Neither copyable nor movable.
 template <class T>
 class Channel {
  public:
@@ -32,7 +33,7 @@ class Channel {
   // passed first (the item was not taken). GreenletExit / TimeoutError if interrupted
   // while waiting (not taken). UsageError if it would park on the hub.
   bool put(T item, std::optional<Duration> timeout = std::nullopt) {
-    if (void* slot = getters_.wake_one_payload()) {
+    if (void* slot = getters_.wake_one_payload("grove::Channel::put")) {
       static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
       return true;
     }
@@ -47,7 +48,7 @@ class Channel {
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
-    if (void* src = putters_.wake_one_payload()) {
+    if (void* src = putters_.wake_one_payload("grove::Channel::get")) {
       auto* from = static_cast<std::optional<T>*>(src);
       std::optional<T> v(std::move(*from));
       return v;
@@ -61,7 +62,7 @@ class Channel {
   // try_put hands `item` to a parked getter (moving from it) and returns true; if no
   // getter waits it returns false and leaves `item` untouched.
   bool try_put(T& item) {
-    if (void* slot = getters_.wake_one_payload()) {
+    if (void* slot = getters_.wake_one_payload("grove::Channel::try_put")) {
       static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
       return true;
     }
@@ -69,7 +70,9 @@ class Channel {
   }
   // Takes the item of a parked putter, or std::nullopt if none waits. Never parks.
   std::optional<T> try_get() {
-    if (void* src = putters_.wake_one_payload()) return std::move(*static_cast<std::optional<T>*>(src));
+    if (void* src = putters_.wake_one_payload("grove::Channel::try_get")) {
+      return std::move(*static_cast<std::optional<T>*>(src));
+    }
     return std::nullopt;
   }
 

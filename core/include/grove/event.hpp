@@ -4,7 +4,8 @@
 //   grove::spawn([&] { setup(); ready.set(); });
 //   ready.wait();                  // parks until set()
 //
-// Only for the OS thread whose green threads use it (no locking).
+// Only for the OS thread whose green threads use it (no locking): set() from another
+// OS thread (a run_in_thread worker) while green threads wait is a UsageError.
 #pragma once
 
 #include <optional>
@@ -27,7 +28,10 @@ class GROVE_API Event : public Waitable {
   Event& operator=(const Event&) = delete;
 
   // Sets the flag and wakes every waiter (and grove::wait / iwait on it). Does not park.
-  void set() noexcept;
+  // UsageError (nothing changes) if called from an OS thread other than the one whose
+  // green threads wait in wait(); if only grove::wait / iwait of another OS thread
+  // watch it, the program stops with a message instead (it cannot be undone there).
+  void set();
   // Clears the flag; later wait() calls park again. Waiters already woken stay woken.
   void clear() noexcept { set_ = false; }
   // True while the flag is set.
@@ -45,6 +49,11 @@ class GROVE_API Event : public Waitable {
   detail::ObserverList& observers() const override { return observers_; }
 
  private:
+  template <class T>
+  friend class AsyncResult;
+  // set(), naming `what` in the UsageError.
+  void set_as(const char* what);
+
   bool set_ = false;
   detail::WaitQueue waiters_;
   mutable detail::ObserverList observers_;

@@ -60,8 +60,9 @@ class GROVE_API Group {
   }
 
   // Adds a green thread spawned elsewhere. Adding a member again or a dead green
-  // thread does nothing; an empty handle is a UsageError. In a Pool, parks while the
-  // pool is full (GreenletExit / TimeoutError if interrupted there; not added).
+  // thread does nothing; an empty handle, or a green thread of another OS thread, is
+  // a UsageError (not added). In a Pool, parks while the pool is full (GreenletExit /
+  // TimeoutError if interrupted there; not added).
   void add(const GreenThreadHandle& g);
   // Removes g from the group without killing it (a Pool slot becomes free). Does
   // nothing if g is not a member. Never parks.
@@ -77,13 +78,16 @@ class GROVE_API Group {
 
   // Parks until the group is empty (returns at once if it is). Returns false if
   // `timeout` passed first. GreenletExit / TimeoutError if the caller is interrupted.
-  // Either way the members keep running. UsageError if it would park on the hub.
+  // Either way the members keep running. UsageError if called from a member (it
+  // would wait for itself), from another OS thread than the members', or if it would
+  // park on the hub.
   bool join(std::optional<Duration> timeout = std::nullopt);
   // Kills every member (all at once), then parks until the group is empty; returns
   // false if `timeout` passed first. Members added meanwhile are killed too.
-  // UsageError if called from a member (it would wait for itself). After a timeout,
-  // or if the caller is interrupted (GreenletExit / TimeoutError), the kills stay
-  // delivered and the members still dying stay members until they are dead.
+  // UsageError if called from a member (it would wait for itself) or from another OS
+  // thread than the members'. After a timeout, or if the caller is interrupted
+  // (GreenletExit / TimeoutError), the kills stay delivered and the members still
+  // dying stay members until they are dead (members added after that are not killed).
   bool kill(std::optional<Duration> timeout = std::nullopt);
   // Delivers the kill to every member except the caller and returns at once. Never
   // parks.
@@ -144,9 +148,12 @@ class GROVE_API Group {
   };
   void insert(const GreenThreadHandle& g);
   void remove(detail::GreenThreadState* s) noexcept;
+  // UsageError naming `what` if the members belong to another OS thread's hub.
+  void check_thread(const char* what) const;
 
   std::unordered_map<detail::GreenThreadState*, std::unique_ptr<Member>> members_;
   detail::WaitQueue empty_waiters_;
+  std::size_t killing_ = 0;  // kill() calls in progress: insert() kills new members
 };
 
 }  // namespace grove

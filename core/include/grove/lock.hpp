@@ -3,7 +3,9 @@
 //   grove::Lock mu;
 //   { std::lock_guard g(mu); ... }          // or grove::LockGuard g(mu);
 //
-// Waiting is FIFO. Both are owned by the green thread that acquired them.
+// Waiting is FIFO. Both are owned by the green thread that acquired them, and serve
+// the green threads of one OS thread: acquiring one held by a green thread of another
+// OS thread is a UsageError.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +35,7 @@ class GROVE_API Lock {
   // UsageError if the caller holds it already, or if it would park on the hub.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
   // Takes the lock if it is free right now; never parks. UsageError if the caller
-  // holds it already.
+  // holds it already, or if a green thread of another OS thread holds it.
   bool try_acquire();
   // Releases it and hands it to the oldest waiter, if any. Does not park.
   // UsageError if the caller does not hold it.
@@ -68,6 +70,7 @@ class GROVE_API RLock {
   // would park on the hub.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
   // Takes it (or again, if the caller owns it) if possible right now; never parks.
+  // UsageError if a green thread of another OS thread owns it.
   bool try_acquire();
   // Undoes one acquire; at depth 0 the lock goes to the oldest waiter, if any. Does
   // not park. UsageError if the caller does not own it.

@@ -9,6 +9,10 @@
 // waiter before anyone else can take it, so a green thread that waited first is
 // served first and a kill or timeout racing the hand-off loses nothing: the item goes
 // to the next waiter or stays queued. Move-only element types work.
+//
+// Only for the OS thread whose green threads use it (no locking): a call from another
+// OS thread (a run_in_thread worker) that would wake a waiting green thread is a
+// UsageError and changes nothing.
 #pragma once
 
 #include <algorithm>
@@ -42,10 +46,15 @@ class QueueEmpty : public std::runtime_error {
 
 namespace detail {
 
+// A store with unpush() can take back the item push() just added (see BasicQueue::push).
+template <class S>
+concept UndoablePush = requires(S& s) { s.unpush(); };
+
 template <class T>
 struct FifoStore {
   std::deque<T> items;
   void push(T v) { items.push_back(std::move(v)); }
+  void unpush() noexcept { items.pop_back(); }
   T pop() {
     T v = std::move(items.front());
     items.pop_front();
@@ -59,6 +68,7 @@ template <class T>
 struct LifoStore {
   std::vector<T> items;
   void push(T v) { items.push_back(std::move(v)); }
+  void unpush() noexcept { items.pop_back(); }
   T pop() {
     T v = std::move(items.back());
     items.pop_back();
@@ -110,13 +120,13 @@ class BasicQueue {
       if (!putters_.wait("Queue::put", timeout)) return false;
       --reserved_slots_;  // the getter that woke us kept this slot for us
     }
-    push(std::move(item));
+    push(std::move(item), "grove::Queue::put");
     return true;
   }
   // Adds an item or throws QueueFull. Never parks.
   void put_nowait(T item) {
     if (full_for_new()) throw QueueFull();
-    push(std::move(item));
+    push(std::move(item), "grove::Queue::put_nowait");
   }
 
   // Removes and returns the next item, parking while there is none. GreenletExit /
@@ -132,13 +142,13 @@ class BasicQueue {
       if (!getters_.wait("Queue::get", timeout)) return std::nullopt;
       --reserved_items_;  // the putter that woke us kept this item for us
     }
-    return take();
+    return take("grove::Queue::get");
   }
   // Removes and returns the next item or throws QueueEmpty. Never parks. An item
   // already promised to a woken get() that has not run yet does not count.
   T get_nowait() {
     if (available() == 0) throw QueueEmpty();
-    return take();
+    return take("grove::Queue::get_nowait");
   }
 
   // The next item, without removing it; parks while there is none. The reference
@@ -168,7 +178,8 @@ class BasicQueue {
   // every join(). Never parks. More task_done() calls than items put is a UsageError.
   void task_done() {
     if (unfinished_ == 0) throw UsageError("grove::Queue::task_done: called more times than items were put");
-    if (--unfinished_ == 0) joiners_.wake_all();
+    joiners_.check_caller("grove::Queue::task_done");
+    if (--unfinished_ == 0) joiners_.wake_all("grove::Queue::task_done");
   }
   // Parks until every item put has been marked task_done() (returns at once if so);
   // false on timeout. GreenletExit / TimeoutError if interrupted (nothing changes);
@@ -198,15 +209,32 @@ class BasicQueue {
   // Whether a new put (not one a getter woke) must wait.
   bool full_for_new() const noexcept { return maxsize_ > 0 && store_.size() + reserved_slots_ >= maxsize_; }
 
-  void push(T item) {
-    store_.push(std::move(item));
+  // A call from another OS thread than the waiters' is refused (UsageError) before
+  // anything changes. The getter's wake-up must follow the store's push (which may
+  // throw); its thread check is then free where the store can take the item back
+  // (FIFO, LIFO), and a separate check beforehand otherwise (priority).
+  void push(T item, const char* what) {
+    peekers_.check_caller(what);
+    if constexpr (detail::UndoablePush<Store>) {
+      store_.push(std::move(item));
+      try {
+        if (getters_.wake_one(what)) ++reserved_items_;
+      } catch (...) {  // UsageError, thrown before any waiter was touched
+        store_.unpush();
+        throw;
+      }
+    } else {
+      getters_.check_caller(what);
+      store_.push(std::move(item));
+      if (getters_.wake_one(what)) ++reserved_items_;
+    }
     ++unfinished_;
-    if (getters_.wake_one()) ++reserved_items_;
-    peekers_.wake_all();
+    peekers_.wake_all(what);
   }
-  T take() {
+  T take(const char* what) {
+    putters_.check_caller(what);  // the item would be gone before the wake-up
     T v = store_.pop();
-    if (maxsize_ > 0 && putters_.wake_one()) ++reserved_slots_;
+    if (maxsize_ > 0 && putters_.wake_one(what)) ++reserved_slots_;
     return v;
   }
 

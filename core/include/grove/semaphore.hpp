@@ -33,6 +33,8 @@ class GROVE_API Semaphore {
   // Takes a permit if one is free right now; never parks.
   bool try_acquire() noexcept;
   // Returns a permit: to the oldest waiter if any, else to the count. Does not park.
+  // UsageError (nothing changes) if called from an OS thread other than the one whose
+  // green threads wait in acquire() (a run_in_thread worker, a std::thread).
   virtual void release();
 
   // Permits free right now.

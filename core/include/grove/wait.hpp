@@ -18,14 +18,16 @@ namespace grove {
 // entry first, in argument order); after a timeout, those ready so far (fewer than
 // `count`). Does not park if enough are ready on entry; otherwise UsageError on the
 // hub, and GreenletExit / TimeoutError if interrupted (the objects are untouched;
-// waiting on them never changes them).
+// waiting on them never changes them). UsageError, before anything else, if a green
+// thread handle among them is empty, is the caller's own (it would wait for itself)
+// or belongs to another OS thread.
 GROVE_API std::vector<const Waitable*> wait(const std::vector<const Waitable*>& objects,
                                             std::optional<Duration> timeout = std::nullopt,
                                             std::size_t count = std::numeric_limits<std::size_t>::max());
 
 // Joins every green thread; returns whether all are dead before `timeout` (a timeout
-// leaves them running). Parks. UsageError if one is the caller or belongs to
-// another OS thread; GreenletExit / TimeoutError if the caller is interrupted (the
+// leaves them running). Parks. UsageError if one is empty, is the caller or belongs
+// to another OS thread; GreenletExit / TimeoutError if the caller is interrupted (the
 // green threads keep running).
 GROVE_API bool joinall(const std::vector<GreenThreadHandle>& threads,
                        std::optional<Duration> timeout = std::nullopt);
@@ -44,7 +46,9 @@ GROVE_API bool killall(const std::vector<GreenThreadHandle>& threads,
 // Create and iterate it in one green thread; the objects must outlive it.
 class GROVE_API IWait {
  public:
-  // Starts watching `objects`; `timeout` counts from now. Does not park.
+  // Starts watching `objects`; `timeout` counts from now. Does not park. UsageError
+  // (nothing watched) for a green thread handle that wait() refuses: empty, the
+  // caller's own, or of another OS thread.
   explicit IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeout = std::nullopt);
   // Stops watching; objects not returned yet are left as they are.
   ~IWait();

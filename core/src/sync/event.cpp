@@ -2,10 +2,14 @@
 
 namespace grove {
 
-void Event::set() noexcept {
+void Event::set() { set_as("grove::Event::set"); }
+
+void Event::set_as(const char* what) {
   if (set_) return;
+  // Wakes first: a call from another OS thread is refused before the flag changes.
+  // The woken waiters run only after this returns, so the order is not observable.
+  waiters_.wake_all(what);
   set_ = true;
-  waiters_.wake_all();
   observers_.notify_all();
 }
 

@@ -1,8 +1,12 @@
 #include <grove/group.hpp>
 
 #include <chrono>
+#include <string>
 
+#include <grove/errors.hpp>
 #include <grove/scheduler.hpp>
+
+#include "hub.hpp"
 
 namespace grove {
 
@@ -31,10 +35,17 @@ void Group::insert(const GreenThreadHandle& g) {
   members_.emplace(s, std::move(m));
   g.observers().push_back(raw);
   slot_taken();
+  // A kill() in progress kills what joins meanwhile (a member may add itself: it is
+  // not killed here, as kill_nowait() spares the caller).
+  if (killing_ > 0 && !(g == current())) g.kill_nowait();
 }
 
 void Group::add(const GreenThreadHandle& g) {
   if (!g) throw UsageError("grove::Group::add: empty handle");
+  // Its death notification runs on its own OS thread, against this group.
+  if (g.state()->hub != detail::Hub::current()) {
+    throw UsageError("grove::Group::add: the green thread belongs to another OS thread's hub");
+  }
   if (g.dead() || contains(g)) return;
   acquire_slot(std::nullopt);
   SlotGuard slot{this};
@@ -46,7 +57,7 @@ void Group::add(const GreenThreadHandle& g) {
 void Group::remove(detail::GreenThreadState* s) noexcept {
   if (members_.erase(s) == 0) return;
   on_member_left();
-  if (members_.empty()) empty_waiters_.wake_all();
+  if (members_.empty()) empty_waiters_.wake_all_nothrow("grove::Group (its last member left)");
 }
 
 void Group::discard(const GreenThreadHandle& g) noexcept {
@@ -64,7 +75,19 @@ std::vector<GreenThreadHandle> Group::members() const {
   return out;
 }
 
+void Group::check_thread(const char* what) const {
+  // Every member belongs to one hub (add() checks): one of them tells which.
+  if (!members_.empty() && members_.begin()->first->hub != detail::Hub::current()) {
+    throw UsageError(std::string(what) +
+                     ": used from another OS thread (the members belong to another OS thread's hub)");
+  }
+}
+
 bool Group::join(std::optional<Duration> timeout) {
+  check_thread("grove::Group::join");
+  if (contains(current())) {
+    throw UsageError("grove::Group::join: called from a member of the group (it would wait for itself)");
+  }
   if (!timeout) {
     while (!members_.empty()) empty_waiters_.wait("grove::Group::join");
     return true;
@@ -86,10 +109,16 @@ void Group::kill_nowait() {
 }
 
 bool Group::kill(std::optional<Duration> timeout) {
+  check_thread("grove::Group::kill");
   if (contains(current())) throw UsageError("grove::Group::kill: called from a member of the group (it would wait for itself)");
+  struct Killing {  // insert() kills members added while this is alive
+    std::size_t& n;
+    explicit Killing(std::size_t& c) : n(c) { ++n; }
+    ~Killing() { --n; }
+  } killing{killing_};
   if (!timeout) {
     while (!members_.empty()) {
-      kill_nowait();  // again each round: members may have been added meanwhile
+      kill_nowait();  // again each round, for members that dodged the kill so far
       empty_waiters_.wait("grove::Group::kill");
     }
     return true;

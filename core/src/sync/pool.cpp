@@ -39,12 +39,12 @@ void Pool::on_member_left() noexcept { hand_over_free_slot(); }
 void Pool::hand_over_free_slot() noexcept {
   while (free_count() > 0) {
     ++reserved_;
-    if (!slot_waiters_.wake_one()) {
+    if (!slot_waiters_.wake_one_nothrow("grove::Pool (a slot became free)")) {
       --reserved_;
       break;
     }
   }
-  if (free_count() > 0) available_waiters_.wake_all();
+  if (free_count() > 0) available_waiters_.wake_all_nothrow("grove::Pool (a slot became free)");
 }
 
 std::size_t Pool::wait_available(std::optional<Duration> timeout) {

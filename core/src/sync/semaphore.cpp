@@ -19,7 +19,7 @@ bool Semaphore::acquire(std::optional<Duration> timeout) {
 }
 
 void Semaphore::release() {
-  if (!waiters_.wake_one()) ++permits_;
+  if (!waiters_.wake_one("grove::Semaphore::release")) ++permits_;
 }
 
 void BoundedSemaphore::release() {

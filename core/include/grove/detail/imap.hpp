@@ -49,11 +49,11 @@ struct MapRun {
 
   void report(Outcome o) noexcept {
     done.push_back(std::move(o));
-    consumer.wake_one();
+    consumer.wake_one_nothrow("grove::Group::imap (a call finished)");
   }
   void feeding_over() noexcept {
     fed = true;
-    consumer.wake_one();
+    consumer.wake_one_nothrow("grove::Group::imap (feeding ended)");
   }
   // Kills the feeder and every member still running; does not wait.
   void kill_all() noexcept {
