@@ -12,6 +12,7 @@
 // and -h print it to stdout and exit with 0.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -89,5 +90,26 @@ class Args {
   int i_ = 0;
   std::string current_;
 };
+
+// The options of a server sample that takes no others: --port N [--host H]
+// [--max-connections N] (0: no limit).
+struct ServerArgs {
+  std::string host = "127.0.0.1";
+  long long port = -1;
+  std::size_t max_connections = 0;
+};
+
+inline ServerArgs server_args(int argc, char** argv, const char* usage_line) {
+  ServerArgs out;
+  Args args(argc, argv, usage_line);
+  while (args.next()) {
+    if (args.is("--port")) out.port = args.number(0, 65535);
+    else if (args.is("--host")) out.host = args.text();
+    else if (args.is("--max-connections")) out.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
+    else args.usage();
+  }
+  if (out.port < 0) args.usage_missing();
+  return out;
+}
 
 }  // namespace samples

@@ -35,19 +35,14 @@ void echo(grove::net::Socket& sock, const grove::net::Address&) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string host = "127.0.0.1";
-  long port = -1;
+  const samples::ServerArgs a =
+      samples::server_args(argc, argv, "usage: echo_server --port N [--host H] [--max-connections N]");
+  const std::string& host = a.host;
+  const long long port = a.port;
   grove::net::StreamServerOptions opts;
   opts.name = "echo_server";
   opts.backlog = 1024;
-  samples::Args args(argc, argv, "usage: echo_server --port N [--host H] [--max-connections N]");
-  while (args.next()) {
-    if (args.is("--port")) port = args.number(0, 65535);
-    else if (args.is("--host")) host = args.text();
-    else if (args.is("--max-connections")) opts.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
-    else args.usage();
-  }
-  if (port < 0) args.usage_missing();
+  opts.max_connections = a.max_connections;
   try {
     samples::install_stop_signals();
     grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), echo, opts);
