@@ -39,6 +39,7 @@ struct DatagramServer::Impl : std::enable_shared_from_this<DatagramServer::Impl>
   grove::detail::ObserverList stop_waiters;
   bool started = false;
   bool stopped = false;
+  bool killing = false;  // a stop() has killed the handlers: later ones only wait
 
   // Owned by a pooled handler's function object: takes the handler off `handlers`
   // when that object is destroyed, also when it is killed before it first runs.
@@ -145,7 +146,8 @@ void DatagramServer::start() {
 }
 
 void DatagramServer::serve_forever() {
-  Impl& im = *impl_;
+  const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
+  Impl& im = *keep;
   if (!im.started) start();
   auto& hub = grove::detail::Hub::get();
   while (!im.stopped) {
@@ -156,35 +158,49 @@ void DatagramServer::serve_forever() {
 }
 
 void DatagramServer::stop(Duration timeout) {
-  Impl& im = *impl_;
-  if (!im.started || im.stopped) return;
-  im.stopped = true;
-  // serve_forever() returns once stop() is over, however it ends (even interrupted).
+  const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
+  Impl& im = *keep;
+  if (!im.started) return;
+  // serve_forever() returns once the first stop() is over, however it ends (even
+  // interrupted). A later stop() (another green thread's, the destructor's) still
+  // waits for the handlers, with its own timeout, so that none outlives it.
   struct NotifyWaiters {
-    Impl& im;
-    ~NotifyWaiters() { im.stop_waiters.notify_all(); }
-  } notify{im};
+    Impl* im;
+    ~NotifyWaiters() {
+      if (im) im->stop_waiters.notify_all();
+    }
+  } notify{im.stopped ? nullptr : &im};
+  im.stopped = true;
   im.sock.close();  // a receiver parked in recvfrom wakes with ECANCELED and returns
   const GreenThreadHandle self = grove::current();
   if (im.receiver == self) return;  // from the handler: the loop ends when it returns
-  if (im.opts.pool) {
-    im.receiver.kill();  // it runs no handler itself, and may be waiting for a slot
-    // Every pooled handler but the caller's own (a handler may stop its server).
-    auto others = [&] {
-      std::vector<GreenThreadHandle> hs;
-      for (const auto& h : im.handlers) {
-        if (!(h == self)) hs.push_back(h);
-      }
-      return hs;
-    };
-    if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
-      grove::joinall(hs, timeout);
-    }
-    // A killed handler leaves `handlers` as it ends, started or not (HandlerEntry).
-    if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) grove::killall(hs);
+  if (!im.opts.pool) {
+    if (!im.receiver.join(timeout)) im.receiver.kill();
     return;
   }
-  if (!im.receiver.join(timeout)) im.receiver.kill();
+  im.receiver.kill();  // it runs no handler itself, and may be waiting for a slot
+  // Every pooled handler but the caller's own (a handler may stop its server).
+  auto others = [&] {
+    std::vector<GreenThreadHandle> hs;
+    for (const auto& h : im.handlers) {
+      if (!(h == self)) hs.push_back(h);
+    }
+    return hs;
+  };
+  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
+    grove::joinall(hs, timeout);
+  }
+  // A killed handler leaves `handlers` as it ends, started or not (HandlerEntry).
+  // A handler killed already may be running its clean-up: a later stop() waits for
+  // it rather than interrupt that with a second kill.
+  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) {
+    if (im.killing) {
+      grove::joinall(hs);
+    } else {
+      im.killing = true;
+      grove::killall(hs);
+    }
+  }
 }
 
 Address DatagramServer::address() const { return impl_->bound; }

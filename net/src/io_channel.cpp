@@ -35,7 +35,7 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
 std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
   hub.check_may_block(op);
   if (waiter) {
-    throw UsageError(std::string("grove::net: ") + op +
+    throw UsageError(std::string(op) +
                      ": another green thread is already waiting to " + what +
                      " on this socket (only one reader and one writer may wait on a socket at once)");
   }

@@ -170,7 +170,7 @@ void Socket::settimeout(std::optional<Duration> timeout) noexcept {
   if (!timeout) {
     s_->timeout = -1;
   } else {
-    s_->timeout = std::max(0.0, grove::detail::to_seconds(*timeout));
+    s_->timeout = detail::timeout_seconds(*timeout);
   }
 }
 

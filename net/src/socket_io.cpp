@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cerrno>
 
+#include <grove/scheduler.hpp>
+
 #include "socket_state.hpp"
 
 namespace grove::net {
@@ -44,7 +46,7 @@ void Socket::connect(const Address& addr, std::optional<Duration> timeout, std::
   if (!is_open()) return void(ec = ebadf());
   SocketState* s = s_.get();
   s->peer = addr;
-  const Deadline dl(timeout ? std::max(0.0, grove::detail::to_seconds(*timeout)) : s->timeout);
+  const Deadline dl(timeout ? detail::timeout_seconds(*timeout) : s->timeout);
   int r;
   do {
     r = ::connect(s->fd, addr.data(), addr.size());
@@ -123,7 +125,9 @@ bool may_park_first(const SocketState* s, const Deadline& dl) noexcept {
 }
 
 // One recv under `dl`. After ECANCELED (closed while parked) `s` may be gone.
-std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline& dl, std::error_code& ec) {
+// `op` names the public call for a misuse error ("grove::net::Socket::recv_exactly").
+std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline& dl, std::error_code& ec,
+                      const char* op = "grove::net::Socket::recv") {
   const bool stream = s->type == SocketType::kStream;
   for (;;) {
     if (!may_park_first(s, dl)) {
@@ -137,7 +141,7 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
       if (!would_block(errno)) return ec = errno_code(errno), 0;
     }
     s->read_drained = false;
-    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::recv", "recv"))) return 0;
+    if ((ec = s->rd.wait(*s->hub, dl.left(), op, "recv"))) return 0;
   }
 }
 
@@ -176,7 +180,7 @@ std::size_t Socket::recv_exactly(void* buf, std::size_t len, std::error_code& ec
   std::size_t got = 0;
   auto* p = static_cast<char*>(buf);
   while (got < len) {
-    const std::size_t n = recv_some(s, p + got, len - got, dl, ec);
+    const std::size_t n = recv_some(s, p + got, len - got, dl, ec, "grove::net::Socket::recv_exactly");
     if (ec || n == 0) break;
     got += n;
   }
@@ -276,12 +280,28 @@ std::size_t Socket::sendto(const void* data, std::size_t len, const Address& to,
   if (!is_open()) return ec = ebadf(), 0;
   SocketState* s = s_.get();
   const Deadline dl(s->timeout);
+  // A Unix datagram socket sending to a receiver whose queue is full gets EAGAIN while
+  // poll reports it writable (its own buffer has room), so waiting for writability
+  // again would spin. After a wake that still ends in EAGAIN it sleeps instead, 1 ms
+  // doubling to 50 ms, within the deadline.
+  const bool unix_datagram = s->family == Family::kUnix && s->type == SocketType::kDatagram;
+  double backoff = 0;
+  bool woken = false;
   for (;;) {
     const ssize_t n = ::sendto(s->fd, data, len, MSG_NOSIGNAL, to.data(), to.size());
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (!would_block(errno)) return ec = errno_code(errno), 0;
+    if (unix_datagram && woken && dl.timeout != 0) {
+      backoff = backoff == 0 ? 0.001 : std::min(backoff * 2, 0.05);
+      const double left = dl.left();
+      if (left >= 0 && left <= 1e-6) return ec = std::make_error_code(std::errc::timed_out), 0;
+      grove::sleep(grove::seconds(left >= 0 ? std::min(backoff, left) : backoff));
+      if (!is_open()) return ec = errno_code(ECANCELED), 0;  // closed meanwhile
+      continue;
+    }
     if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::sendto", "sendto"))) return 0;
+    woken = true;
   }
 }
 
@@ -302,7 +322,7 @@ void wait_fd(int fd, int events, std::optional<Duration> timeout, std::error_cod
   // A watcher for this one wait (the fd is not ours to keep one with).
   detail::IoChannel ch;
   ch.init(fd, events, /*keep=*/false);
-  const double t = timeout ? std::max(0.0, grove::detail::to_seconds(*timeout)) : -1;
+  const double t = timeout ? detail::timeout_seconds(*timeout) : -1;
   struct Stop {
     detail::Hub& hub;
     detail::IoChannel& ch;

@@ -12,6 +12,18 @@
 
 namespace grove::net::detail {
 
+// A timeout the user gave, in the seconds SocketState::timeout and the waits use. A
+// negative one is already expired (a call that would park fails with timed_out, as
+// with a deadline in the past), not 0, which means non-blocking; one longer than
+// kMaxTimeoutSeconds (~31 years) is cut to it, so that a deadline cannot overflow
+// the clock.
+inline constexpr double kMaxTimeoutSeconds = 1e9;
+inline double timeout_seconds(Duration d) noexcept {
+  const double t = grove::detail::to_seconds(d);
+  if (t < 0) return 1e-9;
+  return t < kMaxTimeoutSeconds ? t : kMaxTimeoutSeconds;
+}
+
 struct SocketState {
   int fd = -1;
   Family family = Family::kUnspecified;

@@ -1,9 +1,14 @@
 // stream_server.cpp: the acceptor loop and the per-connection green threads.
 #include <grove/net/stream_server.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -37,6 +42,13 @@ bool out_of_fds(const std::error_code& ec) {
   return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
+// Errors that say the listener cannot accept at all (closed under us, not a socket,
+// not listening, not a stream socket).
+bool listener_unusable(const std::error_code& ec) {
+  const int e = ec.value();
+  return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP;
+}
+
 }  // namespace
 
 // Shared by the server object, its acceptor and every handler (each holds a
@@ -55,6 +67,8 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
   grove::detail::ObserverList stop_waiters;  // serve_forever()
   bool started = false;
   bool stopped = false;
+  bool unlink_at_stop = false;  // the listener is a Unix socket file start() made
+  bool killing = false;  // a stop() has killed the handlers: later ones only wait
 
   // A handler's connection slot: its entry in `conns` and its place in `running`.
   // Owned by the handler's function object, so it is given back when that object is
@@ -112,6 +126,7 @@ void StreamServer::Impl::accept_loop() {
   Hub& hub = Hub::get();
   double backoff = 0.005;
   bool starved = false;  // out of fds, logged
+  bool failing = false;  // another accept error, logged
   double turn = -1;
   int accepted_this_turn = 0;
   for (;;) {
@@ -135,13 +150,22 @@ void StreamServer::Impl::accept_loop() {
         backoff = std::min(backoff * 2, 0.5);
         continue;
       }
-      grove::logger().warn("{}: accept failed: {}", opts.name, ec.message());
-      grove::sleep(std::chrono::milliseconds(5));
+      if (listener_unusable(ec)) {  // not a listening stream socket: retrying cannot help
+        grove::logger().error("{}: accept failed: {}; no longer accepting", opts.name, std::strerror(ec.value()));
+        return;
+      }
+      if (!failing) {  // anything else (ECONNABORTED, EPERM from a firewall): back off
+        grove::logger().warn("{}: accept failed: {}; backing off and retrying", opts.name,
+                             std::strerror(ec.value()));
+        failing = true;
+      }
+      grove::sleep(grove::seconds(backoff));
+      backoff = std::min(backoff * 2, 0.5);
       continue;
     }
-    if (starved) {
+    if (starved || failing) {
       grove::logger().warn("{}: accepting connections again", opts.name);
-      starved = false;
+      starved = failing = false;
     }
     backoff = 0.005;
     // Other users of a shared pool may have taken the slot while accept() parked:
@@ -196,7 +220,8 @@ StreamServer::~StreamServer() {
 void StreamServer::start() {
   Impl& im = *impl_;
   if (im.started) throw UsageError("grove::net::StreamServer::start: already started");
-  if (!im.listener.is_open()) {
+  const bool bound_here = !im.listener.is_open();
+  if (bound_here) {
     Socket s(im.want.family(), SocketType::kStream);
     if (im.want.family() != Family::kUnix) {
       if (im.opts.reuse_address) s.set_reuse_address(true);
@@ -205,15 +230,28 @@ void StreamServer::start() {
     s.bind(im.want);
     s.listen(im.opts.backlog);
     im.listener = std::move(s);
+  } else {
+    // A listener passed in must be a listening stream socket, or every accept fails.
+    std::error_code ec;
+    const int accepting = im.listener.get_option(SOL_SOCKET, SO_ACCEPTCONN, ec);
+    if (ec || !accepting || im.listener.type() != SocketType::kStream) {
+      throw UsageError("grove::net::StreamServer::start: the listener passed in is not a listening stream "
+                       "socket (bind and listen() it first)");
+    }
   }
   im.bound = im.listener.local_address();
+  // A Unix socket file the server made itself is removed at stop(), as Go's listener
+  // does, so that a new server can bind the same path.
+  im.unlink_at_stop = bound_here && im.bound.family() == Family::kUnix && !im.bound.host().empty() &&
+                      im.bound.host()[0] != '@';
   im.acceptor = grove::spawn(SpawnOptions{0, im.opts.name + " acceptor " + im.bound.to_string()},
                              [p = impl_] { p->accept_loop(); });
   im.started = true;
 }
 
 void StreamServer::serve_forever() {
-  Impl& im = *impl_;
+  const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
+  Impl& im = *keep;
   if (!im.started) start();
   Hub& hub = Hub::get();
   while (!im.stopped) {
@@ -224,19 +262,28 @@ void StreamServer::serve_forever() {
 }
 
 void StreamServer::stop(Duration timeout) {
-  Impl& im = *impl_;
-  if (!im.started || im.stopped) {
+  const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
+  Impl& im = *keep;
+  if (!im.started) {
     im.listener.close();
     return;
   }
-  im.stopped = true;
-  // serve_forever() returns once stop() is over, however it ends (even interrupted).
+  // serve_forever() returns once the first stop() is over, however it ends (even
+  // interrupted). A later stop() (another green thread's, the destructor's) still
+  // waits for the handlers, with its own timeout, so that none outlives it.
   struct NotifyWaiters {
-    Impl& im;
-    ~NotifyWaiters() { im.stop_waiters.notify_all(); }
-  } notify{im};
-  im.listener.close();  // the acceptor wakes with ECANCELED and returns
-  im.acceptor.kill();   // in case it was sleeping (out of fds) or below the cap
+    Impl* im;
+    ~NotifyWaiters() {
+      if (im) im->stop_waiters.notify_all();
+    }
+  } notify{im.stopped ? nullptr : &im};
+  if (!im.stopped) {
+    im.stopped = true;
+    const std::string path = im.unlink_at_stop ? im.bound.host() : std::string();
+    im.listener.close();  // the acceptor wakes with ECANCELED and returns
+    if (!path.empty()) ::unlink(path.c_str());
+    im.acceptor.kill();  // in case it was sleeping (out of fds) or below the cap
+  }
   // Every handler but the caller's own (a handler may stop its server).
   const GreenThreadHandle self = grove::current();
   auto others = [&] {
@@ -250,7 +297,16 @@ void StreamServer::stop(Duration timeout) {
     grove::joinall(hs, timeout);
   }
   // A killed handler gives its slot back as it ends, started or not (ConnectionSlot).
-  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) grove::killall(hs);
+  // A handler killed already may be running its clean-up: a later stop() waits for
+  // it rather than interrupt that with a second kill.
+  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) {
+    if (im.killing) {
+      grove::joinall(hs);
+    } else {
+      im.killing = true;
+      grove::killall(hs);
+    }
+  }
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }

@@ -7,6 +7,7 @@
 
 #include <spdlog/sinks/ostream_sink.h>
 
+#include "captured_log.hpp"
 #include "grove_test.hpp"
 
 using namespace std::chrono_literals;
@@ -57,24 +58,7 @@ GROVE_TEST("linking to a dead green thread runs the callback") {
   CHECK(ran);
 }
 
-namespace {
-// Routes grove's logger into a string for the scope; restores an equivalent of the
-// original logger (same sinks, level, name) afterwards.
-struct CapturedLog {
-  std::ostringstream out;
-  std::shared_ptr<spdlog::logger> original = std::make_shared<spdlog::logger>(grove::logger());
-  CapturedLog() {
-    auto l = std::make_shared<spdlog::logger>("grove", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
-    l->set_level(spdlog::level::warn);
-    grove::set_logger(l);
-  }
-  ~CapturedLog() { grove::set_logger(original); }
-  std::string text() {
-    grove::logger().flush();
-    return out.str();
-  }
-};
-}  // namespace
+using grove::test::CapturedLog;
 
 GROVE_TEST("an unobserved exception is logged with the green thread's name") {
   CapturedLog log;

@@ -115,7 +115,9 @@ class GROVE_API Socket {
   // settimeout: nullopt waits forever (the default); zero makes calls non-blocking
   // (EAGAIN is reported as std::errc::resource_unavailable_try_again); otherwise a
   // call that waits longer fails with std::errc::timed_out. A multi-step call
-  // (sendall, recv_exactly, connect) gets it once, for the whole call.
+  // (sendall, recv_exactly, connect) gets it once, for the whole call. A negative
+  // timeout is already expired (a call that would park fails with timed_out at once;
+  // gettimeout() then reports 1 ns); one longer than ~31 years is cut to that.
   void settimeout(std::optional<Duration> timeout) noexcept;
   // The timeout set by settimeout() (nullopt: none).
   std::optional<Duration> gettimeout() const noexcept;

@@ -14,7 +14,9 @@
 // connection only. Running out of fds at accept (EMFILE, ENFILE, ENOBUFS, ENOMEM) is
 // logged once, then the acceptor backs off (5 ms doubling to 500 ms) and retries:
 // the connections it has keep being served and no CPU is burnt; accepting resumes
-// (and is logged) once fds are free.
+// (and is logged) once fds are free. Other accept errors back off the same way; one
+// that says the listener cannot accept at all (EBADF, ENOTSOCK, EINVAL, EOPNOTSUPP)
+// is logged and ends accepting (the handlers keep running until stop()).
 //
 // A StreamServer belongs to the OS thread that created it; it is neither copyable
 // nor movable.
@@ -64,7 +66,8 @@ class GROVE_API StreamServer {
 
   // Binds and listens on `address` at start(). Does not park.
   StreamServer(const Address& address, Handler handler, StreamServerOptions options = {});
-  // Serves on `listener`, already bound and listening. Does not park.
+  // Serves on `listener`, already bound and listening (start() checks: UsageError
+  // otherwise). Does not park.
   StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
   // stop(0s) if still running: kills the handlers (parks until they are dead).
   ~StreamServer();
@@ -80,12 +83,15 @@ class GROVE_API StreamServer {
   // GreenletExit / TimeoutError if the caller is interrupted (the server keeps
   // running).
   void serve_forever();
-  // Stops accepting (closes the listener), lets running handlers finish for up to
-  // `timeout`, then kills the rest and waits for them to die; afterwards no fd of
-  // this server is open. Parks. Idempotent. A handler may call it: every other
-  // handler is stopped, and the caller's own connection closes when it returns. If
-  // the caller is interrupted meanwhile (GreenletExit / TimeoutError), the listener
-  // is closed but handlers not killed yet keep running.
+  // Stops accepting (closes the listener; a Unix socket file the server made is
+  // removed), lets running handlers finish for up to `timeout`, then kills the rest
+  // and waits for them to die; afterwards no fd of this server is open. Parks. A
+  // second call (another green thread's, the destructor's) while the first still
+  // waits does the same with its own timeout: no handler outlives any stop() call.
+  // A handler may call it: every other handler is stopped, and the caller's own
+  // connection closes when it returns. If the caller is interrupted meanwhile
+  // (GreenletExit / TimeoutError), the listener is closed but handlers not killed
+  // yet keep running.
   void stop(Duration timeout = std::chrono::seconds(1));
 
   // True once start() succeeded (it stays true after stop()).
