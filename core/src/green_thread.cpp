@@ -12,15 +12,16 @@ namespace {
 using detail::GreenThreadState;
 using detail::Hub;
 
-// The caller's hub, after checking that `s` belongs to it.
-Hub& own_hub(const GreenThreadState* s, const char* op) {
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_handle(const GreenThreadState* s, const char* op) {
   if (!s) throw UsageError(std::string("grove::GreenThreadHandle::") + op + ": empty handle");
-  Hub* h = Hub::current();
-  if (s->hub != h) {
-    throw UsageError(std::string("grove::GreenThreadHandle::") + op +
-                     ": the green thread belongs to another OS thread's hub");
-  }
-  return *h;
+  throw UsageError(std::string("grove::GreenThreadHandle::") + op +
+                   ": the green thread belongs to another OS thread's hub");
+}
+
+// The caller's hub, after checking that `s` belongs to it.
+inline Hub& own_hub(const GreenThreadState* s, const char* op) {
+  if (!s || !Hub::is_current(s)) [[unlikely]] refuse_handle(s, op);
+  return *s->hub;
 }
 
 // Wakes one green thread when the observed one dies.
@@ -45,7 +46,7 @@ bool join_impl(const GreenThreadState* cs, const char* op, const Duration* timeo
     while (s->status != detail::Status::kDead) hub.park("join", s);
     return true;
   }
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), *timeout);
   while (s->status != detail::Status::kDead) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= Duration::zero() || !hub.park_for(std::chrono::duration<double>(left).count(), "join", s)) {
@@ -64,7 +65,10 @@ void GreenThreadHandle::join_for_get() const { join_impl(s_, "get", nullptr); }
 void GreenThreadHandle::kill_nowait() const {
   Hub& hub = own_hub(s_, "kill");
   if (s_->status == detail::Status::kDead) return;
-  if (s_ == hub.running()) throw GreenletExit{};
+  if (s_ == hub.running()) {
+    s_->exiting = true;
+    throw GreenletExit{};
+  }
   hub.interrupt(s_, detail::kPendingKill);
 }
 

@@ -44,7 +44,11 @@
 //   6. park() returns in the green thread; the timer (stopped) leaves with the frame.
 //   A kill or Timeout at step 3 instead sets a pending bit and wakes the green thread
 //   with kInterrupted; park() raises GreenletExit / TimeoutError, and RAII on the way
-//   out stops the timer and unlinks any wait-list node.
+//   out stops the timer and unlinks any wait-list node. While the green thread is
+//   unwinding an exception (a destructor that parks), nothing is raised (a throw
+//   then would be std::terminate): a kill or Timeout stays pending, without waking
+//   it, until the unwinding is over; a kill of a thread already unwinding from
+//   GreenletExit is dropped. Only LoopExit still wakes it, since nothing else could.
 //
 // Per-green-thread state kept across switches
 //   errno and the C++ runtime's exception globals (__cxa_eh_globals: the chain of
@@ -120,6 +124,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <cxxabi.h>
+#include <mutex>
 #include <new>
 
 #include <grove/errors.hpp>
@@ -151,6 +156,14 @@ struct HubOwner {
 };
 thread_local HubOwner tls_owner;
 
+// Serials of hubs: a stale handle names its hub by serial, never by address alone.
+std::atomic<std::uint64_t> next_hub_serial{1};
+
+// Which hub (by serial; 0: none) handles each signal with a dump watcher. libev lets a
+// signal be attached to one loop only and aborts otherwise.
+std::mutex dump_signal_mutex;
+std::uint64_t dump_signal_owner[NSIG] = {};
+
 [[noreturn]] void invariant_failed(const char* what) noexcept {
   std::fprintf(stderr, "grove: internal invariant broken: %s\n", what);
   std::abort();
@@ -169,19 +182,24 @@ std::string exception_text(const std::exception_ptr& e) {
 }  // namespace
 
 Hub& Hub::create() {
-  tls_owner.hub = new Hub();
-  return *tls_owner.hub;
+  // Published only once fully constructed: a constructor that throws (no memory for
+  // the hub's stack) leaves this OS thread without a hub, and the next call tries again.
+  Hub* h = new Hub();
+  tls_owner.hub = h;
+  tls_hub_ = h;
+  return *h;
 }
 
-Hub::Hub() {
+Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   loop_ = ev_loop_new(EVFLAG_AUTO);
   if (!loop_) throw std::runtime_error("grove: cannot create the libev loop (ev_loop_new failed)");
-  tls_hub_ = this;
+  loop_owner_.loop = loop_;  // destroyed by loop_owner_ if the rest of the constructor throws
 
   eh_ = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
   errno_ = &errno;
 
   root_.hub = this;
+  root_.hub_serial = serial_;
   root_.is_root = true;
   root_.status = Status::kRunning;
   root_.refs = 1;
@@ -191,6 +209,7 @@ Hub::Hub() {
   running_.store(&root_, std::memory_order_relaxed);
 
   hub_.hub = this;
+  hub_.hub_serial = serial_;
   hub_.is_hub = true;
   hub_.refs = 1;
   hub_.name = "hub";
@@ -201,8 +220,16 @@ Hub::Hub() {
   altstack_ = ensure_signal_stack();
 
   const Config& c = config();
+  report_config_warnings();
   if (c.max_blocking_ms > 0) monitor_ = std::make_unique<Monitor>(*this, c.max_blocking_ms);
-  if (c.dump_on_sigusr1 && root_.name == "main") enable_dump_signal(SIGUSR1);
+  if (c.dump_on_sigusr1 && root_.name == "main") {
+    try {
+      enable_dump_signal(SIGUSR1);
+    } catch (const UsageError& e) {
+      // Another OS thread's hub took SIGUSR1 first (dump_on_signal): keep that one.
+      log_warn("grove: GROVE_DUMP_ON_SIGUSR1 is ignored: {}", e.what());
+    }
+  }
 }
 
 Hub::~Hub() {
@@ -210,6 +237,8 @@ Hub::~Hub() {
   if (dump_signal_on_) {
     ev_ref(loop_);
     ev_signal_stop(loop_, &dump_signal_);
+    std::lock_guard<std::mutex> lock(dump_signal_mutex);
+    dump_signal_owner[dump_signal_.signum] = 0;
   }
   const bool on_root = current_ == &root_;
   if (root_.locals) destroy_locals(&root_);
@@ -218,6 +247,7 @@ Hub::~Hub() {
              "without running their destructors", live_count_);
   }
   ev_loop_destroy(loop_);
+  loop_owner_.loop = nullptr;
   loop_ = nullptr;
   tls_hub_ = nullptr;
   // Stacks stay mapped if anything may still point into them (a handle that outlives
@@ -242,6 +272,7 @@ SpawnPlacement Hub::allocate(std::size_t object_size, std::size_t stack_size) {
 
 void Hub::start(GreenThreadState* gt, const SpawnPlacement& p, std::string name) {
   gt->hub = this;
+  gt->hub_serial = serial_;
   gt->id = next_id_++;
   gt->refs = 1;  // the "alive" reference, dropped when it dies
   gt->status = Status::kCreated;
@@ -267,7 +298,7 @@ void Hub::release(GreenThreadState* gt) noexcept {
 
 void release_green_thread(GreenThreadState* gt) noexcept {
   Hub* h = gt->hub;
-  if (h != Hub::current()) {
+  if (!Hub::is_current(gt)) {
     // The last handle died on another OS thread, or after the hub: leave the stack.
     std::fprintf(stderr, "grove: a green thread handle was released outside its hub's OS thread; "
                          "its stack is leaked\n");
@@ -394,13 +425,28 @@ bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept {
 
 void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept {
   if (gt->status == Status::kDead) return;
+  // A green thread unwinding an exception (parked in a destructor) cannot take another
+  // one: the interrupt stays pending, raised at its first park after the unwinding,
+  // and it is not woken out of the destructor's wait. A kill of a green thread that
+  // is unwinding from GreenletExit already is a no-op. LoopExit still wakes it: nothing
+  // else ever could.
+  const unsigned uncaught = gt == current_ ? eh_->uncaught : gt->eh_uncaught;
+  if (uncaught != 0 && bit != kPendingLoopExit) {
+    if (bit != kPendingKill || !gt->exiting) gt->pending |= bit;
+    return;
+  }
   gt->pending |= bit;
   wake(gt, WakeReason::kInterrupted);
 }
 
 void Hub::raise_pending(GreenThreadState* me) {
+  // Throwing while an exception unwinds this green thread would call std::terminate:
+  // leave the interrupt pending (see interrupt()). Only reached with a pending bit or
+  // an interrupting wake, never on the plain park / yield path.
+  if (eh_->uncaught != 0 && !(me->pending & kPendingLoopExit)) return;
   if (me->pending & kPendingKill) {
     me->pending &= static_cast<std::uint8_t>(~kPendingKill);
+    me->exiting = true;
     throw GreenletExit{};
   }
   if (me->pending & kPendingLoopExit) {
@@ -591,6 +637,17 @@ void ParkTimer::on_timer(struct ev_loop*, ev_timer* w, int) noexcept {
 
 void Hub::enable_dump_signal(int signo) {
   if (dump_signal_on_) return;
+  if (signo <= 0 || signo >= NSIG) {
+    throw UsageError("grove::dump_on_signal: " + std::to_string(signo) + " is not a signal number");
+  }
+  {
+    std::lock_guard<std::mutex> lock(dump_signal_mutex);
+    if (dump_signal_owner[signo] != 0 && dump_signal_owner[signo] != serial_) {
+      throw UsageError("grove::dump_on_signal: signal " + std::to_string(signo) +
+                       " already dumps another OS thread's hub (a signal can serve one hub only)");
+    }
+    dump_signal_owner[signo] = serial_;
+  }
   ev_signal_init(&dump_signal_, [](struct ev_loop*, ev_signal*, int) {
     try {
       grove_dump_to_stderr();

@@ -37,6 +37,14 @@ class GROVE_API Hub {
     Hub* h = tls_hub_;
     return h ? *h : create();
   }
+  // True if gt belongs to this OS thread's hub. Compares the hub's serial, not its
+  // address: a hub created later at the address of a destroyed one is another hub.
+  static bool is_current(const GreenThreadState* gt) noexcept {
+    Hub* h = tls_hub_;
+    return h && h->serial_ == gt->hub_serial;
+  }
+  // Unique among all the hubs this process ever created (counting from 1).
+  std::uint64_t serial() const noexcept { return serial_; }
 
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -170,6 +178,17 @@ class GROVE_API Hub {
   ev_signal dump_signal_{};
   bool dump_signal_on_ = false;
   void* altstack_ = nullptr;  // the sigaltstack this hub installed, if any
+  const std::uint64_t serial_;
+
+  // Frees the libev loop if the constructor throws after creating it; ~Hub() destroys
+  // the loop itself, in its order, and clears this.
+  struct LoopOwner {
+    struct ev_loop* loop = nullptr;
+    ~LoopOwner() {
+      if (loop) ev_loop_destroy(loop);
+    }
+  };
+  LoopOwner loop_owner_;
 };
 
 // A libev timer on the parking green thread's stack that wakes it with kTimedOut.

@@ -3,12 +3,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <system_error>
+
+#include <grove/errors.hpp>
 
 #include "config.hpp"
 #include "log_internal.hpp"
@@ -32,6 +35,11 @@ GuardKind probe_guard_kind() {
   GuardKind k = ::madvise(p, page, MADV_GUARD_INSTALL) == 0 ? GuardKind::kMadvise : GuardKind::kMprotect;
   ::munmap(p, 2 * page);
   return k;
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_stack_size(std::size_t usable) {
+  throw UsageError("grove::spawn: a stack of " + std::to_string(usable) + " bytes is too large (at most " +
+                   std::to_string(kMaxStackBytes) + " bytes)");
 }
 
 }  // namespace
@@ -63,15 +71,20 @@ StackPool::~StackPool() {
 }
 
 void StackPool::new_arena(SizeClass& c) {
-  const std::size_t slot = kGuardBytes + c.usable;
+  const std::size_t slot = kGuardBytes + c.usable;  // acquire() bounds c.usable: no overflow
   std::size_t slots = c.next_arena_slots;
-  void* p = ::mmap(nullptr, slots * slot, PROT_READ | PROT_WRITE,
+  if (slots > 1 && slots > kMaxArenaBytes / slot) slots = std::max<std::size_t>(1, kMaxArenaBytes / slot);
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(slots, slot, &bytes)) {
+    throw std::system_error(ENOMEM, std::system_category(), "grove: green-thread stack arena size overflows");
+  }
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     throw std::system_error(errno, std::system_category(),
-                            "grove: cannot map " + std::to_string(slots * slot) + " bytes of green-thread stacks");
+                            "grove: cannot map " + std::to_string(bytes) + " bytes of green-thread stacks");
   }
-  arenas_.emplace_back(p, slots * slot);
+  arenas_.emplace_back(p, bytes);
   c.next = static_cast<char*>(p);
   c.remaining = slots;
   // Grow geometrically so a million stacks need a few dozen arenas (about 1 GiB of
@@ -98,6 +111,7 @@ GuardKind StackPool::install_guard(char* base) {
 }
 
 StackSlot StackPool::acquire(std::size_t usable) {
+  if (usable > kMaxStackBytes) [[unlikely]] refuse_stack_size(usable);
   if (usable < kMinStackBytes) usable = kMinStackBytes;
   usable = std::bit_ceil(usable);
   const auto idx = static_cast<std::size_t>(std::countr_zero(usable) - std::countr_zero(kMinStackBytes));

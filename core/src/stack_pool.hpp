@@ -31,6 +31,10 @@ namespace grove::detail {
 
 inline constexpr std::size_t kGuardBytes = 16 * 1024;
 inline constexpr std::size_t kMinStackBytes = 16 * 1024;
+// The largest usable stack a green thread may ask for; larger requests are a UsageError.
+inline constexpr std::size_t kMaxStackBytes = std::size_t{1} << 30;
+// An arena maps at most this much address space (unless one slot alone is larger).
+inline constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
 inline constexpr std::uint64_t kStackCanary = 0x67726f7665c0ffeeULL;
 
 class StackPool {
@@ -41,7 +45,8 @@ class StackPool {
   ~StackPool();
 
   // A slot with at least `usable` bytes of stack (rounded up to a power of two).
-  // Throws std::system_error if the memory cannot be mapped.
+  // Throws UsageError if `usable` exceeds kMaxStackBytes, std::system_error if the
+  // memory cannot be mapped.
   StackSlot acquire(std::size_t usable);
   void release(const StackSlot& slot) noexcept;
 

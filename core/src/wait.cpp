@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include <grove/duration.hpp>
 #include <grove/scheduler.hpp>
 
 #include "hub.hpp"
@@ -73,7 +74,7 @@ void check_waitables(const std::vector<const Waitable*>& objects, detail::Hub& h
     const auto* h = dynamic_cast<const GreenThreadHandle*>(w);
     if (!h) continue;
     if (!*h) throw UsageError(std::string(what) + ": empty green thread handle");
-    if (h->state()->hub != &hub) {
+    if (h->state()->hub_serial != hub.serial()) {
       throw UsageError(std::string(what) + ": a green thread belongs to another OS thread's hub");
     }
     if (h->state() == hub.running()) {
@@ -99,7 +100,7 @@ std::vector<const Waitable*> wait(const std::vector<const Waitable*>& objects, s
   hub.check_may_block("grove::wait");
 
   std::optional<Clock::time_point> deadline;
-  if (timeout) deadline = Clock::now() + *timeout;
+  if (timeout) deadline = grove::detail::deadline_after(Clock::now(), *timeout);
   bool parked = false;
   std::unique_ptr<ReadyObserver[]> obs(new ReadyObserver[objects.size()]);
   for (std::size_t i = 0; i < objects.size(); ++i) {
@@ -129,7 +130,7 @@ bool joinall(const std::vector<GreenThreadHandle>& threads, std::optional<Durati
   objs.reserve(threads.size());
   for (const auto& t : threads) {
     if (!t) throw UsageError("grove::joinall: empty green thread handle");
-    if (detail::Hub::current() != t.state()->hub) {
+    if (!detail::Hub::is_current(t.state())) {
       throw UsageError("grove::joinall: a green thread belongs to another OS thread's hub");
     }
     if (t == current()) throw UsageError("grove::joinall: a green thread cannot join itself");
@@ -163,7 +164,7 @@ IWait::IWait(std::vector<const Waitable*> objects, std::optional<Duration> timeo
   check_waitables(objects, detail::Hub::get(), "grove::iwait");  // before anything is registered
   impl_ = new Impl;
   impl_->objects = std::move(objects);
-  if (timeout) impl_->deadline = Clock::now() + *timeout;
+  if (timeout) impl_->deadline = grove::detail::deadline_after(Clock::now(), *timeout);
   const std::size_t n = impl_->objects.size();
   impl_->obs.reset(new ReadyObserver[n]);
   for (std::size_t i = 0; i < n; ++i) {

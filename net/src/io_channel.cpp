@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include <grove/duration.hpp>
 #include <grove/errors.hpp>
 
 namespace grove::net::detail {
@@ -59,7 +60,7 @@ std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const 
   if (timeout < 0) {
     while (!me.ready && !me.closed) hub.park(op_desc);
   } else {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+    const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), timeout);
     while (!me.ready && !me.closed) {
       const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0 || !hub.park_for(left, op_desc)) {

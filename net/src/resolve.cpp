@@ -107,7 +107,8 @@ std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::opt
 
 Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
                          std::error_code& ec) {
-  const auto end = std::chrono::steady_clock::now() + (timeout ? *timeout : std::chrono::hours(24 * 365));
+  const auto end = grove::detail::deadline_after(std::chrono::steady_clock::now(),
+                                                 timeout ? *timeout : Duration(std::chrono::hours(24 * 365)));
   std::vector<Address> addrs = resolve(host, port, timeout, ec);
   if (ec) return {};
   for (const Address& a : addrs) {

@@ -28,8 +28,7 @@ struct Deadline {
   double timeout;  // < 0: none, 0: non-blocking
   Clock::time_point end;
   explicit Deadline(double t)
-      : timeout(t), end(t > 0 ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t))
-                              : Clock::time_point()) {}
+      : timeout(t), end(t > 0 ? grove::detail::deadline_after(Clock::now(), t) : Clock::time_point()) {}
   // Seconds left (at least 1 us, so an expired budget still reports timed_out).
   double left() const {
     if (timeout <= 0) return timeout;

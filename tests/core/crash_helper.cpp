@@ -10,13 +10,22 @@
 //   overflow-bounded  green thread 'deep' overflows its usable stack by less than the
 //               guard (half of it), returns, then yields (canary checked at switch-out)
 //   asan        a stack-buffer-overflow on a green thread's stack; dies under ASan
+//   dump-two-threads  an OS thread's hub dumps on SIGUSR2 and exits, then main's hub
+//               takes SIGUSR2 over and a third OS thread asks for it too; prints what
+//               each got; exits 0
+//   hub-no-memory  grove::current() twice under an address-space limit too small for
+//               a hub's stacks; prints what each call did; exits 0 if both failed
+//   stack-default  spawns and joins a green thread with the default stack size and
+//               prints that size; exits 0
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <grove/grove.hpp>
 #include <grove/log.hpp>
@@ -128,6 +137,55 @@ int main(int argc, char** argv) {
     });
     g.join();
     std::fprintf(stderr, "crash_helper: the overflow went unnoticed\n");
+    return 0;
+  }
+  if (mode == "dump-two-threads") {
+    auto try_dump = [](const char* who) {
+      try {
+        grove::dump_on_signal(SIGUSR2);
+        std::fprintf(stderr, "%s: enabled\n", who);
+      } catch (const grove::UsageError& e) {
+        std::fprintf(stderr, "%s: refused: %s\n", who, e.what());
+      }
+    };
+    std::thread first([&] { try_dump("first"); });
+    first.join();  // its hub is gone, and with it its claim on SIGUSR2
+    try_dump("main");
+    std::thread third([&] { try_dump("third"); });
+    third.join();
+    auto g = grove::spawn(named("sleeper-gamma"), [] { grove::sleep(10s); });
+    grove::sleep(5ms);
+    ::raise(SIGUSR2);
+    grove::sleep(10ms);
+    grove::sleep(10ms);
+    g.kill();
+    return 0;
+  }
+  if (mode == "hub-no-memory") {
+    // Leave ~1 MiB of address space: enough for the libev loop, not for the hub's
+    // stack arena (about 4 MiB).
+    long pages = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(pages) * 4096 + (1 << 20);
+    ::setrlimit(RLIMIT_AS, &rl);
+    for (const char* which : {"first", "second"}) {
+      try {
+        auto h = grove::current();
+        std::fprintf(stderr, "%s call returned a handle, id %llu\n", which, static_cast<unsigned long long>(h.id()));
+        return 1;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s call failed: %s\n", which, e.what());
+      }
+    }
+    return 0;
+  }
+  if (mode == "stack-default") {
+    auto g = grove::spawn([] { return 5; });
+    std::fprintf(stderr, "default stack %zu, green thread returned %d\n", grove::detail::default_stack_size(), g.get());
     return 0;
   }
   if (mode == "asan") {

@@ -1,6 +1,6 @@
 // crash_test.cpp: behaviour seen from outside a process: the blocked-hub monitor, the
 // SIGUSR1 dump, the stack overflow report per guard mechanism, the settings read from
-// the environment, and a bare main().
+// the environment, a bare main(), and a hub that cannot be created.
 #include <string>
 
 #include "child_process.hpp"
@@ -93,4 +93,37 @@ GROVE_TEST("a stack overflow is reported through the stack canary at the next sw
   CHECK(r.signaled());
   CHECK(contains(r.err, "stack overflow in green thread 'deep'"));
   CHECK(contains(r.err, "canary"));
+}
+
+GROVE_TEST("dump_on_signal for a signal another OS thread's hub dumps on gets a UsageError") {
+  auto r = run_crash_helper("dump-two-threads", {"GROVE_DUMP_ON_SIGUSR1="});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "first: enabled"));
+  CHECK(contains(r.err, "main: enabled"));  // the exited thread's hub released the signal
+  CHECK(contains(r.err, "third: refused"));
+  CHECK(contains(r.err, "sleeper-gamma"));  // and main's hub dumps on it
+}
+
+GROVE_TEST("GROVE_STACK_SIZE above 1 GiB is ignored with a warning and the default stack is used") {
+  for (const char* value : {"1152921504606846976", "18446744073709551615"}) {
+    auto r = run_crash_helper("stack-default", {std::string("GROVE_STACK_SIZE=") + value});
+    INFO(r.err);
+    CHECK(r.exited_ok());
+    CHECK(contains(r.err, "default stack 65536, green thread returned 5"));
+    CHECK(contains(r.err, "GROVE_STACK_SIZE="));
+  }
+}
+
+GROVE_TEST("a hub whose creation failed for lack of memory is not handed out by the next grove call") {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan reserves terabytes of shadow memory: an address-space limit cannot be used.
+  MESSAGE("skipped under AddressSanitizer");
+  return;
+#endif
+  auto r = run_crash_helper("hub-no-memory", {});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  CHECK(contains(r.err, "first call failed"));
+  CHECK(contains(r.err, "second call failed"));
 }

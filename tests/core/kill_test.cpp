@@ -141,3 +141,68 @@ GROVE_TEST("killing a dead green thread does nothing") {
   CHECK(g.successful());
   CHECK_FALSE(g.killed());
 }
+
+GROVE_TEST("kill with a timeout of Duration::max() waits for the green thread to die") {
+  auto g = grove::spawn([] {
+    try {
+      grove::sleep(1h);
+    } catch (const grove::GreenletExit&) {
+      grove::sleep(20ms);  // unwinding takes a while
+      throw;
+    }
+  });
+  grove::sleep(1ms);
+  CHECK(g.kill(grove::Duration::max()));
+  CHECK(g.killed());
+}
+
+GROVE_TEST("a second kill while the green thread unwinds from the first waits for it to finish dying") {
+  // kill(Duration) may return while the target still unwinds, parked in a destructor;
+  // killing it again must not throw out of that destructor (std::terminate), nor cut
+  // the destructor's wait short.
+  bool cleanup_done = false;
+  auto g = grove::spawn([&] {
+    struct SlowCleanup {
+      bool& done;
+      ~SlowCleanup() {
+        grove::sleep(30ms);
+        done = true;
+      }
+    } cleanup{cleanup_done};
+    grove::sleep(1h);
+  });
+  grove::sleep(0ms);  // g starts and parks in sleep(1h)
+  g.kill_nowait();
+  grove::sleep(0ms);  // g unwinds and parks in ~SlowCleanup
+  CHECK_FALSE(g.ready());
+  g.kill();
+  CHECK(g.killed());
+  CHECK(cleanup_done);
+}
+
+GROVE_TEST("a kill that arrives while a green thread unwinds another exception is raised at its next blocking call") {
+  bool cleanup_done = false, caught = false, after = false;
+  auto g = grove::spawn([&] {
+    try {
+      struct SlowCleanup {
+        bool& done;
+        ~SlowCleanup() {
+          grove::sleep(30ms);
+          done = true;
+        }
+      } cleanup{cleanup_done};
+      throw std::runtime_error("request failed");
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    grove::sleep(1h);  // the pending kill is raised here
+    after = true;
+  });
+  grove::sleep(1ms);  // g throws and parks in ~SlowCleanup
+  CHECK_FALSE(g.ready());
+  g.kill();
+  CHECK(cleanup_done);
+  CHECK(caught);
+  CHECK_FALSE(after);
+  CHECK(g.killed());
+}

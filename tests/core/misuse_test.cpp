@@ -46,3 +46,37 @@ GROVE_TEST("an empty handle gets a UsageError") {
   grove::GreenThreadHandle h;
   CHECK_THROWS_AS(h.join(), grove::UsageError);
 }
+
+GROVE_TEST("a handle from an exited OS thread's hub is refused by a later OS thread's hub") {
+  // A hub created later may sit at the address of the dead one; the handle must still
+  // be recognised as another hub's.
+  int same_address = 0;
+  for (int round = 0; round < 20; ++round) {
+    grove::GreenThread<int> stale;
+    const void* old_hub = nullptr;
+    std::thread a([&] {
+      stale = grove::spawn([] { return 1; });
+      stale.join();
+      old_hub = grove::current().state()->hub;
+    });
+    a.join();
+    bool join_refused = false, joinall_refused = false;
+    std::thread b([&] {
+      if (grove::current().state()->hub == old_hub) ++same_address;
+      try {
+        stale.join();
+      } catch (const grove::UsageError&) {
+        join_refused = true;
+      }
+      try {
+        grove::joinall({stale});
+      } catch (const grove::UsageError&) {
+        joinall_refused = true;
+      }
+    });
+    b.join();
+    CHECK(join_refused);
+    CHECK(joinall_refused);
+  }
+  MESSAGE("a later hub reused the dead hub's address in " << same_address << " of 20 rounds");
+}

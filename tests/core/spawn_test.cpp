@@ -1,5 +1,7 @@
 // spawn_test.cpp: spawn, join, get and the state of a green thread handle.
 #include <chrono>
+#include <cstddef>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -130,4 +132,38 @@ GROVE_TEST("a green thread runs on a stack of the size asked for") {
     return static_cast<int>(big[512]);
   });
   CHECK(g.get() == static_cast<int>(static_cast<char>(512)));
+}
+
+GROVE_TEST("join and get with a timeout of Duration::max() wait for the green thread like no timeout") {
+  auto g = grove::spawn([] {
+    grove::sleep(20ms);
+    return 7;
+  });
+  CHECK(g.join(grove::Duration::max()));
+  CHECK(g.ready());
+  auto h = grove::spawn([] {
+    grove::sleep(20ms);
+    return 8;
+  });
+  int v = -1;
+  CHECK_NOTHROW(v = h.get(grove::Duration::max()));
+  CHECK(v == 8);
+}
+
+GROVE_TEST("spawn refuses a stack size above 1 GiB with a UsageError naming the size") {
+  for (const std::size_t size : {(std::size_t{1} << 30) + 1, std::size_t{1} << 60, std::numeric_limits<std::size_t>::max()}) {
+    grove::SpawnOptions o;
+    o.stack_size = size;
+    std::string msg;
+    try {
+      auto g = grove::spawn(o, [] { return 1; });
+      g.join();
+    } catch (const grove::UsageError& e) {
+      msg = e.what();
+    }
+    INFO("stack size " << size);
+    CHECK(msg.find(std::to_string(size)) != std::string::npos);
+  }
+  // The hub is unharmed: a green thread with the default stack still runs.
+  CHECK(grove::spawn([] { return 3; }).get() == 3);
 }

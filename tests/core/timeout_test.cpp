@@ -1,6 +1,7 @@
 // timeout_test.cpp: scoped deadlines, nested, and the calls' own timeouts.
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 
 #include "grove_test.hpp"
 
@@ -140,4 +141,71 @@ GROVE_TEST("sleep and a Timeout count from the call, even after running without 
   grove::Timeout t(20ms);
   CHECK_THROWS_AS(grove::sleep(10s), grove::TimeoutError);
   CHECK(Clock::now() - t0 >= 20ms);
+}
+
+GROVE_TEST("a Timeout that expires while a destructor parks during unwinding lets the unwinding finish") {
+  // Raising TimeoutError out of the destructor would call std::terminate: the expiry is
+  // held back, the destructor's wait completes and the exception reaches its handler.
+  bool cleanup_done = false;
+  auto g = grove::spawn([&] {
+    grove::Timeout t(10ms);
+    try {
+      struct SlowCleanup {
+        bool& done;
+        ~SlowCleanup() {
+          grove::sleep(50ms);  // parks while an exception unwinds; the Timeout expires here
+          done = true;
+        }
+      } cleanup{cleanup_done};
+      throw std::runtime_error("request failed");
+    } catch (const grove::TimeoutError&) {
+      return 2;
+    } catch (const std::runtime_error&) {
+      return 1;
+    }
+  });
+  CHECK(g.get() == 1);
+  CHECK(cleanup_done);
+}
+
+GROVE_TEST("blocking calls take a timeout of Duration::max() as a very long wait") {
+  constexpr auto forever = grove::Duration::max();
+  grove::Event ev;
+  auto setter = grove::spawn([&] {
+    grove::sleep(5ms);
+    ev.set();
+  });
+  CHECK(ev.wait(forever));
+
+  grove::Queue<int> q;
+  auto putter = grove::spawn([&] {
+    grove::sleep(5ms);
+    q.put(4);
+  });
+  const int* first = q.peek(forever);
+  REQUIRE(first != nullptr);
+  CHECK(*first == 4);
+  CHECK(q.get(forever) == 4);
+
+  grove::Group group;
+  group.spawn([] { grove::sleep(5ms); });
+  CHECK(group.join(forever));
+
+  grove::Pool pool(1);
+  pool.spawn([] { grove::sleep(5ms); });
+  CHECK(pool.wait_available(forever) == 1);
+
+  grove::Event late;
+  auto late_setter = grove::spawn([&] {
+    grove::sleep(5ms);
+    late.set();
+  });
+  CHECK(grove::wait({&late}, forever).size() == 1);
+  grove::Event later;
+  auto later_setter = grove::spawn([&] {
+    grove::sleep(5ms);
+    later.set();
+  });
+  for (const grove::Waitable* w : grove::iwait({&later}, forever)) CHECK(w == &later);
+  CHECK(grove::joinall({setter, putter, late_setter, later_setter}, forever));
 }

@@ -17,7 +17,10 @@ GROVE_API void dump(std::FILE* out = stderr);
 
 // From now on, the signal `signo` (SIGUSR1 by default) makes this OS thread's hub
 // print dump() to stderr. The handler runs on the hub, between green threads, so it
-// is safe. GROVE_DUMP_ON_SIGUSR1=1 enables it when the hub starts.
+// is safe. GROVE_DUMP_ON_SIGUSR1=1 enables it when the main thread's hub starts.
+// A signal serves one hub at a time: UsageError if another OS thread's hub dumps on
+// `signo` already (it is free again once that OS thread exits), or if `signo` is not
+// a signal number.
 GROVE_API void dump_on_signal(int signo = 10 /* SIGUSR1 */);
 
 }  // namespace grove

@@ -96,6 +96,10 @@ class GROVE_API GreenThreadHandle : public Waitable {
   // killing yourself throws GreenletExit at once. If the caller is itself killed or
   // times out while waiting (GreenletExit / TimeoutError), the kill stays delivered:
   // the target still dies. UsageError as join().
+  // A green thread that is unwinding an exception (parked in a destructor) is not
+  // interrupted: the kill waits until the unwinding ends and is raised at its next
+  // blocking point; killing one that is unwinding from GreenletExit already does
+  // nothing more. The same holds for a grove::Timeout that expires meanwhile.
   void kill() const;
   // As kill(), but waits at most `timeout`; returns whether it is dead. After a
   // timeout the kill stays delivered (the target is still unwinding, e.g. parked in

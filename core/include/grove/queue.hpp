@@ -159,7 +159,8 @@ class BasicQueue {
     if (available() > 0) return &store_.top();
     // Woken by a put whose item a parked getter then takes, it waits again, for what is
     // left of the one deadline.
-    const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(Duration::zero());
+    const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(),
+                                                         timeout.value_or(Duration::zero()));
     while (available() == 0) {
       std::optional<Duration> left;
       if (timeout) left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());

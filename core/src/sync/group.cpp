@@ -4,6 +4,7 @@
 #include <string>
 
 #include <grove/errors.hpp>
+#include <grove/duration.hpp>
 #include <grove/scheduler.hpp>
 
 #include "hub.hpp"
@@ -43,7 +44,7 @@ void Group::insert(const GreenThreadHandle& g) {
 void Group::add(const GreenThreadHandle& g) {
   if (!g) throw UsageError("grove::Group::add: empty handle");
   // Its death notification runs on its own OS thread, against this group.
-  if (g.state()->hub != detail::Hub::current()) {
+  if (!detail::Hub::is_current(g.state())) {
     throw UsageError("grove::Group::add: the green thread belongs to another OS thread's hub");
   }
   if (g.dead() || contains(g)) return;
@@ -77,7 +78,7 @@ std::vector<GreenThreadHandle> Group::members() const {
 
 void Group::check_thread(const char* what) const {
   // Every member belongs to one hub (add() checks): one of them tells which.
-  if (!members_.empty() && members_.begin()->first->hub != detail::Hub::current()) {
+  if (!members_.empty() && !detail::Hub::is_current(members_.begin()->first)) {
     throw UsageError(std::string(what) +
                      ": used from another OS thread (the members belong to another OS thread's hub)");
   }
@@ -92,7 +93,7 @@ bool Group::join(std::optional<Duration> timeout) {
     while (!members_.empty()) empty_waiters_.wait("grove::Group::join");
     return true;
   }
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), *timeout);
   while (!members_.empty()) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= Duration::zero()) return false;
@@ -123,7 +124,7 @@ bool Group::kill(std::optional<Duration> timeout) {
     }
     return true;
   }
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), *timeout);
   while (!members_.empty()) {
     kill_nowait();
     const auto left = deadline - std::chrono::steady_clock::now();

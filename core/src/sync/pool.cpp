@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <grove/duration.hpp>
 #include <grove/errors.hpp>
 
 namespace grove {
@@ -52,7 +53,7 @@ std::size_t Pool::wait_available(std::optional<Duration> timeout) {
     while (free_count() == 0) available_waiters_.wait("grove::Pool::wait_available");
     return free_count();
   }
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), *timeout);
   while (free_count() == 0) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= Duration::zero()) return 0;

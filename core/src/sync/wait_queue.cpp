@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include <grove/duration.hpp>
 #include <grove/errors.hpp>
 
 #include "hub.hpp"
@@ -64,7 +65,7 @@ bool WaitQueue::wait(const char* what, std::optional<Duration> timeout, void* pa
     }
     return true;
   }
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), *timeout);
   while (!node.granted) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= Duration::zero() || !hub.park_for(std::chrono::duration<double>(left).count(), what)) {

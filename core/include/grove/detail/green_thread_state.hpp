@@ -95,6 +95,8 @@ struct GROVE_API GreenThreadState {
   std::uint8_t pending = 0;               // PendingBits
   bool started = false;
   bool killed = false;                    // ended by GreenletExit (or killed before start)
+  bool exiting = false;                   // GreenletExit was raised in it (kill is then a no-op
+                                          // while it unwinds)
   bool observed = false;                  // someone joined / linked: do not log its error
   bool is_root = false;                   // the OS thread's original context
   bool is_hub = false;
@@ -129,6 +131,7 @@ struct GROVE_API GreenThreadState {
   LinkNode* links = nullptr;
   std::exception_ptr error;
   std::string name;
+  std::uint64_t hub_serial = 0;           // Hub::serial() of `hub`: unique per process
 
  protected:
   ~GreenThreadState() = default;
