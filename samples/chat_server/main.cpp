@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
   if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
-    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), handle,
-                                    {.name = "chat_server"});
+    grove::net::StreamServerOptions opts;
+    opts.name = "chat_server";
+    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), handle, opts);
     server.start();
     std::printf("chat_server listening on %s\n", server.address().to_string().c_str());
     std::fflush(stdout);

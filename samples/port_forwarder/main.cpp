@@ -76,8 +76,9 @@ int main(int argc, char** argv) {
   g_to_port = static_cast<std::uint16_t>(p);
   try {
     samples::install_stop_signals();
-    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), forward,
-                                    {.name = "port_forwarder"});
+    grove::net::StreamServerOptions opts;
+    opts.name = "port_forwarder";
+    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), forward, opts);
     server.start();
     std::printf("port_forwarder listening on %s, forwarding to %s\n", server.address().to_string().c_str(),
                 to.c_str());

@@ -23,13 +23,15 @@ int main(int argc, char** argv) {
   if (port < 0) args.usage_missing();
   try {
     samples::install_stop_signals();
+    grove::net::DatagramServerOptions opts;
+    opts.name = "udp_echo";
     grove::net::DatagramServer server(
         grove::net::Address::ip(host, static_cast<std::uint16_t>(port)),
         [](grove::net::Socket& sock, std::string_view data, const grove::net::Address& from) {
           std::error_code ec;  // a full send buffer or an unreachable sender drops the reply
           sock.sendto(data.data(), data.size(), from, ec);
         },
-        {.name = "udp_echo"});
+        opts);
     server.start();
     std::printf("udp_echo listening on %s\n", server.address().to_string().c_str());
     std::fflush(stdout);

@@ -81,8 +81,6 @@ std::size_t drain(int fd) {
   return n;
 }
 
-int kernel_flags(int fd) { return static_cast<int>(::syscall(SYS_fcntl, fd, F_GETFL)); }
-
 }  // namespace
 
 // --------------------------------------------------------------- reads

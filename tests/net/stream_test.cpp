@@ -263,9 +263,10 @@ GROVE_TEST("DatagramServer: stop() while a handler parks kills it after the time
 
 GROVE_TEST("DatagramServer: an oversized datagram is truncated to max_datagram") {
   std::size_t got = 0;
+  grove::net::DatagramServerOptions opts;
+  opts.max_datagram = 100;
   grove::net::DatagramServer server(
-      Address::parse("127.0.0.1:0"), [&](Socket&, std::string_view d, const Address&) { got = d.size(); },
-      {.max_datagram = 100});
+      Address::parse("127.0.0.1:0"), [&](Socket&, std::string_view d, const Address&) { got = d.size(); }, opts);
   server.start();
   Socket c = Socket::udp();
   const std::string big(5000, 'z');
