@@ -16,6 +16,7 @@
 #include <grove/scheduler.hpp>
 
 #include "hub.hpp"
+#include "stop_handlers.hpp"
 
 namespace grove::net {
 
@@ -179,28 +180,8 @@ void DatagramServer::stop(Duration timeout) {
     return;
   }
   im.receiver.kill();  // it runs no handler itself, and may be waiting for a slot
-  // Every pooled handler but the caller's own (a handler may stop its server).
-  auto others = [&] {
-    std::vector<GreenThreadHandle> hs;
-    for (const auto& h : im.handlers) {
-      if (!(h == self)) hs.push_back(h);
-    }
-    return hs;
-  };
-  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
-    grove::joinall(hs, timeout);
-  }
   // A killed handler leaves `handlers` as it ends, started or not (HandlerEntry).
-  // A handler killed already may be running its clean-up: a later stop() waits for
-  // it rather than interrupt that with a second kill.
-  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) {
-    if (im.killing) {
-      grove::joinall(hs);
-    } else {
-      im.killing = true;
-      grove::killall(hs);
-    }
-  }
+  detail::stop_handlers(im.handlers, timeout, im.killing);
 }
 
 Address DatagramServer::address() const { return impl_->bound; }

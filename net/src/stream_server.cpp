@@ -20,6 +20,7 @@
 #include <grove/wait.hpp>
 
 #include "hub.hpp"
+#include "stop_handlers.hpp"
 
 namespace grove::net {
 
@@ -284,29 +285,8 @@ void StreamServer::stop(Duration timeout) {
     if (!path.empty()) ::unlink(path.c_str());
     im.acceptor.kill();  // in case it was sleeping (out of fds) or below the cap
   }
-  // Every handler but the caller's own (a handler may stop its server).
-  const GreenThreadHandle self = grove::current();
-  auto others = [&] {
-    std::vector<GreenThreadHandle> hs;
-    for (const auto& h : im.conns) {
-      if (!(h == self)) hs.push_back(h);
-    }
-    return hs;
-  };
-  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty() && timeout > Duration::zero()) {
-    grove::joinall(hs, timeout);
-  }
   // A killed handler gives its slot back as it ends, started or not (ConnectionSlot).
-  // A handler killed already may be running its clean-up: a later stop() waits for
-  // it rather than interrupt that with a second kill.
-  if (std::vector<GreenThreadHandle> hs = others(); !hs.empty()) {
-    if (im.killing) {
-      grove::joinall(hs);
-    } else {
-      im.killing = true;
-      grove::killall(hs);
-    }
-  }
+  detail::stop_handlers(im.conns, timeout, im.killing);
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }

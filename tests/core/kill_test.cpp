@@ -156,19 +156,25 @@ GROVE_TEST("kill with a timeout of Duration::max() waits for the green thread to
   CHECK(g.killed());
 }
 
+namespace {
+// A destructor that parks for 30 ms (a clean-up that talks to the network), then
+// sets `done`.
+struct SlowCleanup {
+  bool& done;
+  ~SlowCleanup() {
+    grove::sleep(30ms);
+    done = true;
+  }
+};
+}  // namespace
+
 GROVE_TEST("a second kill while the green thread unwinds from the first waits for it to finish dying") {
   // kill(Duration) may return while the target still unwinds, parked in a destructor;
   // killing it again must not throw out of that destructor (std::terminate), nor cut
   // the destructor's wait short.
   bool cleanup_done = false;
   auto g = grove::spawn([&] {
-    struct SlowCleanup {
-      bool& done;
-      ~SlowCleanup() {
-        grove::sleep(30ms);
-        done = true;
-      }
-    } cleanup{cleanup_done};
+    SlowCleanup cleanup{cleanup_done};
     grove::sleep(1h);
   });
   grove::sleep(0ms);  // g starts and parks in sleep(1h)
@@ -184,13 +190,7 @@ GROVE_TEST("a kill that arrives while a green thread unwinds another exception i
   bool cleanup_done = false, caught = false, after = false;
   auto g = grove::spawn([&] {
     try {
-      struct SlowCleanup {
-        bool& done;
-        ~SlowCleanup() {
-          grove::sleep(30ms);
-          done = true;
-        }
-      } cleanup{cleanup_done};
+      SlowCleanup cleanup{cleanup_done};
       throw std::runtime_error("request failed");
     } catch (const std::runtime_error&) {
       caught = true;

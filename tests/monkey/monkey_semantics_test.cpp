@@ -1046,6 +1046,39 @@ struct RawPair {
   }
 };
 
+// What `read(fd)` returns on a stream socketpair monkey does not track, called from a
+// thread without a hub (libc's own call), while a writer sends "abc" and, 20 ms
+// later, "defg".
+ssize_t libc_split_read(const std::function<ssize_t(int)>& read) {
+  RawPair r;
+  std::thread w([&] {
+    ::write(r.b, "abc", 3);
+    std::this_thread::sleep_for(20ms);
+    ::write(r.b, "defg", 4);
+  });
+  ssize_t n = -2;
+  std::thread([&] { n = read(r.a); }).join();
+  w.join();
+  return n;
+}
+
+// The same from a green thread on the tracked pair `p`, the writer a green thread
+// that starts after `delay` (the reader parks first).
+ssize_t grove_split_read(Pair& p, const std::function<ssize_t(int)>& read, grove::Duration delay) {
+  ssize_t n = -2;
+  grove::spawn([&] {
+    auto w = grove::spawn([&] {
+      grove::sleep(delay);
+      ::write(p.b, "abc", 3);
+      grove::sleep(20ms);
+      ::write(p.b, "defg", 4);
+    });
+    n = read(p.a);
+    w.join();
+  }).join();
+  return n;
+}
+
 ssize_t recvmsg_waitall(int fd, char* buf, size_t n) {
   iovec iov{buf, n};
   msghdr m{};
@@ -1059,31 +1092,11 @@ ssize_t recvmsg_waitall(int fd, char* buf, size_t n) {
 GROVE_TEST("recvmsg(MSG_WAITALL) waits for every byte, as a blocking recvmsg does") {
   grove::monkey::patch_all();
   char buf[7];
-  {  // libc: the writer sends "abc" then "defg" 20 ms later; recvmsg returns all 7.
-    RawPair r;
-    std::thread w([&] {
-      ::write(r.b, "abc", 3);
-      std::this_thread::sleep_for(20ms);
-      ::write(r.b, "defg", 4);
-    });
-    ssize_t n = -2;
-    std::thread([&] { n = recvmsg_waitall(r.a, buf, sizeof buf); }).join();  // no hub: libc's call
-    w.join();
-    REQUIRE(n == 7);
-  }
+  const auto read = [&](int fd) { return recvmsg_waitall(fd, buf, sizeof buf); };
+  REQUIRE(libc_split_read(read) == 7);
   Pair p;  // grove: the same, with the read side made non-blocking by an earlier wait
   make_grove_nonblocking(p.a, p.b);
-  ssize_t n = -2;
-  grove::spawn([&] {
-    auto w = grove::spawn([&] {
-      ::write(p.b, "abc", 3);
-      grove::sleep(20ms);
-      ::write(p.b, "defg", 4);
-    });
-    n = recvmsg_waitall(p.a, buf, sizeof buf);
-    w.join();
-  }).join();
-  CHECK(n == 7);
+  CHECK(grove_split_read(p, read, 0ms) == 7);
   CHECK(std::string(buf, 7) == "abcdefg");
 }
 
@@ -1115,31 +1128,10 @@ GROVE_TEST("recvmsg(MSG_WAITALL) fills every iovec in turn across short reads") 
 GROVE_TEST("recv(MSG_WAITALL) waits for every byte even as the first call on a new socket") {
   grove::monkey::patch_all();
   char buf[7];
-  {
-    RawPair r;
-    std::thread w([&] {
-      ::write(r.b, "abc", 3);
-      std::this_thread::sleep_for(20ms);
-      ::write(r.b, "defg", 4);
-    });
-    ssize_t n = -2;
-    std::thread([&] { n = ::recv(r.a, buf, sizeof buf, MSG_WAITALL); }).join();
-    w.join();
-    REQUIRE(n == 7);
-  }
+  const auto read = [&](int fd) { return ::recv(fd, buf, sizeof buf, MSG_WAITALL); };
+  REQUIRE(libc_split_read(read) == 7);
   Pair p;  // never waited on: grove has not made it non-blocking yet
-  ssize_t n = -2;
-  grove::spawn([&] {
-    auto w = grove::spawn([&] {
-      grove::sleep(20ms);
-      ::write(p.b, "abc", 3);
-      grove::sleep(20ms);
-      ::write(p.b, "defg", 4);
-    });
-    n = ::recv(p.a, buf, sizeof buf, MSG_WAITALL);
-    w.join();
-  }).join();
-  CHECK(n == 7);
+  CHECK(grove_split_read(p, read, 20ms) == 7);
 }
 
 namespace {
@@ -1328,30 +1320,10 @@ GROVE_TEST("an interrupted nanosleep() of the longest time reports a positive ti
 
 GROVE_TEST("recv(MSG_PEEK|MSG_WAITALL) on a blocking stream waits for every byte, as the real call does") {
   char buf[7];
-  ssize_t real_n = -2;
-  {
-    RawPair r;
-    std::thread w([&] {
-      ::write(r.b, "abc", 3);
-      std::this_thread::sleep_for(20ms);
-      ::write(r.b, "defg", 4);
-    });
-    std::thread([&] { real_n = ::recv(r.a, buf, sizeof buf, MSG_PEEK | MSG_WAITALL); }).join();
-    w.join();
-  }
+  const auto read = [&](int fd) { return ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_WAITALL); };
+  const ssize_t real_n = libc_split_read(read);
   Pair p;
-  ssize_t n = -2;
-  grove::spawn([&] {
-    auto w = grove::spawn([&] {
-      grove::sleep(20ms);
-      ::write(p.b, "abc", 3);
-      grove::sleep(20ms);
-      ::write(p.b, "defg", 4);
-    });
-    n = ::recv(p.a, buf, sizeof buf, MSG_PEEK | MSG_WAITALL);
-    w.join();
-  }).join();
-  CHECK(n == real_n);
+  CHECK(grove_split_read(p, read, 20ms) == real_n);
 }
 
 GROVE_TEST("an interrupted absolute clock_nanosleep() returns the error number and leaves rem alone") {
