@@ -149,14 +149,18 @@ std::string Address::host() const {
       const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
       ::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
       std::string out = buf;
-      if (v6->sin6_scope_id != 0) out += "%" + std::to_string(v6->sin6_scope_id);
+      if (v6->sin6_scope_id != 0) {
+        // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "%" + std::string.
+        out += '%';
+        out += std::to_string(v6->sin6_scope_id);
+      }
       return out;
     }
     case Family::kUnix: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
       const std::size_t n = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
       if (n == 0) return {};  // unnamed (the client end of a connection, a socketpair)
-      if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+      if (un->sun_path[0] == '\0') return std::string("@").append(un->sun_path + 1, n - 1);
       return std::string(un->sun_path, ::strnlen(un->sun_path, n));
     }
     default: return {};
@@ -166,7 +170,7 @@ std::string Address::host() const {
 std::string Address::to_string() const {
   switch (family()) {
     case Family::kIPv4: return host() + ":" + std::to_string(port());
-    case Family::kIPv6: return "[" + host() + "]:" + std::to_string(port());
+    case Family::kIPv6: return std::string("[").append(host()).append("]:").append(std::to_string(port()));
     case Family::kUnix: {
       std::string p = host();
       return p.empty() ? std::string("unix:(unnamed)") : "unix:" + p;
