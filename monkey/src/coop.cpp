@@ -8,6 +8,10 @@
 #include <cerrno>
 #include <cmath>
 #include <ctime>
+#include <new>
+
+#include <grove/local.hpp>
+#include <grove/log.hpp>
 
 #include "real.hpp"
 
@@ -22,12 +26,71 @@ std::atomic<unsigned> g_patched{0};
 
 void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept;
 
-int interrupt_errno(Hub& hub) noexcept {
-  const std::uint8_t p = hub.running()->pending;
-  if (!p) return 0;
-  if (p & grove::detail::kPendingKill) return ECANCELED;
-  if (p & grove::detail::kPendingTimeout) return ETIMEDOUT;
+namespace {
+
+// ECANCELED for a kill (or LoopExit), ETIMEDOUT for a Timeout alone.
+int errno_for(std::uint8_t pending) noexcept {
+  if (pending & grove::detail::kPendingKill) return ECANCELED;
+  if (pending & grove::detail::kPendingTimeout) return ETIMEDOUT;
   return ECANCELED;
+}
+
+// What C code was told, per green thread (a grove::local value, gone with it).
+struct ToldC {
+  std::uint8_t told = 0;  // PendingBits reported to C code and still pending
+  bool warned = false;    // the "ignored the error" warning was logged
+};
+
+std::uint64_t told_key() noexcept {
+  static const std::uint64_t key = grove::detail::local_new_key();
+  return key;
+}
+
+ToldC* find_told() noexcept { return static_cast<ToldC*>(grove::detail::local_find(told_key())); }
+
+ToldC* make_told() noexcept {
+  auto* t = new (std::nothrow) ToldC;
+  if (!t) return nullptr;
+  try {
+    grove::detail::local_store(told_key(), t, [](void* p) { delete static_cast<ToldC*>(p); });
+  } catch (...) {
+    delete t;
+    return nullptr;  // then every hooked call fails while it is pending, as it would
+  }
+  return t;
+}
+
+// The errno of the last interrupt take_interrupt() reported, for set_wait_errno.
+thread_local int t_taken_errno __attribute__((tls_model("initial-exec"))) = 0;
+
+}  // namespace
+
+int take_interrupt_slow(Hub& hub, bool woken_by_interrupt, const char* what) noexcept {
+  GreenThreadState* me = hub.running();
+  ToldC* told = find_told();
+  const std::uint8_t pending = me->pending;
+  // Bits grove raised since (or a Timeout that went out of scope) are forgotten, so an
+  // interrupt of the same kind later is new.
+  if (told) told->told &= pending;
+  if (!pending && !woken_by_interrupt) return 0;
+  const std::uint8_t fresh = woken_by_interrupt ? pending : static_cast<std::uint8_t>(pending & ~(told ? told->told : 0));
+  if (!fresh && !woken_by_interrupt) {
+    if (!told->warned) {
+      told->warned = true;
+      const bool killed = pending & (grove::detail::kPendingKill | grove::detail::kPendingLoopExit);
+      grove::logger().warn(
+          "grove monkey: green thread {} is in C code that ignored the error ({}) of its {} and made another "
+          "blocking call ({}): its hooked calls block as usual from now on, and the {} is raised when it calls "
+          "grove again",
+          hub.describe(me), killed ? "ECANCELED" : "ETIMEDOUT", killed ? "kill" : "grove::Timeout", what,
+          killed ? "GreenletExit" : "TimeoutError");
+    }
+    return 0;
+  }
+  if (!told) told = make_told();
+  if (told) told->told |= pending;
+  t_taken_errno = errno_for(fresh ? fresh : pending);
+  return t_taken_errno;
 }
 
 double mono_now() noexcept {
@@ -109,7 +172,7 @@ void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept {
 
 Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const char* what) noexcept {
   GreenThreadState* me = hub.running();
-  if (me->pending) return Wait::kInterrupted;
+  if (take_interrupt(hub, what)) return Wait::kInterrupted;
   double left = -1;
   if (deadline >= 0) {
     left = deadline - mono_now();
@@ -169,20 +232,16 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
     st->unlock_waiters();
   }
   if (w.closed) return Wait::kClosed;
-  if (why == WakeReason::kInterrupted || me->pending) return Wait::kInterrupted;
+  if (take_interrupt_after(hub, why, what)) return Wait::kInterrupted;
   if (why == WakeReason::kTimedOut) return Wait::kTimedOut;
   return Wait::kReady;
 }
 
-void set_wait_errno(Hub& hub, Wait w, int timeout_errno) noexcept {
+void set_wait_errno(Hub&, Wait w, int timeout_errno) noexcept {
   switch (w) {
     case Wait::kTimedOut: errno = timeout_errno; break;
     case Wait::kClosed: errno = EBADF; break;
-    case Wait::kInterrupted: {
-      const int e = interrupt_errno(hub);
-      errno = e ? e : ECANCELED;
-      break;
-    }
+    case Wait::kInterrupted: errno = t_taken_errno ? t_taken_errno : ECANCELED; break;
     case Wait::kReady: break;
   }
 }
@@ -243,16 +302,13 @@ bool block_until_ready(int fd, FdState& st, short pollevents) noexcept {
 
 int park_sleep(Hub& hub, double seconds, const char* what) noexcept {
   GreenThreadState* me = hub.running();
-  if (int e = interrupt_errno(hub)) return e;
+  if (const int e = take_interrupt(hub, what)) return e;
   const double deadline = mono_now() + (seconds > 0 ? seconds : 0);
   do {
     const double left = deadline - mono_now();
     ParkTimer timer(hub, me, left > 0 ? left : 0.);
     hub.park_nothrow(what);
-    if (me->wake_reason == WakeReason::kInterrupted || me->pending) {
-      const int e = interrupt_errno(hub);
-      return e ? e : ECANCELED;
-    }
+    if (const int e = take_interrupt_after(hub, me->wake_reason, what)) return e;
   } while (mono_now() < deadline);
   return 0;
 }

@@ -8,6 +8,12 @@
 // (or is pending when the call would park) makes the hook fail with ECANCELED /
 // ETIMEDOUT and leaves the interrupt pending, to be raised at the next grove call
 // that may throw (Hub::park_nothrow).
+//
+// C code is told of an interrupt once. C code that ignores the error and calls again
+// (a retry loop) must not spin the OS thread on hooks that fail at once: from then on
+// the green thread's hooked calls block as usual (a warning is logged once per green
+// thread), while the interrupt stays pending for grove. A new interrupt (another kill,
+// another Timeout) is reported to C code again. See take_interrupt().
 #pragma once
 
 #include <atomic>
@@ -31,8 +37,24 @@ inline grove::detail::Hub* coop_hub(unsigned area) noexcept {
 
 inline bool sockets_patched() noexcept { return g_patched.load(std::memory_order_relaxed) & kSockets; }
 
-// The errno a hook fails with for the running green thread's pending interrupt, or 0.
-int interrupt_errno(grove::detail::Hub& hub) noexcept;
+// The errno (ECANCELED for a kill or LoopExit, ETIMEDOUT for a Timeout) a hook about
+// to park fails with for an interrupt of the running green thread that C code was not
+// told of yet; marks it told. 0: none, park as usual (an interrupt C code was told of
+// stays pending for grove; the first time C code calls again after it, one warning
+// naming `what` is logged for the green thread). Called before every park: costs a
+// branch unless the green thread has an interrupt pending or grove::local values.
+int take_interrupt_slow(grove::detail::Hub& hub, bool woken_by_interrupt, const char* what) noexcept;
+inline int take_interrupt(grove::detail::Hub& hub, const char* what) noexcept {
+  const grove::detail::GreenThreadState* me = hub.running();
+  if (!me->pending && !me->locals) [[likely]] return 0;
+  return take_interrupt_slow(hub, false, what);
+}
+// take_interrupt() after a park that ended with `why`: a wake by an interrupt is a new
+// one (a second kill), told to C code even if one of its kind was before.
+inline int take_interrupt_after(grove::detail::Hub& hub, grove::detail::WakeReason why, const char* what) noexcept {
+  if (why == grove::detail::WakeReason::kInterrupted) return take_interrupt_slow(hub, true, what);
+  return take_interrupt(hub, what);
+}
 
 // Monotonic time in seconds.
 double mono_now() noexcept;
@@ -45,7 +67,8 @@ enum class Wait { kReady, kTimedOut, kClosed, kInterrupted };
 // thread, or an interrupt lands. `st` may be null (untracked fd: close cannot wake).
 Wait wait_fd(grove::detail::Hub& hub, FdState* st, int fd, int events, double deadline, const char* what) noexcept;
 
-// Sets errno for a wait that did not end ready (timeout_errno for kTimedOut).
+// Sets errno for a wait that did not end ready (timeout_errno for kTimedOut; for
+// kInterrupted, what the take_interrupt() that ended the wait returned).
 void set_wait_errno(grove::detail::Hub& hub, Wait w, int timeout_errno) noexcept;
 
 // Makes sure grove's O_NONBLOCK is on the file description (once per fd).
@@ -61,7 +84,7 @@ double fd_timeout(int fd, FdState& st, bool read) noexcept;
 bool block_until_ready(int fd, FdState& st, short pollevents) noexcept;
 
 // Parks for `seconds` (<= 0: a yield that lets others run). Returns 0, or the errno
-// of a pending/landing interrupt (the sleep then ended early).
+// of an interrupt taken by take_interrupt() (the sleep then ended early).
 int park_sleep(grove::detail::Hub& hub, double seconds, const char* what) noexcept;
 
 }  // namespace grove::monkey::detail

@@ -6,7 +6,8 @@
 // (ThreadPool::run_nothrow: it returns only after the worker did, so the caller's
 // buffers stay valid, and a kill / grove::Timeout that lands meanwhile stays pending
 // for the next grove call that may throw). errno and h_errno are copied back to the
-// calling thread. A call with a kill or Timeout already pending fails at once:
+// calling thread. A call with a kill or Timeout already pending that C code was not
+// told of yet fails at once (coop.hpp: told once, then calls run as usual):
 // EAI_SYSTEM with errno ECANCELED / ETIMEDOUT (getaddrinfo, getnameinfo), or
 // TRY_AGAIN with errno set (gethostby*).
 //
@@ -99,9 +100,10 @@ hostent* nonreentrant(R&& r) {
   }
 }
 
-// True (with errno and h_errno set) if a kill / Timeout is pending: fail at once.
-bool interrupted_host(Hub& hub) {
-  if (const int e = interrupt_errno(hub)) {
+// True (with errno and h_errno set) if a kill / Timeout C code was not told of yet is
+// pending: fail at once.
+bool interrupted_host(Hub& hub, const char* what) {
+  if (const int e = take_interrupt(hub, what)) {
     errno = e;
     h_errno = TRY_AGAIN;
     return true;
@@ -115,7 +117,7 @@ GROVE_HOOK int getaddrinfo(const char* node, const char* service, const addrinfo
   Hub* hub = coop_hub(kDns);
   const bool numeric = is_ip_literal(node) || (hints && (hints->ai_flags & AI_NUMERICHOST));
   if (!hub || numeric) return real().getaddrinfo(node, service, hints, res);
-  if (const int e = interrupt_errno(*hub)) {
+  if (const int e = take_interrupt(*hub, "monkey: getaddrinfo")) {
     errno = e;
     return EAI_SYSTEM;
   }
@@ -129,7 +131,7 @@ GROVE_HOOK int getnameinfo(const sockaddr* addr, socklen_t addrlen, char* host, 
   Hub* hub = coop_hub(kDns);
   const bool numeric = (!host || (flags & NI_NUMERICHOST)) && (!serv || (flags & NI_NUMERICSERV));
   if (!hub || numeric) return real().getnameinfo(addr, addrlen, host, hostlen, serv, servlen, flags);
-  if (const int e = interrupt_errno(*hub)) {
+  if (const int e = take_interrupt(*hub, "monkey: getnameinfo")) {
     errno = e;
     return EAI_SYSTEM;
   }
@@ -142,7 +144,7 @@ GROVE_HOOK int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t
                                int* h_errnop) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-  if (interrupted_host(*hub)) {
+  if (interrupted_host(*hub, "monkey: gethostbyname_r")) {
     *result = nullptr;
     *h_errnop = TRY_AGAIN;
     return errno;
@@ -156,7 +158,7 @@ GROVE_HOOK int gethostbyname2_r(const char* name, int af, hostent* ret, char* bu
                                 int* h_errnop) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
-  if (interrupted_host(*hub)) {
+  if (interrupted_host(*hub, "monkey: gethostbyname2_r")) {
     *result = nullptr;
     *h_errnop = TRY_AGAIN;
     return errno;
@@ -170,7 +172,7 @@ GROVE_HOOK int gethostbyaddr_r(const void* addr, socklen_t len, int type, hosten
                                hostent** result, int* h_errnop) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
-  if (interrupted_host(*hub)) {
+  if (interrupted_host(*hub, "monkey: gethostbyaddr_r")) {
     *result = nullptr;
     *h_errnop = TRY_AGAIN;
     return errno;
@@ -183,7 +185,7 @@ GROVE_HOOK int gethostbyaddr_r(const void* addr, socklen_t len, int type, hosten
 GROVE_HOOK hostent* gethostbyname(const char* name) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyname(name);
-  if (interrupted_host(*hub)) return nullptr;
+  if (interrupted_host(*hub, "monkey: gethostbyname")) return nullptr;
   return nonreentrant([&](hostent* he, char* b, size_t n, hostent** r, int* herr) {
     return real().gethostbyname_r(name, he, b, n, r, herr);
   });
@@ -192,7 +194,7 @@ GROVE_HOOK hostent* gethostbyname(const char* name) {
 GROVE_HOOK hostent* gethostbyname2(const char* name, int af) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyname2(name, af);
-  if (interrupted_host(*hub)) return nullptr;
+  if (interrupted_host(*hub, "monkey: gethostbyname2")) return nullptr;
   return nonreentrant([&](hostent* he, char* b, size_t n, hostent** r, int* herr) {
     return real().gethostbyname2_r(name, af, he, b, n, r, herr);
   });
@@ -201,7 +203,7 @@ GROVE_HOOK hostent* gethostbyname2(const char* name, int af) {
 GROVE_HOOK hostent* gethostbyaddr(const void* addr, socklen_t len, int type) {
   Hub* hub = coop_hub(kDns);
   if (!hub) return real().gethostbyaddr(addr, len, type);
-  if (interrupted_host(*hub)) return nullptr;
+  if (interrupted_host(*hub, "monkey: gethostbyaddr")) return nullptr;
   return nonreentrant([&](hostent* he, char* b, size_t n, hostent** r, int* herr) {
     return real().gethostbyaddr_r(addr, len, type, he, b, n, r, herr);
   });

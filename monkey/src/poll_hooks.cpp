@@ -170,7 +170,7 @@ struct UnblockedSignals {
 // Parks once on every fd of `fds` (with a non-zero event mask) and the deadline.
 Wait park_on(Hub& hub, const pollfd* fds, nfds_t n, double deadline, const char* what) {
   GreenThreadState* me = hub.running();
-  if (me->pending) return Wait::kInterrupted;
+  if (take_interrupt(hub, what)) return Wait::kInterrupted;
   double left = -1;
   if (deadline >= 0) {
     left = deadline - mono_now();
@@ -209,7 +209,7 @@ Wait park_on(Hub& hub, const pollfd* fds, nfds_t n, double deadline, const char*
     ev_io_stop(hub.loop(), &ws[i].io);
     hub.watcher_stopped();
   }
-  if (why == WakeReason::kInterrupted || me->pending) return Wait::kInterrupted;
+  if (take_interrupt_after(hub, why, what)) return Wait::kInterrupted;
   if (why == WakeReason::kTimedOut) return Wait::kTimedOut;
   return Wait::kReady;
 }

@@ -122,7 +122,7 @@ GROVE_TEST("gethostbyaddr and getnameinfo resolve 127.0.0.1 in the thread pool")
   }
 }
 
-GROVE_TEST("a Timeout that expires during a lookup stays pending: the next lookup fails with ETIMEDOUT") {
+GROVE_TEST("a Timeout that expires during a lookup stays pending: the next lookup fails with ETIMEDOUT, once") {
   grove::monkey::patch_dns();
   addrinfo hints = tcp_hints();
   addrinfo* res = nullptr;
@@ -138,8 +138,8 @@ GROVE_TEST("a Timeout that expires during a lookup stays pending: the next looku
     errno = 0;
     CHECK(::getaddrinfo("localhost", "80", &hints, &res) == EAI_SYSTEM);
     CHECK(errno == ETIMEDOUT);
-    CHECK(::gethostbyname("localhost") == nullptr);
-    CHECK(errno == ETIMEDOUT);
+    // C code was told once: a lookup after that runs (it does not fail at once forever).
+    CHECK(::gethostbyname("localhost") != nullptr);
     // The next grove call that may throw raises it.
     CHECK_THROWS_AS(grove::sleep(std::chrono::milliseconds(0)), grove::TimeoutError);
   }

@@ -49,7 +49,10 @@
 //    call fails: -1 with errno ECANCELED (kill) or ETIMEDOUT (Timeout) (sleep()
 //    returns the seconds left, clock_nanosleep returns the error number). The
 //    GreenletExit / TimeoutError stays pending and is raised at the next grove call
-//    that may throw (grove::sleep, yield, join, a grove socket call, ...).
+//    that may throw (grove::sleep, yield, join, a grove socket call, ...). C code is
+//    told once: if it ignores the error and calls again, its hooked calls block as
+//    usual from then on (one warning logged per green thread), so a retry loop does
+//    not spin the OS thread; a new kill / Timeout is told again.
 //  - Real symbols are resolved once at load; a ready fd's fast path takes no lock,
 //    allocates nothing and adds no syscall.
 #pragma once
