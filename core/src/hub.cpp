@@ -45,10 +45,17 @@
 //   A kill or Timeout at step 3 instead sets a pending bit and wakes the green thread
 //   with kInterrupted; park() raises GreenletExit / TimeoutError, and RAII on the way
 //   out stops the timer and unlinks any wait-list node. While the green thread is
-//   unwinding an exception (a destructor that parks), nothing is raised (a throw
-//   then would be std::terminate): a kill or Timeout stays pending, without waking
-//   it, until the unwinding is over; a kill of a thread already unwinding from
-//   GreenletExit is dropped. Only LoopExit still wakes it, since nothing else could.
+//   unwinding an exception (a destructor that parks), an interrupt from outside that
+//   unwinding is not raised (its handler lies beyond the destructor: the throw would
+//   be std::terminate): a kill, or a Timeout made before the unwinding began, stays
+//   pending, without waking it, until the unwinding is over; a kill of a thread
+//   already unwinding from GreenletExit is dropped. A Timeout made during the
+//   unwinding (in the destructor: a timed goodbye or flush) belongs to it: it records
+//   std::uncaught_exceptions() when made and fires, waking the green thread, while
+//   the count is that again (its with_timeout catches it inside the destructor); at a
+//   deeper count (a nested exception's clean-up) it waits like the others. The check
+//   runs only when an interrupt is delivered or raised, never per park. LoopExit
+//   wakes it at any depth, since nothing else could.
 //
 // Per-green-thread state kept across switches
 //   errno and the C++ runtime's exception globals (__cxa_eh_globals: the chain of
@@ -423,15 +430,16 @@ bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept {
   return true;
 }
 
-void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept {
+void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit, unsigned unwinding) noexcept {
   if (gt->status == Status::kDead) return;
-  // A green thread unwinding an exception (parked in a destructor) cannot take another
-  // one: the interrupt stays pending, raised at its first park after the unwinding,
-  // and it is not woken out of the destructor's wait. A kill of a green thread that
-  // is unwinding from GreenletExit already is a no-op. LoopExit still wakes it: nothing
-  // else ever could.
+  // A green thread unwinding an exception (parked in a destructor) cannot take an
+  // interrupt from outside that unwinding: the interrupt stays pending, raised at its
+  // first park after the unwinding, and it is not woken out of the destructor's wait.
+  // A kill of a green thread that is unwinding from GreenletExit already is a no-op.
+  // A Timeout made in that unwinding (`unwinding`: the depth it was made at) is taken:
+  // its handler is inside the destructor. LoopExit still wakes it: nothing else could.
   const unsigned uncaught = gt == current_ ? eh_->uncaught : gt->eh_uncaught;
-  if (uncaught != 0 && bit != kPendingLoopExit) {
+  if (uncaught != 0 && uncaught != unwinding && bit != kPendingLoopExit) {
     if (bit != kPendingKill || !gt->exiting) gt->pending |= bit;
     return;
   }
@@ -440,10 +448,14 @@ void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept {
 }
 
 void Hub::raise_pending(GreenThreadState* me) {
-  // Throwing while an exception unwinds this green thread would call std::terminate:
-  // leave the interrupt pending (see interrupt()). Only reached with a pending bit or
-  // an interrupting wake, never on the plain park / yield path.
-  if (eh_->uncaught != 0 && !(me->pending & kPendingLoopExit)) return;
+  // Throwing while an exception unwinds this green thread would call std::terminate,
+  // unless the handler is inside the clean-up that parks: only a Timeout made at this
+  // unwinding depth is raised then, the rest stays pending (see interrupt()). Only
+  // reached with a pending bit or an interrupting wake, never on the plain park / yield path.
+  if (const unsigned uncaught = eh_->uncaught; uncaught != 0 && !(me->pending & kPendingLoopExit)) {
+    if (me->pending & kPendingTimeout) raise_fired_timeout(me, uncaught);
+    return;
+  }
   if (me->pending & kPendingKill) {
     me->pending &= static_cast<std::uint8_t>(~kPendingKill);
     me->exiting = true;
@@ -456,7 +468,7 @@ void Hub::raise_pending(GreenThreadState* me) {
     throw LoopExit(msg);
   }
   if (me->pending & kPendingTimeout) {
-    raise_fired_timeout(me);  // throws TimeoutError, or clears the bit if none is left
+    raise_fired_timeout(me, 0);  // throws TimeoutError, or clears the bit if none is left
   }
 }
 

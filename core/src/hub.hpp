@@ -78,8 +78,11 @@ class GROVE_API Hub {
   // example because a kill or timeout already woke it: the caller then hands what
   // it had to the next waiter instead, so nothing is lost.
   bool wake(GreenThreadState* gt, WakeReason why = WakeReason::kWoken) noexcept;
-  // Sets a pending interrupt (PendingBits) and wakes the green thread if parked.
-  void interrupt(GreenThreadState* gt, std::uint8_t bit) noexcept;
+  // Sets a pending interrupt (PendingBits) and wakes the green thread if parked,
+  // unless it is unwinding an exception at a depth (std::uncaught_exceptions()) other
+  // than `unwinding`: then the interrupt stays pending until the unwinding is over. A
+  // kill's is 0; a Timeout's is the depth it was made at (see the essay in hub.cpp).
+  void interrupt(GreenThreadState* gt, std::uint8_t bit, unsigned unwinding = 0) noexcept;
   // Throws the highest-priority pending interrupt of the running green thread.
   void raise_pending(GreenThreadState* me);
   // UsageError if called on the hub; `what` names the blocking call.

@@ -1,5 +1,6 @@
 #include <grove/timeout.hpp>
 
+#include <exception>
 #include <string>
 
 #include "hub.hpp"
@@ -17,7 +18,7 @@ struct TimeoutAccess {
     hub.watcher_stopped();
     t->fired_ = true;
     ++t->owner_->fired_timeouts;
-    hub.interrupt(t->owner_, detail::kPendingTimeout);
+    hub.interrupt(t->owner_, detail::kPendingTimeout, t->unwinding_);
   }
 
   // Forget a fired timeout that was not raised (cancelled or out of scope).
@@ -30,15 +31,21 @@ struct TimeoutAccess {
     }
   }
 
-  static void raise(detail::GreenThreadState* gt) {
+  // See detail::raise_fired_timeout.
+  static void raise(detail::GreenThreadState* gt, unsigned unwinding) {
     Timeout* pick = nullptr;
+    bool any = false;  // a fired, unraised Timeout, of any depth
     for (Timeout* t = gt->timeouts; t; t = t->outer_) {
-      if (t->fired_ && !t->raised_) pick = t;  // keep going: the outermost wins
+      if (!t->fired_ || t->raised_) continue;
+      any = true;
+      if (unwinding == 0 || t->unwinding_ == unwinding) pick = t;  // keep going: the outermost wins
     }
     if (!pick) {
-      gt->fired_timeouts = 0;
-      gt->pending &= static_cast<std::uint8_t>(~detail::kPendingTimeout);
-      return;
+      if (!any) {
+        gt->fired_timeouts = 0;
+        gt->pending &= static_cast<std::uint8_t>(~detail::kPendingTimeout);
+      }
+      return;  // else those left belong to another unwinding depth: still pending
     }
     consume(pick);
     throw TimeoutError(pick, "grove: timeout of " +
@@ -51,6 +58,9 @@ Timeout::Timeout(Duration d) : duration_(d) {
   detail::Hub& hub = detail::Hub::get();
   hub.check_may_block("grove::Timeout");
   owner_ = hub.running();
+  // The running green thread's own count: the hub swaps the C++ runtime's exception
+  // globals on every switch.
+  unwinding_ = static_cast<unsigned>(std::uncaught_exceptions());
   outer_ = owner_->timeouts;
   owner_->timeouts = this;
   static_assert(sizeof(ev_timer) <= sizeof(timer_), "grove::Timeout: timer storage too small");
@@ -88,7 +98,7 @@ Timeout::~Timeout() {
 }
 
 namespace detail {
-void raise_fired_timeout(GreenThreadState* gt) { TimeoutAccess::raise(gt); }
+void raise_fired_timeout(GreenThreadState* gt, unsigned unwinding) { TimeoutAccess::raise(gt, unwinding); }
 }  // namespace detail
 
 }  // namespace grove

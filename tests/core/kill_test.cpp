@@ -206,3 +206,69 @@ GROVE_TEST("a kill that arrives while a green thread unwinds another exception i
   CHECK_FALSE(after);
   CHECK(g.killed());
 }
+
+namespace {
+// A clean-up that waits at most 50 ms for something (a goodbye, a flush): here an
+// Event nothing sets, so only the Timeout ends the wait. `outcome` is 1 when
+// with_timeout reported its own deadline, 2 when the wait ended some other way.
+struct TimedGoodbye {
+  grove::Event& never;
+  int& outcome;
+  ~TimedGoodbye() { outcome = grove::with_timeout(50ms, [&] { never.wait(); }) ? 2 : 1; }
+};
+
+// Lets a green thread the test could not kill in time finish (set the Event its
+// destructor waits on), so that a failing case still leaves the hub clean.
+void release_straggler(const grove::GreenThreadHandle& g, grove::Event& never) {
+  if (g.ready()) return;
+  never.set();
+  g.join(5s);
+}
+}  // namespace
+
+GROVE_TEST("a Timeout made in a destructor while a kill unwinds the green thread fires in that destructor") {
+  // The Timeout belongs to the unwinding it was made in: its TimeoutError is raised
+  // and caught inside the destructor. Before, it stayed pending until the unwinding
+  // was over, so the destructor (and kill) waited until something else woke it.
+  grove::Event never;
+  int outcome = 0;
+  auto g = grove::spawn([&] {
+    TimedGoodbye bye{never, outcome};
+    grove::sleep(1h);
+  });
+  grove::sleep(1ms);  // g parks in sleep(1h)
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool dead = g.kill(1s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(dead);
+  CHECK(outcome == 1);
+  CHECK(took >= 45ms);
+  CHECK(took < 1s);
+  release_straggler(g, never);
+  CHECK(g.killed());
+}
+
+GROVE_TEST("a kill that arrives while a destructor waits under its own Timeout stays pending, and the Timeout still fires") {
+  grove::Event never;
+  int outcome = 0;
+  bool caught = false, after = false;
+  auto g = grove::spawn([&] {
+    try {
+      TimedGoodbye bye{never, outcome};
+      throw std::runtime_error("request failed");
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    grove::sleep(1h);  // the pending kill is raised here
+    after = true;
+  });
+  grove::sleep(1ms);  // g throws and parks in ~TimedGoodbye, under its Timeout
+  CHECK_FALSE(g.ready());
+  const bool dead = g.kill(1s);  // stays pending while g unwinds the runtime_error
+  CHECK(dead);
+  CHECK(outcome == 1);
+  release_straggler(g, never);
+  CHECK(caught);
+  CHECK_FALSE(after);
+  CHECK(g.killed());
+}

@@ -209,3 +209,80 @@ GROVE_TEST("blocking calls take a timeout of Duration::max() as a very long wait
   for (const grove::Waitable* w : grove::iwait({&later}, forever)) CHECK(w == &later);
   CHECK(grove::joinall({setter, putter, late_setter, later_setter}, forever));
 }
+
+GROVE_TEST("a Timeout from before an unwinding stays pending in its destructors while their own Timeouts fire") {
+  // `outer` expires while a destructor waits under a Timeout of its own: raising
+  // `outer` there would throw out of the destructor (std::terminate), so it stays
+  // pending until the unwinding is over; the destructor's own Timeout fires on time
+  // and is caught where it was made.
+  grove::Event never;  // nothing sets it (except release, below, if a check failed)
+  int inner = 0;       // 1: the destructor's with_timeout expired; 2: it did not
+  auto g = grove::spawn([&] {
+    grove::Timeout outer(10ms);
+    try {
+      struct Goodbye {
+        grove::Event& never;
+        int& inner;
+        ~Goodbye() { inner = grove::with_timeout(100ms, [&] { never.wait(); }) ? 2 : 1; }
+      } bye{never, inner};
+      throw std::runtime_error("request failed");
+    } catch (const grove::TimeoutError&) {
+      return 3;
+    } catch (const std::runtime_error&) {
+    }
+    try {
+      grove::sleep(10s);  // `outer`, pending since 10 ms, is raised here
+    } catch (const grove::TimeoutError& e) {
+      return e.is(outer) ? 1 : 4;
+    }
+    return 5;
+  });
+  const auto t0 = Clock::now();
+  const bool done = g.join(1s);
+  const auto took = Clock::now() - t0;
+  CHECK(done);
+  CHECK(took >= 95ms);
+  CHECK(took < 1s);
+  if (!g.ready()) never.set();
+  CHECK(g.get() == 1);
+  CHECK(inner == 1);
+}
+
+GROVE_TEST("a destructor's Timeout that expires during a deeper unwinding is raised once that unwinding is over") {
+  // The Timeout is made at unwinding depth 1 and expires while a nested exception
+  // (depth 2) unwinds through ~Nested, which parks: it waits there, then fires at
+  // the destructor's next blocking call, back at depth 1.
+  grove::Event never;
+  int outcome = 0;  // 1: with_timeout expired after the nested unwinding; 2: it did not
+  bool nested_done = false;
+  auto g = grove::spawn([&] {
+    struct Goodbye {
+      grove::Event& never;
+      int& outcome;
+      bool& nested_done;
+      ~Goodbye() {
+        outcome = grove::with_timeout(10ms, [&] {
+          try {
+            struct Nested {
+              bool& done;
+              ~Nested() {
+                grove::sleep(50ms);  // the Timeout expires here; raising it would terminate
+                done = true;
+              }
+            } nested{nested_done};
+            throw std::logic_error("nested");
+          } catch (const std::logic_error&) {
+          }
+          never.wait();  // the pending Timeout is raised here
+        }) ? 2 : 1;
+      }
+    } bye{never, outcome, nested_done};
+    throw std::runtime_error("request failed");
+  });
+  const bool done = g.join(1s);
+  CHECK(done);
+  if (!g.ready()) never.set();
+  CHECK_THROWS_AS(g.get(), std::runtime_error);
+  CHECK(nested_done);
+  CHECK(outcome == 1);
+}

@@ -11,6 +11,13 @@
 // the green thread could run, the outermost). To handle only your own deadline, check
 // `e.is(t)` and rethrow otherwise, or use with_timeout(), which does exactly that, so
 // an outer deadline is never swallowed by an inner handler.
+//
+// In clean-up code that runs while an exception unwinds the green thread (a
+// destructor, during a kill's GreenletExit or any other exception), a Timeout made
+// there belongs to that unwinding: it fires in it, and its TimeoutError is meant to be
+// caught inside the destructor (with_timeout does). A Timeout made before the
+// unwinding began that expires meanwhile stays pending until the unwinding is over
+// (its handler lies outside the destructor: throwing there would std::terminate).
 #pragma once
 
 #include <optional>
@@ -54,6 +61,9 @@ class GROVE_API Timeout {
   Duration duration_;
   detail::GreenThreadState* owner_ = nullptr;
   Timeout* outer_ = nullptr;  // the chain of live Timeouts on owner_, innermost first
+  // std::uncaught_exceptions() when it was made: it may be raised while the owner
+  // unwinds only at this depth (see the comment at the top of grove/timeout.hpp).
+  unsigned unwinding_ = 0;
   bool active_ = false;
   bool fired_ = false;
   bool raised_ = false;
