@@ -15,6 +15,7 @@
 #include <grove/errors.hpp>
 #include <grove/log.hpp>
 
+#include "address_in_use.hpp"
 #include "socket_state.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -204,7 +205,10 @@ void Socket::bind(const Address& addr, std::error_code& ec) {
 void Socket::bind(const Address& addr) {
   std::error_code ec;
   bind(addr, ec);
-  if (ec) throw std::system_error(ec, "grove::net::Socket::bind (" + addr.to_string() + ")");
+  if (ec) {
+    throw std::system_error(ec, "grove::net::Socket::bind (" + addr.to_string() + ")" +
+                                    detail::explain_address_in_use(addr, type(), ec));
+  }
 }
 
 void Socket::listen(int backlog, std::error_code& ec) {
