@@ -116,7 +116,9 @@ Address Address::parse(std::string_view text) {
   std::uint16_t port = parse_port(text, text.substr(colon + 1));
   if (colon == 0) bad(text, "missing host before ':'");
   if (!fill_ip(a.storage_, a.len_, text.substr(0, colon), port)) {
-    bad(text, "the host is not a numeric IPv4 address (resolve names with grove::net::resolve)");
+    bad(text,
+        "the host is not a numeric IPv4 address (Address::parse does not look names up: resolve them with "
+        "grove::net::resolve, or give the servers and create_connection the \"host:port\" string)");
   }
   return a;
 }

@@ -15,6 +15,7 @@
 #include <grove/wait.hpp>
 #include <grove/scheduler.hpp>
 
+#include "endpoint.hpp"
 #include "hub.hpp"
 #include "stop_handlers.hpp"
 
@@ -108,6 +109,16 @@ struct DatagramServer::Impl : std::enable_shared_from_this<DatagramServer::Impl>
 DatagramServer::DatagramServer(const Address& address, Handler handler, DatagramServerOptions options)
     : impl_(std::make_shared<Impl>()) {
   impl_->want = address;
+  impl_->handler = std::move(handler);
+  impl_->opts = std::move(options);
+}
+
+DatagramServer::DatagramServer(std::string_view endpoint, Handler handler, DatagramServerOptions options)
+    : impl_(std::make_shared<Impl>()) {
+  // A name is looked up here, not at start(): nothing of the server exists yet while
+  // this parks, so a kill or the server's destruction cannot catch it half-started.
+  const auto ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kListen);
+  impl_->want = ep.listen_address("grove::net::DatagramServer");
   impl_->handler = std::move(handler);
   impl_->opts = std::move(options);
 }

@@ -19,6 +19,7 @@
 #include <grove/green_thread.hpp>
 #include <grove/thread_pool.hpp>
 
+#include "endpoint.hpp"
 #include "socket_state.hpp"
 
 namespace grove::net {
@@ -105,12 +106,16 @@ std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::opt
   return out;
 }
 
-Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
-                         std::error_code& ec) {
-  const auto end = grove::detail::deadline_after(std::chrono::steady_clock::now(),
-                                                 timeout ? *timeout : Duration(std::chrono::hours(24 * 365)));
-  std::vector<Address> addrs = resolve(host, port, timeout, ec);
-  if (ec) return {};
+namespace {
+
+std::chrono::steady_clock::time_point deadline(std::optional<Duration> timeout) {
+  return grove::detail::deadline_after(std::chrono::steady_clock::now(),
+                                       timeout ? *timeout : Duration(std::chrono::hours(24 * 365)));
+}
+
+// Connects to each of `addrs` in turn until one accepts, by `end` if `timeout`.
+Socket connect_first(const std::vector<Address>& addrs, std::chrono::steady_clock::time_point end,
+                     std::optional<Duration> timeout, std::error_code& ec) {
   for (const Address& a : addrs) {
     const double left = seconds_left(end);
     if (timeout && left <= 0) {
@@ -125,12 +130,41 @@ Socket create_connection(std::string_view host, std::uint16_t port, std::optiona
   return {};
 }
 
+}  // namespace
+
+Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout,
+                         std::error_code& ec) {
+  const auto end = deadline(timeout);
+  std::vector<Address> addrs = resolve(host, port, timeout, ec);
+  if (ec) return {};
+  return connect_first(addrs, end, timeout, ec);
+}
+
 Socket create_connection(std::string_view host, std::uint16_t port, std::optional<Duration> timeout) {
   std::error_code ec;
   Socket s = create_connection(host, port, timeout, ec);
   if (ec) {
     throw std::system_error(ec, "grove::net::create_connection (" + std::string(host) + ":" + std::to_string(port) + ")");
   }
+  return s;
+}
+
+Socket create_connection(std::string_view endpoint, std::optional<Duration> timeout, std::error_code& ec) {
+  ec.clear();
+  const auto end = deadline(timeout);
+  const detail::Endpoint ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kConnect);
+  std::vector<Address> addrs{ep.address};
+  if (ep.needs_lookup()) {
+    addrs = resolve(ep.host, ep.port, timeout, ec);
+    if (ec) return {};
+  }
+  return connect_first(addrs, end, timeout, ec);
+}
+
+Socket create_connection(std::string_view endpoint, std::optional<Duration> timeout) {
+  std::error_code ec;
+  Socket s = create_connection(endpoint, timeout, ec);
+  if (ec) throw std::system_error(ec, "grove::net::create_connection (" + std::string(endpoint) + ")");
   return s;
 }
 

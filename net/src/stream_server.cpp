@@ -19,6 +19,7 @@
 #include <grove/scheduler.hpp>
 #include <grove/wait.hpp>
 
+#include "endpoint.hpp"
 #include "hub.hpp"
 #include "stop_handlers.hpp"
 
@@ -187,6 +188,16 @@ void StreamServer::Impl::accept_loop() {
 StreamServer::StreamServer(const Address& address, Handler handler, StreamServerOptions options)
     : impl_(std::make_shared<Impl>()) {
   impl_->want = address;
+  impl_->handler = std::move(handler);
+  impl_->opts = std::move(options);
+}
+
+StreamServer::StreamServer(std::string_view endpoint, Handler handler, StreamServerOptions options)
+    : impl_(std::make_shared<Impl>()) {
+  // A name is looked up here, not at start(): nothing of the server exists yet while
+  // this parks, so a kill or the server's destruction cannot catch it half-started.
+  const auto ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kListen);
+  impl_->want = ep.listen_address("grove::net::StreamServer");
   impl_->handler = std::move(handler);
   impl_->opts = std::move(options);
 }

@@ -88,3 +88,15 @@ GROVE_TEST("an abstract Unix name may use all 107 bytes after the leading NUL") 
     CHECK(s.local_address().host() == name);
   }
 }
+
+GROVE_TEST("Address::parse refuses a host name and says where names are looked up") {
+  try {
+    (void)Address::parse("localhost:7001");
+    FAIL("no error");
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    CHECK(what.find("\"localhost:7001\"") != std::string::npos);
+    CHECK(what.find("grove::net::resolve") != std::string::npos);
+    CHECK(what.find("\"host:port\" string") != std::string::npos);
+  }
+}

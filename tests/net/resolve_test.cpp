@@ -58,3 +58,30 @@ GROVE_TEST("create_connection to a closed port reports connection refused") {
   CHECK(ec == std::errc::connection_refused);
   CHECK_FALSE(c.is_open());
 }
+
+GROVE_TEST("create_connection takes one \"host:port\" string, as Go's net.Dial") {
+  Socket l = listener();
+  const std::string port = std::to_string(l.local_address().port());
+  Socket c = grove::net::create_connection("localhost:" + port, 5s);
+  auto a = l.accept();
+  c.sendall("hp");
+  CHECK(a.socket.recv(4) == "hp");
+  Socket d = grove::net::create_connection("127.0.0.1:" + port);  // a literal: no lookup
+  auto b = l.accept();
+  CHECK(d.local_address() == b.socket.peer_address());
+}
+
+GROVE_TEST("create_connection(\"host:port\") names the host that does not resolve, and rejects a bad string") {
+  std::error_code ec;
+  Socket c = grove::net::create_connection("no-such-host.invalid:80", 10s, ec);
+  CHECK(ec.category() == grove::net::resolver_category());
+  CHECK_FALSE(c.is_open());
+  try {
+    grove::net::create_connection("no-such-host.invalid:80", 10s);
+    FAIL("no error");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("no-such-host.invalid:80") != std::string::npos);
+  }
+  CHECK_THROWS_AS(grove::net::create_connection("localhost", 5s), std::invalid_argument);  // no port
+  CHECK_THROWS_AS(grove::net::create_connection(":80", 5s), std::invalid_argument);       // no host
+}

@@ -7,7 +7,8 @@
 //   a.to_string() == "127.0.0.1:7000"
 //
 // Plain value type; no call here parks or touches the hub. Names are not resolved
-// here (see grove/net/resolve.hpp).
+// here (see grove/net/resolve.hpp); StreamServer, DatagramServer and
+// create_connection also take a "localhost:7000" string and resolve it themselves.
 #pragma once
 
 #include <netinet/in.h>

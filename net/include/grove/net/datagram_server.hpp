@@ -61,6 +61,12 @@ class GROVE_API DatagramServer {
 
   // Binds `address` at start(). Does not park.
   DatagramServer(const Address& address, Handler handler, DatagramServerOptions options = {});
+  // Binds `endpoint` at start(), given as a string as for StreamServer: what
+  // Address::parse reads, "localhost:9000" (a name: looked up here, so this parks
+  // then; the first IPv4 address, else the first), or ":9000" (0.0.0.0). A malformed
+  // string is std::invalid_argument quoting it; a name that does not resolve,
+  // std::system_error quoting the name.
+  DatagramServer(std::string_view endpoint, Handler handler, DatagramServerOptions options = {});
   // stop() if still running.
   ~DatagramServer();
   DatagramServer(const DatagramServer&) = delete;

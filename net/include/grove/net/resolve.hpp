@@ -2,6 +2,7 @@
 //
 //   for (const auto& a : grove::net::resolve("localhost", 80)) ...
 //   grove::net::Socket s = grove::net::create_connection("example.org", 80, 5s);
+//   grove::net::Socket t = grove::net::create_connection("example.org:80", 5s);  // Go's net.Dial
 //
 // getaddrinfo blocks, so resolve() runs it on another OS thread and parks only the
 // calling green thread until the answer comes back.
@@ -49,5 +50,16 @@ GROVE_API Socket create_connection(std::string_view host, std::uint16_t port, st
 // Throwing form of create_connection(): std::system_error naming host and port.
 GROVE_API Socket create_connection(std::string_view host, std::uint16_t port,
                                    std::optional<Duration> timeout = std::nullopt);
+
+// create_connection() to an endpoint written as one string, as with Go's net.Dial:
+// "host:port" with a name or a numeric host ("localhost:7000", "127.0.0.1:7000",
+// "[::1]:7000"; a name is resolved as above, a literal is not looked up), or a Unix
+// socket path ("unix:/tmp/app.sock", "/tmp/app.sock"). A malformed string (no port,
+// no host, a port out of range, an IPv6 host without brackets) is
+// std::invalid_argument quoting it, in both forms. Other errors as above; the
+// throwing overload's message quotes `endpoint`.
+GROVE_API Socket create_connection(std::string_view endpoint, std::optional<Duration> timeout, std::error_code& ec);
+// Throwing form of create_connection(endpoint): std::system_error naming the endpoint.
+GROVE_API Socket create_connection(std::string_view endpoint, std::optional<Duration> timeout = std::nullopt);
 
 }  // namespace grove::net

@@ -18,6 +18,11 @@
 // that says the listener cannot accept at all (EBADF, ENOTSOCK, EINVAL, EOPNOTSUPP)
 // is logged and ends accepting (the handlers keep running until stop()).
 //
+// It may also be given the address as a string, with a host name as Go's
+// net.Listen("tcp", "localhost:7000") and gevent's StreamServer(("localhost", 7000)):
+//
+//   grove::net::StreamServer server("localhost:7000", handler);   // resolved here
+//
 // A StreamServer belongs to the OS thread that created it; it is neither copyable
 // nor movable.
 #pragma once
@@ -27,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
@@ -66,6 +72,16 @@ class GROVE_API StreamServer {
 
   // Binds and listens on `address` at start(). Does not park.
   StreamServer(const Address& address, Handler handler, StreamServerOptions options = {});
+  // Binds and listens on `endpoint` at start(): what Address::parse reads
+  // ("127.0.0.1:7000", "[::1]:7000", "unix:/tmp/app.sock"), a host name and a port
+  // ("localhost:7000"), or ":7000" (every IPv4 interface, 0.0.0.0, as gevent's
+  // ('', 7000); "[::]:7000" for IPv6). A name is looked up here with
+  // grove::net::resolve, so this constructor parks then (only then); of several
+  // addresses the server will bind the first IPv4 one, else the first (Go's rule for
+  // net.Listen). A malformed string (no port, ...) is std::invalid_argument quoting
+  // it; a name that does not resolve, std::system_error quoting the name; a kill or
+  // Timeout during the lookup, GreenletExit / TimeoutError.
+  StreamServer(std::string_view endpoint, Handler handler, StreamServerOptions options = {});
   // Serves on `listener`, already bound and listening (start() checks: UsageError
   // otherwise). Does not park.
   StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
@@ -75,8 +91,9 @@ class GROVE_API StreamServer {
   StreamServer& operator=(const StreamServer&) = delete;
 
   // Binds and listens (if needed) and spawns the acceptor green thread. Does not
-  // park. Throws std::system_error if bind/listen fail (e.g. EADDRINUSE), UsageError
-  // if already started.
+  // park. Throws std::system_error if bind/listen fail (e.g. EADDRINUSE; for a Unix
+  // socket path that exists, the message says whether a server listens on it or it
+  // is a file left over), UsageError if already started.
   void start();
   // start() unless started, then parks until stop() has finished (called by another
   // green thread, for example one waiting for a signal). Errors of start();
