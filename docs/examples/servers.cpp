@@ -2,7 +2,9 @@
 #include <chrono>
 #include <cctype>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <grove/grove.hpp>
@@ -14,17 +16,18 @@ namespace net = grove::net;
 // Upper-cases each line until the client hangs up.
 void shout(net::Socket& sock, const net::Address&) {
   net::BufferedStream io(sock);
-  for (;;) {
-    std::string line = io.read_line(4096);  // "" at end of file
-    if (line.empty()) return;
-    for (char& c : line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    io.write(line);
+  std::error_code ec;
+  // A line without its "\n" or "\r\n"; std::nullopt at end of file, or on an error.
+  while (std::optional<std::string> line = io.read_line_stripped(4096, ec)) {
+    for (char& c : *line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    io.write(*line + "\n");
     io.flush();
   }
+  if (ec) std::printf("read failed: %s\n", ec.message().c_str());  // no ec: end of file
 }
 
 int main() {
-  net::StreamServer server(net::Address::parse("127.0.0.1:0"), shout);
+  net::StreamServer server("localhost:0", shout);  // a name: looked up here
   server.start();  // binds, listens and spawns the acceptor; does not park
   std::printf("listening on %s\n", server.address().to_string().c_str());  // port 0: a free one
 

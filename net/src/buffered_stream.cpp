@@ -76,6 +76,46 @@ std::string BufferedStream::read_line(std::size_t max) {
   return s;
 }
 
+std::optional<std::string> BufferedStream::read_line_stripped(std::size_t max, std::error_code& ec) {
+  ec.clear();
+  std::size_t searched = 0;  // bytes already known to hold no newline
+  for (;;) {
+    const std::string_view have(rbuf_.data() + rpos_, rbuf_.size() - rpos_);
+    const std::size_t nl = have.find('\n', searched);
+    // The line so far without its terminator ("\r\n" may yet be split across recvs).
+    std::string_view line = nl == std::string_view::npos ? have : have.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > max) {
+      ec = std::make_error_code(std::errc::message_size);  // nothing taken
+      return std::nullopt;
+    }
+    if (nl != std::string_view::npos) {
+      std::string out(line);
+      rpos_ += nl + 1;
+      return out;
+    }
+    searched = have.size();
+    if (!fill(ec)) {  // `have` and `line` may point into freed memory from here on
+      if (ec || buffered() == 0) return std::nullopt;  // an error, or end of file
+      std::string out = take(buffered());  // end of file ends the last line
+      if (out.back() == '\r') out.pop_back();
+      return out;
+    }
+  }
+}
+
+std::optional<std::string> BufferedStream::read_line_stripped(std::size_t max) {
+  std::error_code ec;
+  std::optional<std::string> line = read_line_stripped(max, ec);
+  if (ec == std::errc::message_size) {
+    std::string what = "grove::net::BufferedStream::read_line_stripped: a line longer than ";
+    what.append(std::to_string(max)).append(" bytes");
+    throw std::system_error(ec, what);
+  }
+  if (ec) fail("read_line_stripped", ec);
+  return line;
+}
+
 std::string BufferedStream::read_exactly(std::size_t n, std::error_code& ec) {
   ec.clear();
   while (buffered() < n) {

@@ -2,12 +2,15 @@
 // gevent's socket.makefile().
 //
 //   grove::net::BufferedStream io(sock);
-//   while (true) {
-//     std::string line = io.read_line(1024);   // "" at end of file
-//     if (line.empty()) break;
-//     io.write(line);
+//   while (std::optional<std::string> line = io.read_line_stripped(1024)) {  // nullopt at EOF
+//     io.write(*line + "\n");
 //     io.flush();
 //   }
+//
+// read_line keeps the newline (Python's readline) and returns "" at end of file;
+// read_line_stripped drops "\n" or "\r\n" (Go's bufio.Scanner) and returns
+// std::nullopt at end of file, so an empty line and the end stay apart. With the
+// error_code forms, test ec first: on an error both return nothing as well.
 //
 // The stream does not own the socket; the socket must outlive it. Reads park like
 // Socket::recv (the socket's timeout applies to each recv), writes like sendall.
@@ -18,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -45,11 +49,21 @@ class GROVE_API BufferedStream {
   // back in pieces of `max` bytes without a newline (so a client cannot grow memory
   // without bound; check whether the result ends in a newline). At end of file: the
   // unterminated rest, then "". On an error ec is set, "" is returned and the bytes
-  // read stay buffered. `max` must be at least 1 (else UsageError: "" would look like
-  // end of file).
+  // read stay buffered: test ec before taking "" for end of file. `max` must be at
+  // least 1 (else UsageError: "" would look like end of file).
   std::string read_line(std::size_t max, std::error_code& ec);
   // Throwing form of read_line(): std::system_error naming the call.
   std::string read_line(std::size_t max);
+  // The next line without its terminator: "\n", or "\r\n" (one "\r" right before
+  // the "\n"), as Go's bufio.Scanner gives lines. At end of file: the unterminated
+  // rest (a final "\r" dropped), then std::nullopt. `max` bounds the line without
+  // its terminator: a longer one is the error std::errc::message_size, and its bytes
+  // stay buffered (read_line can take them in pieces; or close the connection). On
+  // an error ec is set, std::nullopt is returned and the bytes read stay buffered.
+  std::optional<std::string> read_line_stripped(std::size_t max, std::error_code& ec);
+  // Throwing form of read_line_stripped(): std::system_error naming the call (and the
+  // maximum, for a line that is too long). std::nullopt means end of file only.
+  std::optional<std::string> read_line_stripped(std::size_t max);
   // As read_line, up to and including `delim` (non-empty, else UsageError).
   std::string read_until(std::string_view delim, std::size_t max, std::error_code& ec);
   // Throwing form of read_until().
