@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Installs what grove needs to build and test on Debian 12, from Debian's packages.
+# Installs what grove needs on Debian 12, from Debian's packages.
+#   ./scripts/setup.sh          what building libgrove, libgrove_monkey and the samples needs
+#   ./scripts/setup.sh --test   that, plus what the tests, benchmarks and API docs need
+#                               (what scripts/test.sh and CI run)
 # Idempotent: does nothing (and needs no network) when everything is present.
 set -euo pipefail
 
-PACKAGES=(
-  # build
+BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config
-  libev-dev libboost-context-dev libboost-dev libspdlog-dev doctest-dev
+  libev-dev libboost-context-dev libboost-dev libspdlog-dev
   libhttp-parser-dev  # samples/http_server
-  # tests and benchmarks
-  python3 strace binutils netcat-openbsd socat curl gnuplot-nox
-  redis-server redis-tools libhiredis-dev libcurl4-openssl-dev
+)
+TEST_PACKAGES=(
+  doctest-dev python3 strace binutils netcat-openbsd socat curl gnuplot-nox
+  redis-server redis-tools libhiredis-dev
+  libcurl4-openssl-dev  # samples/monkey_fetch and the monkey tests
   nginx-light  # the peer of samples/http_server in bench/servers
   wrk  # drives samples/http_server
-  cmake
-  # docs: the API reference (ninja -C build api-docs)
-  doxygen
+  cmake  # tests/consumers
+  doxygen  # the API reference (ninja -C build api-docs)
 )
+
+case "${1:-}" in
+  "") PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  --test) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

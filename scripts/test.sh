@@ -2,7 +2,8 @@
 # Everything CI runs: the release build and its whole test suite (benchmark smoke runs
 # included), then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then the install/consumer checks. Prints how long each stage took and ends with an
-# "N passed, N failed" line. Exits non-zero if anything failed.
+# "N passed, N failed" line. Exits non-zero if anything failed. Needs the packages of
+# `scripts/setup.sh --test`; README.md says how long it takes and what it needs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,8 @@ stage() {  # stage NAME COMMAND...
 }
 
 release_build() {
-  if [ ! -f build/build.ninja ]; then meson setup build --buildtype=release || return 1; fi
+  # build/ may come from scripts/build.sh (no tests, no benchmarks): turn them on.
+  scripts/configure.sh build tests=true benchmarks=true samples=true || return 1
   ninja -C build
 }
 

@@ -145,7 +145,7 @@ def main():
         a.seconds, a.reps, a.requests = 1, 1, 20000
     for tool in ("taskset", "wrk", "nginx", "redis-server", "redis-benchmark"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-            print(f"missing {tool}: run scripts/setup.sh", file=sys.stderr)
+            print(f"missing {tool}: run scripts/setup.sh --test", file=sys.stderr)
             return 2
     os.environ["PATH"] += ":/usr/sbin"
 

@@ -420,7 +420,7 @@ def chart(res, png):
     """Draws results (the JSON object) into png with gnuplot (pngcairo)."""
     gp = shutil.which("gnuplot")
     if not gp:
-        raise RuntimeError("gnuplot not found: install gnuplot-nox (scripts/setup.sh)")
+        raise RuntimeError("gnuplot not found: install gnuplot-nox (scripts/setup.sh --test)")
     tmp = tempfile.mkdtemp(prefix="tvg_chart_")
     try:
         files = {}
