@@ -11,12 +11,15 @@
 #   pkg-config   consumer.cpp with `pkg-config --cflags --libs grove`, linked and run
 #   static       consumer.cpp against libgrove.a with `pkg-config --static --libs grove`
 #   monkey       monkey_consumer.cpp with `pkg-config --cflags --libs grove-monkey`
+#   preload      LD_PRELOAD=<libdir>/libgrove_monkey.so works from this prefix (which
+#                ld.so does not search) under `sh -c` and `timeout`, with no
+#                LD_LIBRARY_PATH: the library's $ORIGIN run path finds libgrove.so.0
 #   subproject   meson-app/: a meson project with grove in subprojects/grove (a symlink
 #                to this tree) through dependency('grove', fallback : ...), forced
 #   cmake        cmake-app/: a CMake project with pkg_check_modules(IMPORTED_TARGET grove)
 # (docs/install.md shows meson-app/meson.build and cmake-app/CMakeLists.txt verbatim.)
 #
-# Needs what scripts/setup.sh installs (g++, meson, ninja, pkg-config, cmake).
+# Needs what scripts/setup.sh --test installs (g++, meson, ninja, pkg-config, cmake).
 # Takes about a minute on two idle cores (two compiles of libgrove). Prints one line
 # per step; on a failure, the step's log and the kept work directory.
 #   KEEP=1 tests/consumers/run.sh     keeps the work directory
@@ -183,6 +186,28 @@ begin monkey "monkey_consumer.cpp with pkg-config --cflags --libs grove-monkey"
 $CXX "${cxxflags[@]}" "$work/pc/monkey_consumer.cpp" -o "$work/pc/monkey_consumer" \
   "${monkey_flags[@]}" -Wl,-rpath,"$libdir" >>"$step_log" 2>&1
 run_program "grove $version monkey consumer ok" "$work/pc/monkey_consumer"
+end
+
+# --- LD_PRELOAD from a prefix ld.so does not search --------------------------------
+
+begin preload "LD_PRELOAD=<libdir>/libgrove_monkey.so under sh -c and timeout, no LD_LIBRARY_PATH"
+# libgrove_monkey needs libgrove.so.0 and finds it next to itself through its run path
+# ($ORIGIN); without one, every program started under the preload (a shell, timeout)
+# dies at start: "libgrove.so.0: cannot open shared object file".
+monkey_so="$libdir/libgrove_monkey.so"
+readelf -d "$monkey_so" >>"$step_log"
+readelf -d "$monkey_so" | grep -qE 'R(UN)?PATH.*\[\$ORIGIN\]' || fail "libgrove_monkey.so has no \$ORIGIN run path"
+if ldconfig -p 2>/dev/null | grep -q 'libgrove\.so\.0 '; then
+  echo "note: a libgrove.so.0 is installed system-wide; the run path is checked by readelf above" >>"$step_log"
+fi
+# shellcheck disable=SC2016
+run_program "preloaded into sh" env LD_PRELOAD="$monkey_so" \
+  sh -c 'grep -q libgrove_monkey /proc/$$/maps && echo "libgrove_monkey preloaded into sh"'
+run_program "preloaded under timeout" env LD_PRELOAD="$monkey_so" \
+  timeout 10 sh -c 'grep -q libgrove_monkey /proc/$$/maps && echo "libgrove_monkey preloaded under timeout"'
+# A grove program that does not link monkey, patched at load through the preload.
+run_program "grove $version consumer ok" env LD_PRELOAD="$monkey_so" GROVE_MONKEY=1 \
+  timeout 10 sh -c '"$1"' sh "$work/pc/consumer"
 end
 
 # --- meson subproject --------------------------------------------------------------
