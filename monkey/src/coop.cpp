@@ -73,7 +73,8 @@ int take_interrupt_slow(Hub& hub, bool woken_by_interrupt, const char* what) noe
   // interrupt of the same kind later is new.
   if (told) told->told &= pending;
   if (!pending && !woken_by_interrupt) return 0;
-  const std::uint8_t fresh = woken_by_interrupt ? pending : static_cast<std::uint8_t>(pending & ~(told ? told->told : 0));
+  const std::uint8_t fresh =
+      woken_by_interrupt ? pending : static_cast<std::uint8_t>(pending & ~(told ? told->told : 0));
   if (!fresh && !woken_by_interrupt) {
     if (!told->warned) {
       told->warned = true;
@@ -246,17 +247,55 @@ void set_wait_errno(Hub&, Wait w, int timeout_errno) noexcept {
   }
 }
 
-bool ensure_grove_nonblock(int fd, FdState& st) noexcept {
-  if (st.has(FdState::kGroveNb)) [[likely]] return true;
+std::atomic<bool> g_pipe_nowait{true};
+
+bool per_call_refused(PerCall pc, int err) noexcept {
+  if (pc == PerCall::kPipe && (err == EOPNOTSUPP || err == ENOSYS)) {
+    g_pipe_nowait.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  return pc == PerCall::kSocket && err == ENOTSOCK;
+}
+
+namespace {
+
+// Sets O_NONBLOCK and kGroveNb: -1 if it could not, 1 if this call turned the real flag
+// on, 0 if grove's flag was on already or the description was non-blocking anyway.
+int set_grove_nonblock(int fd, FdState& st) noexcept {
+  if (st.has(FdState::kGroveNb)) [[likely]] return 0;
   // Once per file description. Under the ring lock, so that a user's F_SETFL through
   // a dup cannot clear the flag between this check and the update of every dup.
   RingLock lock;
-  if (st.has(FdState::kGroveNb)) return true;
+  if (st.has(FdState::kGroveNb)) return 0;
   const int fl = real().fcntl(fd, F_GETFL);
-  if (fl < 0) return false;
-  if (!(fl & O_NONBLOCK) && real().fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
+  if (fl < 0) return -1;
+  const bool set_now = !(fl & O_NONBLOCK);
+  if (set_now && real().fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
   set_shared_locked(lock, fd, FdState::kGroveNb);
-  return true;
+  return set_now ? 1 : 0;
+}
+
+}  // namespace
+
+bool ensure_grove_nonblock(int fd, FdState& st) noexcept { return set_grove_nonblock(fd, st) >= 0; }
+
+ScopedNonblock::ScopedNonblock(int fd, FdState& st) noexcept : fd_(fd), st_(st) {
+  const int r = set_grove_nonblock(fd, st);
+  ok_ = r >= 0;
+  set_here_ = r == 1;
+}
+
+ScopedNonblock::~ScopedNonblock() {
+  if (!set_here_) return;
+  const int saved = errno;
+  RingLock lock;
+  // Still grove's (the fd was not closed meanwhile) and not the user's own now.
+  if (tracked(fd_) == &st_ && st_.has(FdState::kGroveNb)) {
+    const int fl = st_.has(FdState::kUserNb) ? -1 : real().fcntl(fd_, F_GETFL);
+    if (fl >= 0) real().fcntl(fd_, F_SETFL, fl & ~O_NONBLOCK);
+    clear_shared_locked(lock, fd_, FdState::kGroveNb);
+  }
+  errno = saved;
 }
 
 double fd_timeout(int fd, FdState& st, bool read) noexcept {

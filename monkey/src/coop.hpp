@@ -71,9 +71,51 @@ Wait wait_fd(grove::detail::Hub& hub, FdState* st, int fd, int events, double de
 // kInterrupted, what the take_interrupt() that ended the wait returned).
 void set_wait_errno(grove::detail::Hub& hub, Wait w, int timeout_errno) noexcept;
 
-// Makes sure grove's O_NONBLOCK is on the file description (once per fd).
-// Returns false if it could not be set (then call the real function unchanged).
+// How a hooked data call is made non-blocking for one call, without touching the file
+// description's O_NONBLOCK, which a child process shares (docs/monkey.md):
+enum class PerCall : unsigned char {
+  kNone,    // no per-call form: grove's O_NONBLOCK must be on the description
+  kSocket,  // recv / send / recvmsg / sendmsg with MSG_DONTWAIT
+  kPipe,    // preadv2 / pwritev2 with RWF_NOWAIT (Linux 5.9+ for pipes)
+};
+
+// False once a pipe refused RWF_NOWAIT (an older kernel): pipes then use O_NONBLOCK.
+extern std::atomic<bool> g_pipe_nowait;
+
+// The per-call form for a data call on this fd (flags: FdState::flags).
+inline PerCall per_call_form(std::uint8_t flags) noexcept {
+  if (flags & FdState::kSocket) return PerCall::kSocket;
+  if ((flags & FdState::kPipe) && g_pipe_nowait.load(std::memory_order_relaxed)) return PerCall::kPipe;
+  return PerCall::kNone;
+}
+
+// True if a call made in form `pc` failed with `err` because the fd does not take that
+// form (a pipe on a kernel without RWF_NOWAIT for pipes, or an fd number monkey took
+// for a socket that now names something else): the caller retries with O_NONBLOCK.
+bool per_call_refused(PerCall pc, int err) noexcept;
+
+// Makes sure grove's O_NONBLOCK is on the file description (once per fd), for calls
+// with no per-call form (accept on a listener) and pipes without RWF_NOWAIT. Returns
+// false if it could not be set (then call the real function unchanged).
 bool ensure_grove_nonblock(int fd, FdState& st) noexcept;
+
+// grove's O_NONBLOCK for the span of one call with no per-call form (connect,
+// sendfile): set by the constructor if it was not on, taken off again by the
+// destructor (errno is kept). ok() is false if it could not be set.
+class ScopedNonblock {
+ public:
+  ScopedNonblock(int fd, FdState& st) noexcept;
+  ~ScopedNonblock();
+  ScopedNonblock(const ScopedNonblock&) = delete;
+  ScopedNonblock& operator=(const ScopedNonblock&) = delete;
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  int fd_;
+  FdState& st_;
+  bool ok_ = false;
+  bool set_here_ = false;
+};
 
 // The SO_RCVTIMEO (read) / SO_SNDTIMEO (write) of fd in seconds, 0 for none.
 double fd_timeout(int fd, FdState& st, bool read) noexcept;

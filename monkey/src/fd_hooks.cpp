@@ -13,6 +13,7 @@
 #include <cmath>
 #include <ctime>
 #include <cstdarg>
+#include <optional>
 
 #include "io.hpp"
 #include "real.hpp"
@@ -23,12 +24,14 @@ using namespace grove::monkey::detail;
 
 namespace {
 
-std::uint8_t new_flags(bool user_nonblocking, bool stream) {
-  return static_cast<std::uint8_t>((user_nonblocking ? FdState::kUserNb : 0) | (stream ? FdState::kStream : 0));
+std::uint8_t new_flags(bool user_nonblocking, bool stream, bool socket) {
+  return static_cast<std::uint8_t>((user_nonblocking ? FdState::kUserNb : 0) | (stream ? FdState::kStream : 0) |
+                                   (socket ? FdState::kSocket : FdState::kPipe));
 }
 
-void track_new(int fd, bool user_nonblocking, bool stream) {
-  if (fd >= 0 && sockets_patched()) track(fd, new_flags(user_nonblocking, stream));
+// `socket`: a socket (else a pipe).
+void track_new(int fd, bool user_nonblocking, bool stream, bool socket) {
+  if (fd >= 0 && sockets_patched()) track(fd, new_flags(user_nonblocking, stream, socket));
 }
 
 bool stream_type(int type) { return (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM; }
@@ -100,8 +103,12 @@ int retry_unix_connect(int fd, FdState& st, grove::detail::Hub* hub, const socka
 }
 
 int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* what) {
-  const int nfd = fd_io(fd, true, what, [&] { return real().accept4(fd, addr, len, flags); });
-  if (FdState* ls = nfd >= 0 ? tracked(fd) : nullptr) track_new(nfd, flags & SOCK_NONBLOCK, ls->has(FdState::kStream));
+  // No per-call form: a listener a green thread accepts on keeps grove's O_NONBLOCK
+  // (cleared for a program the process execs: exec_hooks.cpp).
+  const int nfd = fd_io(
+      fd, true, what, [&](PerCall) { return real().accept4(fd, addr, len, flags); }, 0, false);
+  if (FdState* ls = nfd >= 0 ? tracked(fd) : nullptr)
+    track_new(nfd, flags & SOCK_NONBLOCK, ls->has(FdState::kStream), true);
   return nfd;
 }
 
@@ -109,15 +116,15 @@ int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* wha
 
 GROVE_HOOK int socket(int domain, int type, int protocol) {
   const int fd = real().socket(domain, type, protocol);
-  track_new(fd, type & SOCK_NONBLOCK, stream_type(type));
+  track_new(fd, type & SOCK_NONBLOCK, stream_type(type), true);
   return fd;
 }
 
 GROVE_HOOK int socketpair(int domain, int type, int protocol, int sv[2]) {
   const int r = real().socketpair(domain, type, protocol, sv);
   if (r == 0) {
-    track_new(sv[0], type & SOCK_NONBLOCK, stream_type(type));
-    track_new(sv[1], type & SOCK_NONBLOCK, stream_type(type));
+    track_new(sv[0], type & SOCK_NONBLOCK, stream_type(type), true);
+    track_new(sv[1], type & SOCK_NONBLOCK, stream_type(type), true);
   }
   return r;
 }
@@ -125,8 +132,8 @@ GROVE_HOOK int socketpair(int domain, int type, int protocol, int sv[2]) {
 GROVE_HOOK int pipe(int fds[2]) {
   const int r = real().pipe(fds);
   if (r == 0) {
-    track_new(fds[0], false, true);
-    track_new(fds[1], false, true);
+    track_new(fds[0], false, true, false);
+    track_new(fds[1], false, true, false);
   }
   return r;
 }
@@ -134,8 +141,8 @@ GROVE_HOOK int pipe(int fds[2]) {
 GROVE_HOOK int pipe2(int fds[2], int flags) {
   const int r = real().pipe2(fds, flags);
   if (r == 0) {
-    track_new(fds[0], flags & O_NONBLOCK, !(flags & O_DIRECT));  // O_DIRECT: packet mode
-    track_new(fds[1], flags & O_NONBLOCK, !(flags & O_DIRECT));
+    track_new(fds[0], flags & O_NONBLOCK, !(flags & O_DIRECT), false);  // O_DIRECT: packet mode
+    track_new(fds[1], flags & O_NONBLOCK, !(flags & O_DIRECT), false);
   }
   return r;
 }
@@ -151,7 +158,10 @@ GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!st || st->has(FdState::kUserNb)) return real().connect(fd, addr, len);
   grove::detail::Hub* hub = coop_hub(kSockets);
   if (!hub && !st->has(FdState::kGroveNb)) return real().connect(fd, addr, len);
-  if (hub && !ensure_grove_nonblock(fd, *st)) return real().connect(fd, addr, len);
+  // No per-call form: grove's O_NONBLOCK is on the description while a green thread
+  // connects, and off again after.
+  std::optional<ScopedNonblock> nonblocking;
+  if (hub && !nonblocking.emplace(fd, *st).ok()) return real().connect(fd, addr, len);
   const int entry_errno = errno;
   int r = real().connect(fd, addr, len);
   if (r < 0 && errno == EAGAIN && addr && addr->sa_family == AF_UNIX) r = retry_unix_connect(fd, *st, hub, addr, len);

@@ -40,6 +40,8 @@ struct FdState {
     kUserNb = 4,     // the user asked for O_NONBLOCK (SOCK_NONBLOCK, F_SETFL, FIONBIO)
     kStream = 8,     // a byte stream (SOCK_STREAM socket, pipe): a short read drains it
     kLowat = 16,     // SO_RCVLOWAT > 1: epoll's readiness is not a read's (no short-read hint)
+    kSocket = 32,    // a socket: data calls go non-blocking per call (MSG_DONTWAIT)
+    kPipe = 64,      // a pipe: data calls go non-blocking per call (RWF_NOWAIT) where the kernel can
   };
   std::atomic<std::uint8_t> flags{0};
   // SO_RCVTIMEO / SO_SNDTIMEO in microseconds; -1 = not known yet (ask the kernel).

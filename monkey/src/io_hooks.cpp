@@ -18,15 +18,62 @@ extern "C" [[noreturn]] void __chk_fail(void);
 
 namespace {
 
+// The data calls in the form fd_io asks for (coop.hpp: PerCall). read() on a socket
+// is recv() with no flags, readv() is recvmsg(); on a pipe, readv is preadv2 at the
+// current position (-1).
+ssize_t read_as(PerCall pc, int fd, void* buf, size_t n) {
+  if (pc == PerCall::kSocket) return real().recv(fd, buf, n, MSG_DONTWAIT);
+  if (pc == PerCall::kPipe) {
+    iovec v{buf, n};
+    return ::preadv2(fd, &v, 1, -1, RWF_NOWAIT);
+  }
+  return real().read(fd, buf, n);
+}
+
+ssize_t readv_as(PerCall pc, int fd, const iovec* iov, int cnt) {
+  if (pc == PerCall::kSocket && cnt >= 0) {
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(cnt);
+    return real().recvmsg(fd, &m, MSG_DONTWAIT);
+  }
+  if (pc == PerCall::kPipe) return ::preadv2(fd, iov, cnt, -1, RWF_NOWAIT);
+  return real().readv(fd, iov, cnt);
+}
+
+ssize_t write_as(PerCall pc, int fd, const void* buf, size_t n) {
+  if (pc == PerCall::kSocket) return real().send(fd, buf, n, MSG_DONTWAIT);
+  if (pc == PerCall::kPipe) {
+    iovec v{const_cast<void*>(buf), n};
+    return ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+  }
+  return real().write(fd, buf, n);
+}
+
+ssize_t writev_as(PerCall pc, int fd, const iovec* iov, int cnt) {
+  if (pc == PerCall::kSocket && cnt >= 0) {
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(cnt);
+    return real().sendmsg(fd, &m, MSG_DONTWAIT);
+  }
+  if (pc == PerCall::kPipe) return ::pwritev2(fd, iov, cnt, -1, RWF_NOWAIT);
+  return real().writev(fd, iov, cnt);
+}
+
+// MSG_DONTWAIT for a socket call fd_io makes non-blocking (on a pipe the call fails
+// with ENOTSOCK either way).
+constexpr int dontwait(PerCall pc) { return pc == PerCall::kNone ? 0 : MSG_DONTWAIT; }
+
 // The length for fd_io's short-read hint, or 0 for none: a peek leaves the data
 // queued, so a short peek says nothing about the next read; urgent data (MSG_OOB) is
 // reported by epoll as EPOLLPRI, not as readable, so it must never park first.
 std::size_t stream_want(std::size_t n, int flags) { return flags & (MSG_PEEK | MSG_OOB) ? 0 : n; }
 
 // recv with MSG_WAITALL on a byte stream that is blocking from the user's view: grove
-// made it non-blocking (or will, at the first call from a green thread, which
-// ensure_grove_nonblock does before that call), where the kernel returns what is
-// there, so wait for the rest here. As the real call: n bytes, or fewer at end of file
+// makes the call non-blocking (MSG_DONTWAIT from a green thread, or grove's O_NONBLOCK
+// on the description), where the kernel returns what is there, so wait for the rest
+// here. As the real call: n bytes, or fewer at end of file
 // or on an error after some bytes. (A datagram socket returns one datagram either way.)
 // Not on the fast path: only calls with MSG_WAITALL ask.
 bool waits_for_all(int fd, int flags) {
@@ -55,7 +102,8 @@ ssize_t recv_all(int fd, char* p, size_t n, RecvSome&& recv_some) {
 // msg_flags are the last call's.
 ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
   const std::size_t control_len = msg->msg_controllen;
-  const ssize_t first = fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, msg, flags); });
+  const ssize_t first =
+      fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
   std::size_t total = 0;
   for (std::size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
   if (first <= 0 || static_cast<std::size_t>(first) >= total || msg->msg_controllen != 0 ||
@@ -83,7 +131,8 @@ ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
     m.msg_iov = iov.data() + at;
     m.msg_iovlen = iov.size() - at;
     m.msg_controllen = control_len;
-    const ssize_t r = fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, &m, flags); });
+    const ssize_t r =
+        fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, &m, flags | dontwait(pc)); });
     if (r < 0) return static_cast<ssize_t>(done);
     msg->msg_controllen = m.msg_controllen;
     msg->msg_flags = m.msg_flags;
@@ -100,8 +149,9 @@ ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
 ssize_t sendfile_fully(int out_fd, int in_fd, off_t* offset, size_t count) {
   size_t done = 0;
   for (;;) {
-    const ssize_t r = fd_io(out_fd, false, "monkey: sendfile",
-                            [&] { return real().sendfile(out_fd, in_fd, offset, count - done); });
+    const ssize_t r = fd_io(
+        out_fd, false, "monkey: sendfile",
+        [&](PerCall) { return real().sendfile(out_fd, in_fd, offset, count - done); }, 0, false);
     if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
     done += static_cast<size_t>(r);
     if (done >= count || r == 0 || !blocking_view(out_fd)) return static_cast<ssize_t>(done);
@@ -111,80 +161,90 @@ ssize_t sendfile_fully(int out_fd, int in_fd, off_t* offset, size_t count) {
 }  // namespace
 
 GROVE_HOOK ssize_t read(int fd, void* buf, size_t n) {
-  return fd_io(fd, true, "monkey: read", [&] { return real().read(fd, buf, n); }, n);
+  return fd_io(fd, true, "monkey: read", [&](PerCall pc) { return read_as(pc, fd, buf, n); }, n);
 }
 
 GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
-  return fd_io(fd, true, "monkey: readv", [&] { return real().readv(fd, iov, cnt); });
+  return fd_io(fd, true, "monkey: readv", [&](PerCall pc) { return readv_as(pc, fd, iov, cnt); });
 }
 
 GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().recv(fd, buf, n, flags);
   if (waits_for_all(fd, flags)) {
     return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t len) {
-      return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, p, len, flags); }, stream_want(len, flags));
+      return fd_io(
+          fd, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, p, len, flags | dontwait(pc)); },
+          stream_want(len, flags));
     });
   }
-  return fd_io(fd, true, "monkey: recv", [&] { return real().recv(fd, buf, n, flags); }, stream_want(n, flags));
+  return fd_io(
+      fd, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, buf, n, flags | dontwait(pc)); },
+      stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   if (flags & MSG_DONTWAIT) return real().recvfrom(fd, buf, n, flags, addr, len);
   if (waits_for_all(fd, flags)) {
     return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t l) {
-      return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, p, l, flags, addr, len); },
-                   stream_want(l, flags));
+      return fd_io(
+          fd, true, "monkey: recvfrom",
+          [&](PerCall pc) { return real().recvfrom(fd, p, l, flags | dontwait(pc), addr, len); },
+          stream_want(l, flags));
     });
   }
-  return fd_io(fd, true, "monkey: recvfrom", [&] { return real().recvfrom(fd, buf, n, flags, addr, len); },
-               stream_want(n, flags));
+  return fd_io(
+      fd, true, "monkey: recvfrom",
+      [&](PerCall pc) { return real().recvfrom(fd, buf, n, flags | dontwait(pc), addr, len); }, stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return real().recvmsg(fd, msg, flags);
   if (waits_for_all(fd, flags)) return recvmsg_all(fd, msg, flags);
-  return fd_io(fd, true, "monkey: recvmsg", [&] { return real().recvmsg(fd, msg, flags); });
+  return fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
 }
 
 // The timeout argument of recvmmsg is checked by the kernel only after each datagram,
 // as in the real call; parking waits for the first datagram without it.
 GROVE_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
   if (flags & MSG_DONTWAIT) return real().recvmmsg(fd, vec, vlen, flags, timeout);
-  return fd_io(fd, true, "monkey: recvmmsg", [&] { return real().recvmmsg(fd, vec, vlen, flags, timeout); });
+  return fd_io(fd, true, "monkey: recvmmsg",
+               [&](PerCall pc) { return real().recvmmsg(fd, vec, vlen, flags | dontwait(pc), timeout); });
 }
 
 GROVE_HOOK ssize_t write(int fd, const void* buf, size_t n) {
   return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(fd, false, "monkey: write", [&] { return real().write(fd, p, len); });
+    return fd_io(fd, false, "monkey: write", [&](PerCall pc) { return write_as(pc, fd, p, len); });
   });
 }
 
 // writev / sendmsg / sendmmsg may return a partial count on a stream socket (as the
 // real calls may after a signal); callers of these already loop.
 GROVE_HOOK ssize_t writev(int fd, const iovec* iov, int cnt) {
-  return fd_io(fd, false, "monkey: writev", [&] { return real().writev(fd, iov, cnt); });
+  return fd_io(fd, false, "monkey: writev", [&](PerCall pc) { return writev_as(pc, fd, iov, cnt); });
 }
 
 GROVE_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().send(fd, buf, n, flags);
   return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(fd, false, "monkey: send", [&] { return real().send(fd, p, len, flags); });
+    return fd_io(fd, false, "monkey: send", [&](PerCall pc) { return real().send(fd, p, len, flags | dontwait(pc)); });
   });
 }
 
 GROVE_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len) {
   if (flags & MSG_DONTWAIT) return real().sendto(fd, buf, n, flags, addr, len);
-  return fd_io(fd, false, "monkey: sendto", [&] { return real().sendto(fd, buf, n, flags, addr, len); });
+  return fd_io(fd, false, "monkey: sendto",
+               [&](PerCall pc) { return real().sendto(fd, buf, n, flags | dontwait(pc), addr, len); });
 }
 
 GROVE_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return real().sendmsg(fd, msg, flags);
-  return fd_io(fd, false, "monkey: sendmsg", [&] { return real().sendmsg(fd, msg, flags); });
+  return fd_io(fd, false, "monkey: sendmsg", [&](PerCall pc) { return real().sendmsg(fd, msg, flags | dontwait(pc)); });
 }
 
 GROVE_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   if (flags & MSG_DONTWAIT) return real().sendmmsg(fd, vec, vlen, flags);
-  return fd_io(fd, false, "monkey: sendmmsg", [&] { return real().sendmmsg(fd, vec, vlen, flags); });
+  return fd_io(fd, false, "monkey: sendmmsg",
+               [&](PerCall pc) { return real().sendmmsg(fd, vec, vlen, flags | dontwait(pc)); });
 }
 
 // Waits for out_fd (the socket or pipe) to be writable; in_fd is a file. Both names
@@ -193,7 +253,14 @@ GROVE_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
 GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile");
 GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64");
 
+// sendfile has no per-call non-blocking form: from a green thread, grove's O_NONBLOCK
+// is on the description for the span of the call only.
 GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  FdState* st = tracked(out_fd);
+  if (st && !st->has(FdState::kUserNb) && coop_hub(kSockets)) {
+    const ScopedNonblock nonblocking(out_fd, *st);
+    return sendfile_fully(out_fd, in_fd, offset, count);
+  }
   return sendfile_fully(out_fd, in_fd, offset, count);
 }
 

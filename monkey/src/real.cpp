@@ -82,6 +82,12 @@ void resolve_all() noexcept {
   GROVE_MONKEY_LOAD(gethostbyname2_r);
   GROVE_MONKEY_LOAD(gethostbyaddr);
   GROVE_MONKEY_LOAD(gethostbyaddr_r);
+  GROVE_MONKEY_LOAD(execve);
+  GROVE_MONKEY_LOAD(execv);
+  GROVE_MONKEY_LOAD(execvp);
+  GROVE_MONKEY_LOAD(execvpe);
+  GROVE_MONKEY_LOAD(fexecve);
+  GROVE_MONKEY_LOAD(execveat);
 #undef GROVE_MONKEY_LOAD
 }
 

@@ -73,6 +73,12 @@ struct RealFns {
   int (*gethostbyname2_r)(const char*, int, hostent*, char*, size_t, hostent**, int*);
   hostent* (*gethostbyaddr)(const void*, socklen_t, int);
   int (*gethostbyaddr_r)(const void*, socklen_t, int, hostent*, char*, size_t, hostent**, int*);
+  int (*execve)(const char*, char* const*, char* const*);
+  int (*execv)(const char*, char* const*);
+  int (*execvp)(const char*, char* const*);
+  int (*execvpe)(const char*, char* const*, char* const*);
+  int (*fexecve)(int, char* const*, char* const*);
+  int (*execveat)(int, const char*, char* const*, char* const*, int);
 };
 
 extern RealFns g_real;

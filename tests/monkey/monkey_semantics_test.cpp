@@ -47,10 +47,15 @@ namespace {
 
 int kernel_flags(int fd) { return static_cast<int>(::syscall(SYS_fcntl, fd, F_GETFL)); }
 
-// Parks a green thread in read(fd) once and satisfies it, so grove has switched the
-// fd's description to O_NONBLOCK behind the user.
+// Makes grove switch the fd's description to O_NONBLOCK behind the user, as it does
+// for calls with no per-call non-blocking form (accept on a listener; sockets' data
+// calls use MSG_DONTWAIT instead): an accept() from a green thread on this connected
+// socket fails (EINVAL, EOPNOTSUPP) after grove set it. Then parks a green thread in read(fd)
+// once and satisfies it.
 void make_grove_nonblocking(int reader, int writer) {
   grove::monkey::patch_all();
+  CHECK(::accept(reader, nullptr, nullptr) == -1);
+  REQUIRE((kernel_flags(reader) & O_NONBLOCK) != 0);
   auto g = grove::spawn([&] {
     char c;
     CHECK(::read(reader, &c, 1) == 1);
@@ -58,7 +63,6 @@ void make_grove_nonblocking(int reader, int writer) {
   grove::sleep(10ms);
   REQUIRE(::write(writer, "x", 1) == 1);
   g.join();
-  REQUIRE((kernel_flags(reader) & O_NONBLOCK) != 0);
 }
 
 // A green thread reads one byte from `reader` while this one writes it to `writer`
@@ -772,26 +776,31 @@ GROVE_TEST("a ping-pong over read() costs one read syscall per message, not two"
     return;
   }
   grove::monkey::patch_all();
-  Pair p;
+  // Over pipes: a socket's read() is made as recv(MSG_DONTWAIT), which syscr does
+  // not count; a pipe's as preadv2(RWF_NOWAIT), which it does.
+  int up[2], down[2];
+  REQUIRE(::pipe(up) == 0);
+  REQUIRE(::pipe(down) == 0);
   constexpr int kRounds = 200;
   const long before = syscr();
   auto echo = grove::spawn([&] {
     char buf[64];
     for (int i = 0; i < kRounds; ++i) {
-      if (::read(p.b, buf, sizeof buf) != 1) break;
-      if (::write(p.b, buf, 1) != 1) break;
+      if (::read(up[0], buf, sizeof buf) != 1) break;
+      if (::write(down[1], buf, 1) != 1) break;
     }
   });
   auto client = grove::spawn([&] {
     char buf[64];
     for (int i = 0; i < kRounds; ++i) {
-      REQUIRE(::write(p.a, "m", 1) == 1);
-      REQUIRE(::read(p.a, buf, sizeof buf) == 1);
+      REQUIRE(::write(up[1], "m", 1) == 1);
+      REQUIRE(::read(down[0], buf, sizeof buf) == 1);
     }
   });
   client.join();
   echo.join();
   const long reads = syscr() - before;
+  for (int fd : {up[0], up[1], down[0], down[1]}) ::close(fd);
   MESSAGE((2 * kRounds) << " messages took " << reads << " read syscalls");
   // Each side reads once per message; without the short-read hint every read after
   // the first would be preceded by one that fails with EAGAIN (4 per round).
@@ -958,6 +967,7 @@ GROVE_TEST("a failing dup2() or dup3() leaves the target fd and its parked reade
   grove::monkey::patch_all();
   Pair p;
   Pair q;
+  make_grove_nonblocking(p.a, p.b);
   ssize_t r = -9;
   auto g = grove::spawn([&] {
     char c;

@@ -20,7 +20,8 @@
 //            sendfile close shutdown dup dup2 dup3 fcntl fcntl64 ioctl(FIONBIO)
 //            setsockopt getsockopt poll __poll ppoll select pselect epoll_wait
 //            epoll_pwait, and __read_chk __recv_chk __recvfrom_chk __poll_chk
-//            __ppoll_chk (the -D_FORTIFY_SOURCE forms)
+//            __ppoll_chk (the -D_FORTIFY_SOURCE forms); execve execv execvp execvpe
+//            execl execlp execle fexecve execveat (clear grove's O_NONBLOCK first)
 //   time     sleep usleep nanosleep clock_nanosleep
 //   dns      getaddrinfo getnameinfo gethostbyname(_r) gethostbyname2(_r)
 //            gethostbyaddr(_r): run in grove's thread pool
@@ -31,9 +32,13 @@
 //    and every call before patching get the real function unchanged; no hook ever
 //    creates a hub.
 //  - fds are tracked only if created by a hooked call while sockets are patched (and
-//    dups of those); every other fd is left alone. grove sets O_NONBLOCK on a tracked
-//    fd the first time a green thread would block on it; fcntl(F_GETFL) still reports
-//    the user's own O_NONBLOCK, and a blocking call from a thread without a hub still
+//    dups of those); every other fd is left alone. A green thread's call is made
+//    non-blocking per call (MSG_DONTWAIT on sockets, RWF_NOWAIT on pipes), leaving
+//    the file description, which child processes share, as the user made it; only
+//    accept on a listener (and pipes on kernels before 5.9) needs grove's O_NONBLOCK
+//    on the description, which the exec family clears for the new program (connect
+//    and sendfile set it for the call only). fcntl(F_GETFL) reports the user's own
+//    O_NONBLOCK, and a blocking call from a thread without a hub on such an fd still
 //    blocks (emulated with the real poll()). An fd the user made non-blocking
 //    (SOCK_NONBLOCK, O_NONBLOCK, FIONBIO, MSG_DONTWAIT) returns EAGAIN at once.
 //  - SO_RCVTIMEO / SO_SNDTIMEO are honoured: EAGAIN after the time (EINPROGRESS for
@@ -71,7 +76,8 @@ GROVE_API void patch_time() noexcept;
 // getaddrinfo and friends, via grove's thread pool.
 GROVE_API void patch_dns() noexcept;
 // Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
-// the O_NONBLOCK grove set; blocking calls on them from any thread are still emulated).
+// the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
+// emulated, and exec still clears it).
 GROVE_API void unpatch_all() noexcept;
 
 // True if any area is patched (all three for patch_all()).
