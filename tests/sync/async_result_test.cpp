@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -123,4 +124,18 @@ GROVE_TEST("AsyncResult::set from a thread-pool worker while a green thread wait
   CHECK(g.join(5s));
   CHECK(seen == 7);
   if (!g.dead()) g.kill();
+}
+
+GROVE_TEST("AsyncResult set from another OS thread with nobody waiting is a usage error and sets nothing") {
+  grove::AsyncResult<int> r;
+  CHECK_FALSE(r.wait(0ms));  // used here first: it belongs to this OS thread
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { r.set(1); });
+  CHECK(msg.find("grove::AsyncResult::set") != std::string::npos);
+  CHECK(grove::test::usage_error_on_other_thread([&] {
+          r.set_exception(std::make_exception_ptr(std::runtime_error("x")));
+        }) != "");
+  CHECK_FALSE(r.ready());
+  r.set(2);  // still works on its own OS thread
+  CHECK(r.get() == 2);
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)r.get(); }) != "");
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -310,4 +311,20 @@ GROVE_TEST("Channel::try_put from a thread-pool worker while a getter waits is a
   CHECK(g.join(5s));
   CHECK(got == 1);
   if (!g.dead()) g.kill();
+}
+
+GROVE_TEST("Channel put and get from another OS thread with nobody waiting are usage errors and change nothing") {
+  grove::Channel<int> ch;
+  CHECK_FALSE(ch.try_get());  // used here first: it belongs to this OS thread
+  int item = 5;
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { (void)ch.try_put(item); });
+  CHECK(msg.find("grove::Channel::try_put") != std::string::npos);
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)ch.put(1, 0ms); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)ch.get(0ms); }) != "");
+  CHECK(ch.putters_waiting() == 0);
+  CHECK(ch.getters_waiting() == 0);
+  auto g = grove::spawn([&] { return ch.get(); });  // still works on its own OS thread
+  grove::yield();
+  CHECK(ch.put(item));
+  CHECK(g.get() == 5);
 }

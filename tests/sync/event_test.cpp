@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -138,4 +139,18 @@ GROVE_TEST("destroying an Event while a green thread waits on it with a timeout 
   ev.reset();
   a.join();
   CHECK_FALSE(result);
+}
+
+GROVE_TEST("Event set, clear and wait from another OS thread with nobody waiting are usage errors and change nothing") {
+  grove::Event ev;
+  CHECK_FALSE(ev.wait(0ms));  // used here first: it belongs to this OS thread
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { ev.set(); });
+  CHECK(msg.find("grove::Event::set") != std::string::npos);
+  CHECK(msg.find("another OS thread") != std::string::npos);
+  CHECK_FALSE(ev.is_set());
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)ev.wait(0ms); }) != "");
+  ev.set();  // still works on its own OS thread
+  CHECK(grove::test::usage_error_on_other_thread([&] { ev.clear(); }) != "");
+  CHECK(ev.is_set());
+  CHECK(ev.wait());
 }

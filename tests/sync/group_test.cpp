@@ -8,6 +8,7 @@
 #include <grove/group.hpp>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -326,4 +327,19 @@ GROVE_TEST("apply runs the function in a member and returns its value or excepti
   CHECK(g.apply([](int a, int b) { grove::sleep(1ms); return a + b; }, 2, 3) == 5);
   CHECK_THROWS_AS(g.apply([]() -> int { throw std::runtime_error("x"); }), std::runtime_error);
   CHECK(g.empty());
+}
+
+GROVE_TEST("Group spawn and join from another OS thread are usage errors and change nothing") {
+  grove::Group group;
+  CHECK(group.join(0ms));  // used here first: it belongs to this OS thread
+  bool ran = false;
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { group.spawn([&] { ran = true; }); });
+  CHECK(msg.find("grove::Group::spawn") != std::string::npos);
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)group.join(0ms); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { group.kill_nowait(); }) != "");
+  CHECK(group.empty());
+  CHECK_FALSE(ran);
+  group.spawn([&] { ran = true; });  // still works on its own OS thread
+  CHECK(group.join(5s));
+  CHECK(ran);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -433,4 +434,23 @@ GROVE_TEST("Lock::try_acquire from another OS thread while a green thread holds 
   CHECK(mu.locked());
   mu.release();
   CHECK_FALSE(mu.locked());
+}
+
+GROVE_TEST("Lock and RLock used from another OS thread while free are usage errors and stay free") {
+  grove::Lock mu;
+  mu.acquire();  // used here first: it belongs to this OS thread
+  mu.release();
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { (void)mu.try_acquire(); });
+  CHECK(msg.find("grove::Lock::try_acquire") != std::string::npos);
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)mu.acquire(0ms); }) != "");
+  CHECK_FALSE(mu.locked());
+  grove::RLock rl;
+  CHECK(rl.try_acquire());
+  rl.release();
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)rl.try_acquire(); }) != "");
+  CHECK_FALSE(rl.locked());
+  CHECK(mu.try_acquire());  // still work on their own OS thread
+  mu.release();
+  CHECK(rl.acquire(0ms));
+  rl.release();
 }

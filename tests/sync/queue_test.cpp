@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -582,4 +583,21 @@ GROVE_TEST("destroying a Queue while a green thread waits in get with a timeout 
   q.reset();
   b.join();
   CHECK(empty);
+}
+
+GROVE_TEST("Queue put, get and peek from another OS thread with nobody waiting are usage errors and change nothing") {
+  grove::Queue<int> q;
+  q.put(1);  // used here first: it belongs to this OS thread
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { q.put(2); });
+  CHECK(msg.find("grove::Queue::put") != std::string::npos);
+  CHECK(msg.find("another OS thread") != std::string::npos);
+  CHECK(grove::test::usage_error_on_other_thread([&] { q.put_nowait(2); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)q.get_nowait(); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)q.peek_nowait(); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { q.task_done(); }) != "");
+  CHECK(q.size() == 1);
+  CHECK(q.unfinished_tasks() == 1);
+  CHECK(q.get() == 1);  // still works on its own OS thread
+  q.task_done();
+  CHECK(q.join(0ms));
 }

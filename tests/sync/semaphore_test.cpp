@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "grove_test.hpp"
+#include "other_thread.hpp"
 
 using namespace std::chrono_literals;
 
@@ -329,4 +330,42 @@ GROVE_TEST("Semaphore::release from a thread-pool worker while a green thread wa
   CHECK(g.join(5s));
   CHECK(got);
   if (!g.dead()) g.kill();
+}
+
+// A Semaphore belongs to the OS thread that first uses it; any other is refused even
+// when no green thread waits (before, release() then raced silently with the owner's).
+GROVE_TEST("Semaphore release and try_acquire from another OS thread with nobody waiting are usage errors and change nothing") {
+  grove::Semaphore sem(0);
+  CHECK_FALSE(sem.try_acquire());  // used here first: it belongs to this OS thread
+  const std::string msg = grove::test::usage_error_on_other_thread([&] { sem.release(); });
+  CHECK(msg.find("grove::Semaphore::release") != std::string::npos);
+  CHECK(msg.find("another OS thread") != std::string::npos);
+  CHECK(msg.find("the main thread") != std::string::npos);  // names the owner
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)sem.try_acquire(); }) != "");
+  CHECK(grove::test::usage_error_on_other_thread([&] { (void)sem.acquire(0ms); }) != "");
+  CHECK(sem.value() == 0);
+  sem.release();  // still works on its own OS thread
+  CHECK(sem.acquire(0ms));
+  grove::BoundedSemaphore bounded(1);
+  CHECK(bounded.acquire(0ms));
+  CHECK(grove::test::usage_error_on_other_thread([&] { bounded.release(); }) != "");
+  bounded.release();
+}
+
+GROVE_TEST("a Semaphore made on one OS thread and first used on another belongs to that one") {
+  grove::Semaphore sem(1);
+  bool took = false;
+  std::thread t([&] {
+    took = sem.acquire(0ms);
+    sem.release();
+  });
+  t.join();
+  CHECK(took);
+  std::string msg;
+  try {
+    sem.release();
+  } catch (const grove::UsageError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("another OS thread") != std::string::npos);
 }

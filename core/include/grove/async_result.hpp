@@ -19,7 +19,10 @@ namespace grove {
 
 // A value (or exception) set once and awaited by any number of green threads (see the
 // comment at the top of grove/async_result.hpp). A Waitable. For the green threads of
-// one OS thread (no locking); neither copyable nor movable.
+// one OS thread (no locking): it belongs to the OS thread that first sets it or waits
+// on it, and those calls from another OS thread throw UsageError and change nothing
+// (ready(), successful() and exception() are plain reads, not checked: from another OS
+// thread their answer is undefined). Neither copyable nor movable.
 template <class T>
 class AsyncResult : public Waitable {
  public:
@@ -29,13 +32,13 @@ class AsyncResult : public Waitable {
   AsyncResult& operator=(const AsyncResult&) = delete;
 
   // Stores the value and wakes every waiter. Does not park. Setting twice (value or
-  // exception) is a UsageError and changes nothing; so is setting it from an OS thread
-  // other than the one whose green threads wait for it (a run_in_thread worker:
-  // return the value from the worker's function instead).
+  // exception) is a UsageError and changes nothing; so is setting it from another OS
+  // thread than the AsyncResult's (a run_in_thread worker: return the value from the
+  // worker's function instead).
   template <class U = T>
     requires(!std::is_void_v<T>)
   void set(U&& value) {
-    check_unset();
+    check_unset("grove::AsyncResult::set");
     value_.emplace(std::forward<U>(value));
     publish("grove::AsyncResult::set");
   }
@@ -44,13 +47,13 @@ class AsyncResult : public Waitable {
   void set()
     requires std::is_void_v<T>
   {
-    check_unset();
+    check_unset("grove::AsyncResult::set");
     publish("grove::AsyncResult::set");
   }
   // Stores an exception that get() will rethrow, and wakes every waiter. Does not
   // park; UsageError if it was set already, or as set(value) from another OS thread.
   void set_exception(std::exception_ptr e) {
-    check_unset();
+    check_unset("grove::AsyncResult::set_exception");
     error_ = std::move(e);
     publish("grove::AsyncResult::set_exception");
   }
@@ -64,13 +67,17 @@ class AsyncResult : public Waitable {
 
   // Parks until set (returns at once if it is); returns whether it was set before
   // `timeout`. UsageError on the hub; GreenletExit / TimeoutError if interrupted
-  // (nothing changes).
-  bool wait(std::optional<Duration> timeout = std::nullopt) { return done_.wait(timeout); }
+  // (nothing changes); UsageError from another OS thread than the AsyncResult's.
+  bool wait(std::optional<Duration> timeout = std::nullopt) {
+    done_.check_thread("grove::AsyncResult::wait");
+    return done_.wait(timeout);
+  }
 
   // Parks until set, then returns a copy of the value or rethrows the exception.
   // With a timeout, throws TimeoutError (source() is nullptr) if it passes first.
   // Parks and fails as wait(); any number of green threads may get() the same value.
   T get(std::optional<Duration> timeout = std::nullopt) const {
+    done_.check_thread("grove::AsyncResult::get");
     if (!const_cast<Event&>(done_).wait(timeout)) throw TimeoutError(nullptr, "grove::AsyncResult::get: timed out");
     if (error_) std::rethrow_exception(error_);
     if constexpr (!std::is_void_v<T>) return *value_;
@@ -80,11 +87,13 @@ class AsyncResult : public Waitable {
   detail::ObserverList& observers() const override { return done_.observers(); }
 
  private:
-  void check_unset() const {
+  void check_unset(const char* what) const {
+    done_.check_thread(what);
     if (done_.is_set()) throw UsageError("grove::AsyncResult: set twice");
   }
-  // Marks it set and wakes the waiters; if that is refused (UsageError: called from
-  // another OS thread), forgets what set() stored, so that nothing changes.
+  // Marks it set and wakes the waiters; if that is refused (UsageError: a waiter of
+  // another OS thread's hub, see detail/wait_queue.hpp), forgets what set() stored, so
+  // that nothing changes.
   void publish(const char* what) {
     try {
       done_.set_as(what);

@@ -12,15 +12,18 @@
 #include <optional>
 #include <utility>
 
+#include <grove/detail/thread_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/duration.hpp>
 
 namespace grove {
 
 // An unbuffered hand-off between green threads (see the comment at the top of
-// grove/channel.hpp). For the green threads of one OS thread (no locking): a call from
-// another OS thread that would hand over to a waiting green thread is a UsageError
-// and changes nothing. Neither copyable nor movable.
+// grove/channel.hpp). For the green threads of one OS thread (no locking): a channel
+// belongs to the OS thread that first puts or gets on it, and put / get / try_put /
+// try_get from any other OS thread throw UsageError and change nothing, whether or not
+// anyone waits (getters_waiting() / putters_waiting() are plain reads, not checked).
+// Neither copyable nor movable.
 template <class T>
 class Channel {
  public:
@@ -33,6 +36,7 @@ class Channel {
   // passed first (the item was not taken). GreenletExit / TimeoutError if interrupted
   // while waiting (not taken). UsageError if it would park on the hub.
   bool put(T item, std::optional<Duration> timeout = std::nullopt) {
+    owner_.check("grove::Channel::put");
     if (void* slot = getters_.wake_one_payload("grove::Channel::put")) {
       static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
       return true;
@@ -48,6 +52,7 @@ class Channel {
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
+    owner_.check("grove::Channel::get");
     if (void* src = putters_.wake_one_payload("grove::Channel::get")) {
       auto* from = static_cast<std::optional<T>*>(src);
       std::optional<T> v(std::move(*from));
@@ -62,6 +67,7 @@ class Channel {
   // try_put hands `item` to a parked getter (moving from it) and returns true; if no
   // getter waits it returns false and leaves `item` untouched.
   bool try_put(T& item) {
+    owner_.check("grove::Channel::try_put");
     if (void* slot = getters_.wake_one_payload("grove::Channel::try_put")) {
       static_cast<std::optional<T>*>(slot)->emplace(std::move(item));
       return true;
@@ -70,6 +76,7 @@ class Channel {
   }
   // Takes the item of a parked putter, or std::nullopt if none waits. Never parks.
   std::optional<T> try_get() {
+    owner_.check("grove::Channel::try_get");
     if (void* src = putters_.wake_one_payload("grove::Channel::try_get")) {
       return std::move(*static_cast<std::optional<T>*>(src));
     }
@@ -82,6 +89,7 @@ class Channel {
   std::size_t putters_waiting() const noexcept { return putters_.size(); }
 
  private:
+  detail::ThreadOwner owner_;  // the OS thread it belongs to
   detail::WaitQueue getters_;
   detail::WaitQueue putters_;
 };

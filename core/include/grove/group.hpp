@@ -11,7 +11,10 @@
 // A member leaves the group by itself when it dies. An exception in one member does
 // not touch the others (it is logged if nobody looks at it, as for any green thread).
 // Destroying a Group neither kills nor waits for its members. Only for the OS thread
-// whose green threads use it.
+// whose green threads use it: a group belongs to the OS thread that first spawns into
+// it, adds to it or joins it, and every call from any other OS thread throws UsageError
+// and changes nothing (size() and empty() are plain reads, not checked: from another
+// OS thread their answer is undefined).
 #pragma once
 
 #include <cstddef>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include <grove/detail/observer.hpp>
+#include <grove/detail/thread_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
@@ -51,6 +55,7 @@ class GROVE_API Group {
   // Errors of spawn() propagate (nothing is spawned, the slot is given back).
   template <class F, class... Args>
   GreenThread<spawn_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
+    check_thread("grove::Group::spawn");
     acquire_slot(std::nullopt);
     SlotGuard slot{this};
     auto g = grove::spawn(std::forward<F>(fn), std::forward<Args>(args)...);
@@ -65,9 +70,9 @@ class GROVE_API Group {
   // TimeoutError if interrupted there; not added).
   void add(const GreenThreadHandle& g);
   // Removes g from the group without killing it (a Pool slot becomes free). Does
-  // nothing if g is not a member. Never parks.
-  void discard(const GreenThreadHandle& g) noexcept;
-  // True if g is a member.
+  // nothing if g is not a member. Never parks. UsageError from another OS thread.
+  void discard(const GreenThreadHandle& g);
+  // True if g is a member. Not checked (a plain read, as size()).
   bool contains(const GreenThreadHandle& g) const noexcept;
   // The number of members (live green threads added and not discarded).
   std::size_t size() const noexcept { return members_.size(); }
@@ -90,7 +95,7 @@ class GROVE_API Group {
   // dying stay members until they are dead (members added after that are not killed).
   bool kill(std::optional<Duration> timeout = std::nullopt);
   // Delivers the kill to every member except the caller and returns at once. Never
-  // parks.
+  // parks. UsageError from another OS thread than the group's.
   void kill_nowait();
 
   // Runs fn(args...) in a member and returns its value (or rethrows its exception).
@@ -99,6 +104,7 @@ class GROVE_API Group {
   // caller is interrupted in get(), the member keeps running.
   template <class F, class... Args>
   spawn_result_t<F, Args...> apply(F&& fn, Args&&... args) {
+    check_thread("grove::Group::apply");
     if (contains(current())) return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
     return spawn(std::forward<F>(fn), std::forward<Args>(args)...).get();
   }
@@ -124,6 +130,10 @@ class GROVE_API Group {
   template <class F, class Range>
   auto imap_unordered(F fn, const Range& items);
 
+  // UsageError naming `what` if called from another OS thread than the group's (the
+  // first call binds it: detail/thread_owner.hpp). Every call above checks it.
+  void check_thread(const char* what) const;
+
  protected:
   // Pool's bound. acquire_slot() parks until a member may be added and reserves the
   // slot (Group: returns at once); insert() turns the reservation into a member
@@ -148,9 +158,8 @@ class GROVE_API Group {
   };
   void insert(const GreenThreadHandle& g);
   void remove(detail::GreenThreadState* s) noexcept;
-  // UsageError naming `what` if the members belong to another OS thread's hub.
-  void check_thread(const char* what) const;
 
+  detail::ThreadOwner owner_;
   std::unordered_map<detail::GreenThreadState*, std::unique_ptr<Member>> members_;
   detail::WaitQueue empty_waiters_;
   std::size_t killing_ = 0;  // kill() calls in progress: insert() kills new members

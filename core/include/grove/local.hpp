@@ -10,6 +10,9 @@
 // context: when its hub is destroyed). A destructor must not park. Destroying the
 // local<T> itself does not destroy the values already made; each goes with its green
 // thread. Only the calling green thread's value is reachable; no locking is needed.
+// A local<T> belongs to no OS thread: the green threads of every OS thread may use
+// the same one, each with its own value (on an OS thread without a hub, such as a
+// thread-pool worker, the value belongs to the thread itself and lasts until it exits).
 #pragma once
 
 #include <cstdint>

@@ -3,14 +3,17 @@
 //   grove::Lock mu;
 //   { std::lock_guard g(mu); ... }          // or grove::LockGuard g(mu);
 //
-// Waiting is FIFO. Both are owned by the green thread that acquired them, and serve
-// the green threads of one OS thread: acquiring one held by a green thread of another
-// OS thread is a UsageError.
+// Waiting is FIFO. Both are held by the green thread that acquired them, and serve the
+// green threads of one OS thread: a lock belongs to the OS thread that first acquires
+// it, and acquire(), try_acquire() and release() from any other OS thread throw
+// UsageError and change nothing (locked() and depth() are plain reads, not checked:
+// from another OS thread their answer is undefined).
 #pragma once
 
 #include <cstddef>
 #include <optional>
 
+#include <grove/detail/thread_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
@@ -32,13 +35,14 @@ class GROVE_API Lock {
 
   // Parks until the lock is free and takes it; false if `timeout` passed first.
   // GreenletExit / TimeoutError if interrupted while waiting (lock not taken).
-  // UsageError if the caller holds it already, or if it would park on the hub.
+  // UsageError if the caller holds it already, if it would park on the hub, or from
+  // another OS thread than the lock's.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
   // Takes the lock if it is free right now; never parks. UsageError if the caller
-  // holds it already, or if a green thread of another OS thread holds it.
+  // holds it already, or from another OS thread than the lock's.
   bool try_acquire();
   // Releases it and hands it to the oldest waiter, if any. Does not park.
-  // UsageError if the caller does not hold it.
+  // UsageError if the caller does not hold it (or is on another OS thread).
   void release();
   // True while some green thread holds it.
   bool locked() const noexcept { return owner_ != nullptr; }
@@ -51,6 +55,7 @@ class GROVE_API Lock {
   bool try_lock() { return try_acquire(); }
 
  private:
+  detail::ThreadOwner thread_;
   detail::GreenThreadState* owner_ = nullptr;
   detail::WaitQueue waiters_;
 };
@@ -67,13 +72,13 @@ class GROVE_API RLock {
   // Takes it again at once if the caller owns it (depth() + 1); otherwise parks
   // until it is free and takes it. False if `timeout` passed first. GreenletExit /
   // TimeoutError if interrupted while waiting (lock not taken). UsageError if it
-  // would park on the hub.
+  // would park on the hub, or from another OS thread than the lock's.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
   // Takes it (or again, if the caller owns it) if possible right now; never parks.
-  // UsageError if a green thread of another OS thread owns it.
+  // UsageError from another OS thread than the lock's.
   bool try_acquire();
   // Undoes one acquire; at depth 0 the lock goes to the oldest waiter, if any. Does
-  // not park. UsageError if the caller does not own it.
+  // not park. UsageError if the caller does not own it (or is on another OS thread).
   void release();
   // True while some green thread owns it.
   bool locked() const noexcept { return owner_ != nullptr; }
@@ -88,6 +93,7 @@ class GROVE_API RLock {
   bool try_lock() { return try_acquire(); }
 
  private:
+  detail::ThreadOwner thread_;
   detail::GreenThreadState* owner_ = nullptr;
   std::size_t depth_ = 0;
   detail::WaitQueue waiters_;

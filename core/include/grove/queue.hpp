@@ -10,9 +10,12 @@
 // served first and a kill or timeout racing the hand-off loses nothing: the item goes
 // to the next waiter or stays queued. Move-only element types work.
 //
-// Only for the OS thread whose green threads use it (no locking): a call from another
-// OS thread (a run_in_thread worker) that would wake a waiting green thread is a
-// UsageError and changes nothing.
+// Only for the OS thread whose green threads use it (no locking): a queue belongs to
+// the OS thread that first puts, gets, peeks, joins or calls task_done() on it, and
+// those calls from any other OS thread (a run_in_thread worker, a std::thread) throw
+// UsageError and change nothing, whether or not anyone waits. size(), empty(), full()
+// and unfinished_tasks() are plain reads, not checked: from another OS thread their
+// answer is undefined.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include <grove/detail/thread_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/duration.hpp>
 #include <grove/errors.hpp>
@@ -116,6 +120,7 @@ class BasicQueue {
   // passed first (the item is not added). GreenletExit / TimeoutError if interrupted
   // while waiting (nothing added). UsageError if it would park on the hub.
   bool put(T item, std::optional<Duration> timeout = std::nullopt) {
+    owner_.check("grove::Queue::put");
     if (full_for_new()) {
       if (!putters_.wait("Queue::put", timeout)) return false;
       --reserved_slots_;  // the getter that woke us kept this slot for us
@@ -125,6 +130,7 @@ class BasicQueue {
   }
   // Adds an item or throws QueueFull. Never parks.
   void put_nowait(T item) {
+    owner_.check("grove::Queue::put_nowait");
     if (full_for_new()) throw QueueFull();
     push(std::move(item), "grove::Queue::put_nowait");
   }
@@ -138,6 +144,7 @@ class BasicQueue {
   T get() { return *get(std::nullopt); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
+    owner_.check("grove::Queue::get");
     if (available() == 0) {
       if (!getters_.wait("Queue::get", timeout)) return std::nullopt;
       --reserved_items_;  // the putter that woke us kept this item for us
@@ -147,6 +154,7 @@ class BasicQueue {
   // Removes and returns the next item or throws QueueEmpty. Never parks. An item
   // already promised to a woken get() that has not run yet does not count.
   T get_nowait() {
+    owner_.check("grove::Queue::get_nowait");
     if (available() == 0) throw QueueEmpty();
     return take("grove::Queue::get_nowait");
   }
@@ -156,6 +164,7 @@ class BasicQueue {
   // GreenletExit / TimeoutError if interrupted while waiting (nothing changes);
   // UsageError if it would park on the hub.
   const T* peek(std::optional<Duration> timeout = std::nullopt) {
+    owner_.check("grove::Queue::peek");
     if (available() > 0) return &store_.top();
     // Woken by a put whose item a parked getter then takes, it waits again, for what is
     // left of the one deadline.
@@ -171,6 +180,7 @@ class BasicQueue {
   // The next item without removing it, or throws QueueEmpty (as get_nowait()). Never
   // parks. The reference is valid until the item is removed.
   const T& peek_nowait() const {
+    owner_.check("grove::Queue::peek_nowait");
     if (available() == 0) throw QueueEmpty();
     return store_.top();
   }
@@ -178,6 +188,7 @@ class BasicQueue {
   // Marks one item taken by get() as processed; when none is left unfinished, wakes
   // every join(). Never parks. More task_done() calls than items put is a UsageError.
   void task_done() {
+    owner_.check("grove::Queue::task_done");
     if (unfinished_ == 0) throw UsageError("grove::Queue::task_done: called more times than items were put");
     joiners_.check_caller("grove::Queue::task_done");
     if (--unfinished_ == 0) joiners_.wake_all("grove::Queue::task_done");
@@ -186,6 +197,7 @@ class BasicQueue {
   // false on timeout. GreenletExit / TimeoutError if interrupted (nothing changes);
   // UsageError if it would park on the hub.
   bool join(std::optional<Duration> timeout = std::nullopt) {
+    owner_.check("grove::Queue::join");
     if (unfinished_ == 0) return true;
     return joiners_.wait("Queue::join", timeout);
   }
@@ -239,6 +251,7 @@ class BasicQueue {
     return v;
   }
 
+  detail::ThreadOwner owner_;  // the OS thread it belongs to
   std::size_t maxsize_;
   Store store_;
   std::size_t reserved_items_ = 0;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <optional>
 
+#include <grove/detail/thread_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/duration.hpp>
 #include <grove/export.hpp>
@@ -15,7 +16,11 @@
 namespace grove {
 
 // A counting semaphore with FIFO hand-off (see the comment at the top of
-// grove/semaphore.hpp). For the green threads of one OS thread (no locking); neither
+// grove/semaphore.hpp). For the green threads of one OS thread (no locking): it
+// belongs to the OS thread that first acquires or releases it, and acquire(),
+// try_acquire() and release() from any other OS thread throw UsageError and change
+// nothing, whether or not anyone waits (value(), locked() and waiting() are plain
+// reads, not checked: from another OS thread their answer is undefined). Neither
 // copyable nor movable.
 class GROVE_API Semaphore {
  public:
@@ -28,13 +33,15 @@ class GROVE_API Semaphore {
 
   // Takes a permit, parking while none is free. Returns false if `timeout` passed
   // first (no permit taken). GreenletExit / TimeoutError if interrupted while waiting
-  // (no permit taken). UsageError if it would park on the hub.
+  // (no permit taken). UsageError if it would park on the hub, or from another OS
+  // thread than the semaphore's.
   bool acquire(std::optional<Duration> timeout = std::nullopt);
-  // Takes a permit if one is free right now; never parks.
-  bool try_acquire() noexcept;
+  // Takes a permit if one is free right now; never parks. UsageError from another OS
+  // thread than the semaphore's.
+  bool try_acquire();
   // Returns a permit: to the oldest waiter if any, else to the count. Does not park.
-  // UsageError (nothing changes) if called from an OS thread other than the one whose
-  // green threads wait in acquire() (a run_in_thread worker, a std::thread).
+  // UsageError (nothing changes) if called from another OS thread than the
+  // semaphore's (a run_in_thread worker, a std::thread).
   virtual void release();
 
   // Permits free right now.
@@ -49,9 +56,11 @@ class GROVE_API Semaphore {
   // release().
   void unlock() { release(); }
   // try_acquire().
-  bool try_lock() noexcept { return try_acquire(); }
+  bool try_lock() { return try_acquire(); }
 
  protected:
+  // The OS thread it belongs to (detail/thread_owner.hpp).
+  detail::ThreadOwner owner_;
   // Permits free right now (0 whenever a green thread is parked in acquire()).
   std::size_t permits_;
   // The green threads parked in acquire(), oldest first.

@@ -42,6 +42,7 @@ void Group::insert(const GreenThreadHandle& g) {
 }
 
 void Group::add(const GreenThreadHandle& g) {
+  check_thread("grove::Group::add");
   if (!g) throw UsageError("grove::Group::add: empty handle");
   // Its death notification runs on its own OS thread, against this group.
   if (!detail::Hub::is_current(g.state())) {
@@ -61,7 +62,8 @@ void Group::remove(detail::GreenThreadState* s) noexcept {
   if (members_.empty()) empty_waiters_.wake_all_nothrow("grove::Group (its last member left)");
 }
 
-void Group::discard(const GreenThreadHandle& g) noexcept {
+void Group::discard(const GreenThreadHandle& g) {
+  check_thread("grove::Group::discard");
   if (g) remove(g.state());
 }
 
@@ -70,6 +72,7 @@ bool Group::contains(const GreenThreadHandle& g) const noexcept {
 }
 
 std::vector<GreenThreadHandle> Group::members() const {
+  check_thread("grove::Group::members");
   std::vector<GreenThreadHandle> out;
   out.reserve(members_.size());
   for (const auto& [s, m] : members_) out.push_back(m->handle);
@@ -77,8 +80,10 @@ std::vector<GreenThreadHandle> Group::members() const {
 }
 
 void Group::check_thread(const char* what) const {
-  // Every member belongs to one hub (add() checks): one of them tells which.
-  if (!members_.empty() && !detail::Hub::is_current(members_.begin()->first)) {
+  owner_.check(what);
+  // Every member belongs to one hub (add() checks): one of them tells which. Catches a
+  // group whose OS thread exited and whose thread identity a later thread reuses.
+  if (!members_.empty() && !detail::Hub::is_current(members_.begin()->first)) [[unlikely]] {
     throw UsageError(std::string(what) +
                      ": used from another OS thread (the members belong to another OS thread's hub)");
   }
@@ -103,6 +108,7 @@ bool Group::join(std::optional<Duration> timeout) {
 }
 
 void Group::kill_nowait() {
+  check_thread("grove::Group::kill_nowait");
   const GreenThreadHandle me = current();
   for (const auto& [s, m] : members_) {
     if (!(m->handle == me)) m->handle.kill_nowait();  // only queues the kill: members_ is not touched

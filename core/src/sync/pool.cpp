@@ -49,6 +49,7 @@ void Pool::hand_over_free_slot() noexcept {
 }
 
 std::size_t Pool::wait_available(std::optional<Duration> timeout) {
+  check_thread("grove::Pool::wait_available");
   if (!timeout) {
     while (free_count() == 0) available_waiters_.wait("grove::Pool::wait_available");
     return free_count();

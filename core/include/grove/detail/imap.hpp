@@ -167,6 +167,7 @@ void feed_members(std::shared_ptr<MapRun<R>> run, Group* group, std::shared_ptr<
 
 template <class R, class Group, class F, class Range>
 std::shared_ptr<MapRun<R>> start_map(Group* group, F fn, const Range& items) {
+  group->check_thread("grove::Group::map");
   using Item = std::decay_t<decltype(*std::begin(items))>;
   auto run = std::make_shared<MapRun<R>>();
   std::vector<Item> copy(std::begin(items), std::end(items));

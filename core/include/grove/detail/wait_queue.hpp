@@ -9,13 +9,14 @@
 // green thread that is no longer waiting: no lost wake-ups.
 //
 // A queue serves the green threads of one OS thread: only that thread's hub can wake
-// them. Each wake checks, before it unlinks a waiter, that the waiter belongs to the
-// calling OS thread's hub (one pointer compare per waiter); a call from any other OS
-// thread (a thread-pool worker, a plain std::thread, another hub's green thread) is
-// refused with UsageError, leaving the queue as it was, or, in the *_nothrow forms
-// used on paths that cannot throw, stops the program with a message naming the
-// primitive. `what` names the public operation for that message
-// ("grove::Semaphore::release").
+// them. The primitives built on it refuse a call from another OS thread at their
+// entry, whether or not anyone waits (detail/thread_owner.hpp). The queue checks
+// again, per waiter, for what that cannot see (an object whose OS thread exited,
+// used by a later thread that reuses its identity): before it unlinks a waiter, that
+// the waiter belongs to the calling OS thread's hub (one pointer compare); otherwise
+// UsageError, leaving the queue as it was, or, in the *_nothrow forms used on paths
+// that cannot throw, the program stops with a message naming the primitive. `what`
+// names the public operation for that message ("grove::Semaphore::release").
 #pragma once
 
 #include <optional>
