@@ -187,12 +187,17 @@ void DatagramServer::stop(Duration timeout) {
   const GreenThreadHandle self = grove::current();
   if (im.receiver == self) return;  // from the handler: the loop ends when it returns
   if (!im.opts.pool) {
-    if (!im.receiver.join(timeout)) im.receiver.kill();
+    // The receiver runs the handler itself: it is the one handler to stop.
+    if (im.receiver.ready() || im.receiver.join(timeout)) return;
+    const bool killed_before = std::exchange(im.killing, true);
+    if (!killed_before) im.receiver.kill_nowait();
+    if (im.opts.stop_grace > Duration::zero() && im.receiver.join(im.opts.stop_grace)) return;
+    detail::warn_stragglers(im.opts.name, 1, im.opts.stop_grace);
     return;
   }
   im.receiver.kill();  // it runs no handler itself, and may be waiting for a slot
   // A killed handler leaves `handlers` as it ends, started or not (HandlerEntry).
-  detail::stop_handlers(im.handlers, timeout, im.killing);
+  detail::stop_handlers(im.handlers, timeout, im.opts.stop_grace, im.killing, im.opts.name);
 }
 
 Address DatagramServer::address() const { return impl_->bound; }

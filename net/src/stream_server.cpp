@@ -296,8 +296,9 @@ void StreamServer::stop(Duration timeout) {
     if (!path.empty()) ::unlink(path.c_str());
     im.acceptor.kill();  // in case it was sleeping (out of fds) or below the cap
   }
-  // A killed handler gives its slot back as it ends, started or not (ConnectionSlot).
-  detail::stop_handlers(im.conns, timeout, im.killing);
+  // A killed handler gives its slot back as it ends, started or not (ConnectionSlot);
+  // one still unwinding after the grace is left running with `keep`'s state.
+  detail::stop_handlers(im.conns, timeout, im.opts.stop_grace, im.killing, im.opts.name);
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }

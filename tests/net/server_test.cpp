@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <grove/net/datagram_server.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "captured_log.hpp"
 #include "net_test.hpp"
 
 using namespace net_test;
@@ -292,4 +295,152 @@ GROVE_TEST("handlers killed before they first run give their connection slots ba
   for (auto& g : cs) CHECK(g.get() == "served");
   CHECK(started == 2);
   server.stop();
+}
+
+// ---- stop(timeout) with handlers whose clean-up parks ----
+
+namespace {
+// A handler's goodbye on the way out, as in a graceful close: send "bye", then wait
+// at most 50 ms for the peer's answer (a reset peer is no error here).
+struct TimedGoodbye {
+  Socket& s;
+  ~TimedGoodbye() {
+    char b[8];
+    try {
+      grove::with_timeout(50ms, [&] {
+        s.sendall("bye\n", 4);
+        s.recv_into(b, sizeof b);
+      });
+    } catch (const std::exception&) {
+    }
+  }
+};
+
+// A clean-up that reads until the peer closes, with no timeout of its own: a kill
+// cannot cut it short (it is not raised while the handler unwinds).
+struct DrainUntilClosed {
+  Socket& s;
+  bool& done;
+  ~DrainUntilClosed() {
+    char b[64];
+    try {
+      while (s.recv_into(b, sizeof b) > 0) {
+      }
+    } catch (const std::exception&) {
+    }
+    done = true;
+  }
+};
+}  // namespace
+
+GROVE_TEST("stop(timeout) returns promptly when a killed handler says a timed goodbye in its destructor") {
+  StreamServer server(Address::parse("127.0.0.1:0"), [](Socket& s, const Address& p) {
+    TimedGoodbye bye{s};
+    echo(s, p);
+  });
+  server.start();
+  Socket c = Socket::tcp();
+  c.connect(server.address(), 2s);
+  grove::sleep(10ms);  // the handler parks in recv; the client stays idle
+  REQUIRE(server.connection_count() == 1);
+  // Before the fix only the client closing ended the goodbye, and stop() with it.
+  auto closer = grove::spawn([&] {
+    grove::sleep(1500ms);
+    c.close();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  server.stop(100ms);
+  const double took = elapsed_s(t0);
+  CHECK(took >= 0.095);
+  CHECK(took < 0.9);  // 100 ms, the kill, the goodbye's 50 ms; well below the 1 s grace
+  CHECK(server.connection_count() == 0);
+  closer.kill();
+  REQUIRE(c.is_open());
+  CHECK(c.recv(16) == "bye\n");  // the goodbye was sent, then the connection closed
+  CHECK(c.recv(16).empty());
+}
+
+GROVE_TEST("stop(timeout) returns after the grace when a killed handler's clean-up parks with no timeout") {
+  grove::test::CapturedLog log;
+  grove::net::StreamServerOptions o;
+  o.stop_grace = 200ms;
+  bool cleanup_done = false;
+  auto server = std::make_unique<StreamServer>(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address& p) {
+    DrainUntilClosed drain{s, cleanup_done};
+    echo(s, p);
+  }, o);
+  server->start();
+  Socket c = Socket::tcp();
+  c.connect(server->address(), 2s);
+  grove::sleep(10ms);  // the handler parks in recv; the client stays idle
+  REQUIRE(server->connection_count() == 1);
+  // Before the fix stop() waited for the killed handler however long it took: only
+  // the client closing ended it.
+  auto closer = grove::spawn([&] {
+    grove::sleep(1500ms);
+    c.close();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  server->stop(100ms);
+  double took = elapsed_s(t0);
+  CHECK(took >= 0.29);  // the timeout, then the grace
+  CHECK(took < 1.0);
+  CHECK_FALSE(cleanup_done);
+  CHECK(server->connection_count() == 1);  // left running, detached
+  CHECK(log.count("1 handler(s) still running") == 1);
+  // Destroying the server: its stop waits one grace more, then leaves the straggler,
+  // which keeps the server's shared state alive.
+  t0 = std::chrono::steady_clock::now();
+  server.reset();
+  CHECK(elapsed_s(t0) < 1.0);
+  closer.kill();
+  CHECK_FALSE(cleanup_done);
+  if (c.is_open()) c.close();  // the straggler's recv sees end of file and it ends
+  for (int i = 0; i < 400 && !cleanup_done; ++i) grove::sleep(5ms);
+  CHECK(cleanup_done);
+  grove::sleep(5ms);  // it gives its slot back to the state the server left behind
+}
+
+GROVE_TEST("DatagramServer::stop(timeout) returns after the grace when a killed handler's clean-up parks with no timeout") {
+  grove::test::CapturedLog log;
+  grove::net::DatagramServerOptions o;
+  o.stop_grace = 200ms;
+  grove::Event release;  // the only thing that ends the clean-up
+  bool cleanup_done = false;
+  auto server = std::make_unique<grove::net::DatagramServer>(
+      Address::parse("127.0.0.1:0"),
+      [&](Socket&, std::string_view, const Address&) {
+        struct WaitForRelease {
+          grove::Event& release;
+          bool& done;
+          ~WaitForRelease() {
+            release.wait();
+            done = true;
+          }
+        } w{release, cleanup_done};
+        grove::sleep(1h);
+      },
+      o);
+  server->start();
+  Socket c = Socket::udp();
+  c.sendto("x", 1, server->address());
+  for (int i = 0; i < 200 && grove::hub_stats().live_green_threads < 2; ++i) grove::sleep(1ms);
+  grove::sleep(10ms);  // the handler parks in sleep(1h)
+  auto releaser = grove::spawn([&] {  // before the fix, the only way stop() returned
+    grove::sleep(1500ms);
+    release.set();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  server->stop(100ms);
+  const double took = elapsed_s(t0);
+  CHECK(took >= 0.29);
+  CHECK(took < 1.0);
+  CHECK_FALSE(cleanup_done);
+  CHECK(log.count("1 handler(s) still running") == 1);
+  server.reset();  // the receiver holds the shared state (and the socket) until it ends
+  releaser.kill();
+  release.set();
+  for (int i = 0; i < 400 && !cleanup_done; ++i) grove::sleep(5ms);
+  CHECK(cleanup_done);
+  grove::sleep(5ms);
 }

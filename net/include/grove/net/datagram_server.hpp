@@ -46,6 +46,10 @@ struct DatagramServerOptions {
   std::shared_ptr<Pool> pool;
   // Prefix of the green threads' names and of log lines.
   std::string name = "DatagramServer";
+  // How long stop() waits, after its timeout, for the handlers it killed to die; one
+  // still unwinding after it (a clean-up that parks with no timeout of its own) is
+  // left running, detached, with a warning (as StreamServerOptions::stop_grace).
+  Duration stop_grace = std::chrono::seconds(1);
 };
 
 // A UDP or Unix datagram server: one green thread receives datagrams and calls the
@@ -80,10 +84,12 @@ class GROVE_API DatagramServer {
   // keeps running).
   void serve_forever();
   // Closes the socket (the receiver wakes and ends; handlers running now are given
-  // `timeout` to return, then killed). Parks. Idempotent. From the handler it does
-  // not wait: the receiver ends when the handler returns. If the caller is interrupted
-  // meanwhile (GreenletExit / TimeoutError), the socket is closed but the handler may
-  // still run; serve_forever() returns either way.
+  // `timeout` to return, then killed, and waited for up to options.stop_grace: it
+  // returns within timeout + stop_grace, leaving a handler whose clean-up still
+  // parks running, detached, with a warning). Parks. Idempotent. From the handler it
+  // does not wait: the receiver ends when the handler returns. If the caller is
+  // interrupted meanwhile (GreenletExit / TimeoutError), the socket is closed but the
+  // handler may still run; serve_forever() returns either way.
   void stop(Duration timeout = std::chrono::seconds(1));
   // The bound address (real port when bound to port 0). Empty before start().
   Address address() const;

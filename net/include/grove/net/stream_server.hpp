@@ -59,6 +59,14 @@ struct StreamServerOptions {
   std::shared_ptr<Pool> pool;
   // Accepts in a row before the acceptor yields to let the new handlers run.
   int max_accepts_per_turn = 64;
+  // How long stop() waits, after its timeout, for the handlers it killed to die (as
+  // gevent's stop() waits 1 s after its kill). A kill is not raised while a handler
+  // unwinds, so one whose clean-up parks with no timeout of its own (a plain recv in a
+  // destructor) can outlive it: stop() then returns anyway, leaving it running,
+  // detached, with a warning naming how many; it keeps the server's state alive and
+  // ends on its own (its connection closes then). A Timeout made in the clean-up
+  // (with_timeout(50ms, ...)) does fire there, so a timed goodbye never needs this.
+  Duration stop_grace = std::chrono::seconds(1);
   // Prefix of the green threads' names and of log lines.
   std::string name = "StreamServer";
 };
@@ -85,7 +93,8 @@ class GROVE_API StreamServer {
   // Serves on `listener`, already bound and listening (start() checks: UsageError
   // otherwise). Does not park.
   StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
-  // stop(0s) if still running: kills the handlers (parks until they are dead).
+  // stop(0s) if still running: kills the handlers (parks until they are dead, at
+  // most options.stop_grace).
   ~StreamServer();
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;
@@ -102,13 +111,16 @@ class GROVE_API StreamServer {
   void serve_forever();
   // Stops accepting (closes the listener; a Unix socket file the server made is
   // removed), lets running handlers finish for up to `timeout`, then kills the rest
-  // and waits for them to die; afterwards no fd of this server is open. Parks. A
-  // second call (another green thread's, the destructor's) while the first still
-  // waits does the same with its own timeout: no handler outlives any stop() call.
-  // A handler may call it: every other handler is stopped, and the caller's own
-  // connection closes when it returns. If the caller is interrupted meanwhile
-  // (GreenletExit / TimeoutError), the listener is closed but handlers not killed
-  // yet keep running.
+  // and waits up to options.stop_grace for them to die; so it returns within
+  // timeout + stop_grace, whatever the handlers do. Afterwards no fd of this server
+  // is open, except those of handlers still unwinding after the grace (a clean-up
+  // that parks with no timeout): they are left running, detached, and logged (see
+  // StreamServerOptions::stop_grace). Parks. A second call (another green thread's,
+  // the destructor's) while the first still waits does the same with its own
+  // timeout, without killing again. A handler may call it: every other handler is
+  // stopped, and the caller's own connection closes when it returns. If the caller
+  // is interrupted meanwhile (GreenletExit / TimeoutError), the listener is closed
+  // but handlers not killed yet keep running.
   void stop(Duration timeout = std::chrono::seconds(1));
 
   // True once start() succeeded (it stays true after stop()).
