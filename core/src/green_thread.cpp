@@ -82,15 +82,30 @@ bool GreenThreadHandle::kill(Duration timeout) const {
   return join_impl(s_, "kill", &timeout);
 }
 
-bool GreenThreadHandle::ready() const { return s_ && s_->status == detail::Status::kDead; }
-bool GreenThreadHandle::started() const { return s_ && s_->started; }
+// The queries: false / empty on an empty handle, UsageError from another OS thread
+// (the state they read changes on the hub's thread without any lock).
+bool GreenThreadHandle::ready() const {
+  if (!s_) return false;
+  own_hub(s_, "ready");
+  return s_->status == detail::Status::kDead;
+}
+bool GreenThreadHandle::started() const {
+  if (!s_) return false;
+  own_hub(s_, "started");
+  return s_->started;
+}
 bool GreenThreadHandle::successful() const { return ready() && !s_->error && !s_->killed; }
 bool GreenThreadHandle::killed() const { return ready() && s_->killed; }
-std::exception_ptr GreenThreadHandle::exception() const { return s_ ? s_->error : nullptr; }
-std::uint64_t GreenThreadHandle::id() const { return s_ ? s_->id : 0; }
+std::exception_ptr GreenThreadHandle::exception() const {
+  if (!s_) return nullptr;
+  own_hub(s_, "exception");
+  return s_->error;
+}
+std::uint64_t GreenThreadHandle::id() const { return s_ ? s_->id : 0; }  // set before any handle exists
 
 std::string GreenThreadHandle::name() const {
   if (!s_) return {};
+  own_hub(s_, "name");
   if (!s_->name.empty()) return s_->name;
   return "GreenThread-" + std::to_string(s_->id);
 }
@@ -100,11 +115,15 @@ void GreenThreadHandle::set_name(std::string name) const {
   s_->name = std::move(name);
 }
 
-detail::ObserverList& GreenThreadHandle::observers() const { return s_->observers; }
+detail::ObserverList& GreenThreadHandle::observers() const {
+  own_hub(s_, "observers");
+  return s_->observers;
+}
 void GreenThreadHandle::mark_observed() const {
   // grove::wait / iwait refuse an empty handle before they get here; this keeps any
   // other caller from a null dereference.
   if (!s_) throw UsageError("grove::wait: empty green thread handle");
+  own_hub(s_, "mark_observed");
   s_->observed = true;
 }
 
@@ -134,6 +153,38 @@ void GreenThreadHandle::link_exception(std::function<void(GreenThreadHandle)> cb
 }
 
 namespace detail {
+
+// See "Handles on other OS threads" in hub.cpp.
+void drop_ref(GreenThreadState* gt) noexcept {
+  if (Hub::is_current(gt)) {
+    // A count of 1 is the caller's own reference, the only one left: nobody else can
+    // copy or drop one meanwhile, so a plain store does (no locked instruction).
+    std::uint32_t before = gt->refs.load(std::memory_order_acquire);
+    if (before == 1) {
+      gt->refs.store(0, std::memory_order_relaxed);
+    } else {
+      before = gt->refs.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    // Alive: the hub frees it at its death. A set kRefHandedToHub: free_handed() will.
+    // Dying (a handle dropped by its own last notifications, still on its stack): the
+    // context that resumes after it frees it (Hub::after_switch).
+    if (before == 1 && gt->status == Status::kDead && gt->hub->running() != gt) gt->hub->release(gt);
+    return;
+  }
+  // Another OS thread (or this one after its hub is gone): never take the count to
+  // zero, which would let the hub free the stack under us; the last reference sets
+  // kRefHandedToHub and hands the green thread to its hub.
+  std::uint32_t r = gt->refs.load(std::memory_order_relaxed);
+  for (;;) {
+    const bool last = r == 1;
+    const std::uint32_t next = last ? kRefHandedToHub : r - 1;
+    if (gt->refs.compare_exchange_weak(r, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (last) Hub::hand_over(gt);
+      return;
+    }
+  }
+}
+
 void rethrow_if_failed(GreenThreadState* s) {
   if (s->error) std::rethrow_exception(s->error);
   if (s->killed) {

@@ -93,7 +93,10 @@
 //   1. Stop the monitor thread, if any, and the dump signal watcher; destroy the
 //      root green thread's grove::local values.
 //   2. Green threads still parked are abandoned, not run: their destructors do not
-//      run (as with gevent at exit). A warning names how many.
+//      run (as with gevent at exit). A warning names how many. Green threads that
+//      never started (spawned, and the thread never parked, yielded or joined after)
+//      are abandoned too, but that is almost always a bug (work silently lost, e.g. a
+//      std::thread that spawns and returns): an error names them.
 //   3. Destroy the libev loop.
 //   4. Unmap the stacks, unless some are still referenced (live green threads or
 //      handles that outlive the hub, e.g. in static objects): then they are left
@@ -105,7 +108,20 @@
 //     kReady or kCreated.
 //   - wake() acts only on a parked green thread; everything else is a no-op, which is
 //     what makes a wake that races a kill or timeout safe.
-//   - Only the hub's OS thread touches the hub, its green threads and their handles.
+//   - Only the hub's OS thread touches the hub and its green threads; handles may be
+//     copied and destroyed anywhere (below).
+//
+// Handles on other OS threads
+//   A handle is a counted reference (GreenThreadState::refs, atomic), so copying or
+//   destroying one on any OS thread is safe, as for a std::shared_ptr; everything
+//   else a handle does is refused there (UsageError, green_thread.cpp). The stack goes
+//   back to the pool only on the hub's thread, when the green thread is dead and no
+//   handle is left. A handle dropped on another OS thread never takes the count to
+//   zero: the last one sets kRefHandedToHub instead and queues the green thread on its
+//   hub (found by serial in a registry, under a mutex: the rare path), which frees it
+//   after its next poll. spawn() + join() + drop makes no locked instruction: spawn's
+//   handle is adopted (no increment), and a drop on the hub's thread that sees a
+//   count of 1 holds the only reference, so nobody can race it.
 //
 // Rejected alternatives
 //   - Running the event loop on the parking green thread's stack (no hub context):
@@ -139,6 +155,7 @@
 
 #include "config.hpp"
 #include "context.hpp"
+#include "sync/pool_worker.hpp"
 #include "log_internal.hpp"
 #include "monitor.hpp"
 #include "overflow.hpp"
@@ -171,6 +188,11 @@ std::atomic<std::uint64_t> next_hub_serial{1};
 std::mutex dump_signal_mutex;
 std::uint64_t dump_signal_owner[NSIG] = {};
 
+// Live hubs by serial, for handles dropped on other OS threads ("Handles on other OS
+// threads"). Also guards each hub's handed_ list.
+std::mutex hub_registry_mutex;
+std::vector<Hub*> hub_registry;
+
 [[noreturn]] void invariant_failed(const char* what) noexcept {
   std::fprintf(stderr, "grove: internal invariant broken: %s\n", what);
   std::abort();
@@ -192,6 +214,13 @@ Hub& Hub::create() {
   // Published only once fully constructed: a constructor that throws (no memory for
   // the hub's stack) leaves this OS thread without a hub, and the next call tries again.
   Hub* h = new Hub();
+  try {
+    std::lock_guard<std::mutex> lock(hub_registry_mutex);
+    hub_registry.push_back(h);
+  } catch (...) {
+    delete h;  // ~Hub takes the registry mutex: not under it
+    throw;
+  }
   tls_owner.hub = h;
   tls_hub_ = h;
   return *h;
@@ -209,7 +238,7 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   root_.hub_serial = serial_;
   root_.is_root = true;
   root_.status = Status::kRunning;
-  root_.refs = 1;
+  root_.refs.store(1, std::memory_order_relaxed);  // never released
   root_.id = 0;
   root_.name = static_cast<pid_t>(::syscall(SYS_gettid)) == ::getpid() ? "main" : "thread-root";
   current_ = &root_;
@@ -218,7 +247,7 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   hub_.hub = this;
   hub_.hub_serial = serial_;
   hub_.is_hub = true;
-  hub_.refs = 1;
+  hub_.refs.store(1, std::memory_order_relaxed);
   hub_.name = "hub";
   hub_.stack = pool_.acquire(kHubStackSize);
   context::prepare(&hub_, hub_.stack.lo, hub_.stack.size, &ContextEntry::run);
@@ -240,6 +269,11 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
 }
 
 Hub::~Hub() {
+  {
+    std::lock_guard<std::mutex> lock(hub_registry_mutex);
+    std::erase(hub_registry, this);
+  }
+  free_handed();  // handed over before we left the registry
   monitor_.reset();
   if (dump_signal_on_) {
     ev_ref(loop_);
@@ -249,10 +283,7 @@ Hub::~Hub() {
   }
   const bool on_root = current_ == &root_;
   if (root_.locals) destroy_locals(&root_);
-  if (live_count_ > 0) {
-    log_warn("grove: thread exits with {} green thread(s) still alive; they are abandoned "
-             "without running their destructors", live_count_);
-  }
+  if (live_count_ > 0) report_abandoned();
   ev_loop_destroy(loop_);
   loop_owner_.loop = nullptr;
   loop_ = nullptr;
@@ -281,7 +312,7 @@ void Hub::start(GreenThreadState* gt, const SpawnPlacement& p, std::string name)
   gt->hub = this;
   gt->hub_serial = serial_;
   gt->id = next_id_++;
-  gt->refs = 1;  // the "alive" reference, dropped when it dies
+  gt->refs.store(1, std::memory_order_relaxed);  // spawn()'s handle, adopted (being alive is status)
   gt->status = Status::kCreated;
   gt->stack = p.slot;
   gt->name = std::move(name);
@@ -303,18 +334,65 @@ void Hub::release(GreenThreadState* gt) noexcept {
   pool_.release(slot);
 }
 
-void release_green_thread(GreenThreadState* gt) noexcept {
-  Hub* h = gt->hub;
-  if (!Hub::is_current(gt)) {
-    // The last handle died on another OS thread, or after the hub: leave the stack.
-    std::fprintf(stderr, "grove: a green thread handle was released outside its hub's OS thread; "
-                         "its stack is leaked\n");
+void Hub::hand_over(GreenThreadState* gt) noexcept {
+  std::lock_guard<std::mutex> lock(hub_registry_mutex);
+  for (Hub* h : hub_registry) {
+    if (h->serial_ != gt->hub_serial) continue;
+    try {
+      h->handed_.push_back(gt);
+      h->handed_pending_.store(true, std::memory_order_relaxed);
+    } catch (...) {
+      // No memory for the list: the stack stays allocated (a leak, not a crash).
+    }
     return;
   }
-  h->release(gt);
+  // The hub is gone: it left every stack still referenced mapped (see ~Hub).
+}
+
+void Hub::free_handed() noexcept {
+  std::vector<GreenThreadState*> list;
+  {
+    std::lock_guard<std::mutex> lock(hub_registry_mutex);
+    list.swap(handed_);
+    handed_pending_.store(false, std::memory_order_relaxed);
+  }
+  for (GreenThreadState* gt : list) {
+    const std::uint32_t left = gt->refs.fetch_and(~kRefHandedToHub, std::memory_order_acq_rel) & ~kRefHandedToHub;
+    // Still alive: release happens at its death (after_switch), which saw the flag.
+    if (left == 0 && gt->status == Status::kDead) release(gt);
+  }
+}
+
+void Hub::report_abandoned() const noexcept {
+  try {
+    std::size_t never_started = 0;
+    std::string names;
+    for (const GreenThreadState* g = live_head_; g; g = g->live_next) {
+      if (g->status != Status::kCreated || (g->pending & kPendingKill)) continue;
+      if (++never_started <= 5) names.append(never_started > 1 ? ", " : "").append(describe(g));
+    }
+    if (never_started > 5) names.append(", ...");
+    if (never_started > 0) {
+      log_error("grove: OS thread {} exits with {} green thread(s) that never ran ({}): they were spawned "
+                "and the thread never parked, yielded or joined afterwards, so its hub never ran them. "
+                "Join what a thread spawns (g.join(), grove::joinall) before its function returns",
+                describe(&root_), never_started, names);
+    }
+    if (live_count_ > never_started) {
+      log_warn("grove: thread exits with {} green thread(s) still alive; they are abandoned "
+               "without running their destructors", live_count_ - never_started);
+    }
+  } catch (...) {
+  }
 }
 
 SpawnPlacement allocate_green_thread(std::size_t object_size, std::size_t stack_size) {
+  if (tls_in_pool_worker) [[unlikely]] {
+    throw UsageError("grove::spawn: called in a thread-pool job (run_in_thread / ThreadPool::run); a "
+                     "worker never runs its hub between jobs, so the green thread would not run (or "
+                     "would run later, inside an unrelated job). Spawn from the green thread that "
+                     "called run_in_thread, or do the work in the job itself");
+  }
   return Hub::get().allocate(object_size, stack_size);
 }
 
@@ -350,7 +428,9 @@ inline void Hub::after_switch(GreenThreadState* prev) noexcept {
   if (prev->stack.guard_kind == GuardKind::kCanary && !StackPool::canary_intact(prev->stack)) {
     report_canary_overflow(prev);
   }
-  if (prev->status == Status::kDead) drop_ref(prev);  // the "alive" reference
+  // Dead and no handle left (a handle dropped on another OS thread sets
+  // kRefHandedToHub instead of reaching zero: free_handed() frees it then).
+  if (prev->status == Status::kDead && prev->refs.load(std::memory_order_acquire) == 0) release(prev);
 }
 
 inline void Hub::switch_next(GreenThreadState* me) {
@@ -582,6 +662,7 @@ void Hub::run_loop() noexcept {
     } else {
       ev_run(loop_, EVRUN_NOWAIT);
     }
+    if (handed_pending_.load(std::memory_order_relaxed)) [[unlikely]] free_handed();
     // Everyone ready after this poll runs before the next one (a round), and at least
     // kBudget switches happen: re-polling sooner would make level-triggered epoll
     // report again every fd whose green thread has not run yet (net/src/io_channel.hpp).

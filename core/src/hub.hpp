@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grove/detail/green_thread_state.hpp>
 
@@ -60,6 +61,10 @@ class GROVE_API Hub {
   void abandon(const SpawnPlacement& p) noexcept { pool_.release(p.slot); }
   void start(GreenThreadState* gt, const SpawnPlacement& p, std::string name);
   void release(GreenThreadState* gt) noexcept;  // dead and unreferenced
+  // Called on another OS thread (or after this hub is gone) by the handle that dropped
+  // what may be gt's last reference (its refs has kRefHandedToHub set): queues gt on
+  // its hub, which frees it after its next poll if it is dead and unreferenced.
+  static void hand_over(GreenThreadState* gt) noexcept;
 
   // --- parking and waking (only from this OS thread) ---
   // Parks the running green thread until wake() or an interrupt. Raises a pending
@@ -149,6 +154,10 @@ class GROVE_API Hub {
   [[gnu::always_inline, noreturn]] inline void finish(GreenThreadState* self) noexcept;
   [[noreturn]] void run_loop() noexcept;
   void on_deadlock() noexcept;
+  // Frees what other OS threads handed over (hand_over) that is dead and unreferenced.
+  void free_handed() noexcept;
+  // The shutdown warning / error about green threads still alive (see the essay).
+  void report_abandoned() const noexcept;
   void spawn_links(GreenThreadState* self) noexcept;
 
   static thread_local Hub* tls_hub_ __attribute__((tls_model("initial-exec")));
@@ -181,6 +190,8 @@ class GROVE_API Hub {
   ev_signal dump_signal_{};
   bool dump_signal_on_ = false;
   void* altstack_ = nullptr;  // the sigaltstack this hub installed, if any
+  std::vector<GreenThreadState*> handed_;     // hand_over(); guarded by hub.cpp's registry mutex
+  std::atomic<bool> handed_pending_{false};   // handed_ is not empty
   const std::uint64_t serial_;
 
   // Frees the libev loop if the constructor throws after creating it; ~Hub() destroys

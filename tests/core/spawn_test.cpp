@@ -5,7 +5,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
+#include "captured_log.hpp"
 #include "grove_test.hpp"
 
 using namespace std::chrono_literals;
@@ -166,4 +168,31 @@ GROVE_TEST("spawn refuses a stack size above 1 GiB with a UsageError naming the 
   }
   // The hub is unharmed: a green thread with the default stack still runs.
   CHECK(grove::spawn([] { return 3; }).get() == 3);
+}
+
+// An OS thread must run its hub for its green threads to run. One that spawns and
+// returns loses them: before, only a warning said "still alive"; now an error names
+// each one and says why it never ran.
+GROVE_TEST("a std::thread that spawns and returns without running its hub logs an error naming what never ran") {
+  grove::test::CapturedLog log;
+  bool ran = false;
+  std::thread t([&] {
+    grove::spawn(grove::SpawnOptions{0, "lost-work"}, [&] { ran = true; });
+  });
+  t.join();
+  CHECK_FALSE(ran);
+  const std::string text = log.text();
+  CHECK(text.find("[error]") != std::string::npos);
+  CHECK(text.find("1 green thread(s) that never ran ('lost-work' (id 1))") != std::string::npos);
+  CHECK(text.find("Join what a thread spawns") != std::string::npos);
+  CHECK(text.find("still alive") == std::string::npos);  // nothing else was left
+}
+
+GROVE_TEST("a std::thread that joins what it spawns before returning logs nothing") {
+  grove::test::CapturedLog log;
+  bool ran = false;
+  std::thread t([&] { grove::spawn([&] { ran = true; }).join(); });
+  t.join();
+  CHECK(ran);
+  CHECK(log.text().empty());
 }

@@ -104,7 +104,9 @@ GROVE_TEST("a ThreadPool asked for zero workers starts one") {
   CHECK(pool.run([] { return 4; }) == 4);
 }
 
-GROVE_TEST("ThreadPool::run called from an OS thread without a hub runs the function there") {
+// Before, run() on an OS thread without a hub ran the function inline: the first
+// grove call of a thread behaved unlike every later one.
+GROVE_TEST("ThreadPool::run as the first grove call of an OS thread runs the function on a worker") {
   grove::ThreadPool pool(1);
   std::thread::id ran_on, caller;
   std::thread t([&] {
@@ -112,7 +114,35 @@ GROVE_TEST("ThreadPool::run called from an OS thread without a hub runs the func
     pool.run([&] { ran_on = std::this_thread::get_id(); });
   });
   t.join();
-  CHECK(ran_on == caller);
+  CHECK(ran_on != caller);
+}
+
+GROVE_TEST("run_in_thread called in a thread-pool job runs the function inline, on that worker") {
+  grove::ThreadPool pool(1);
+  std::thread::id outer, inner;
+  pool.run([&] {
+    outer = std::this_thread::get_id();
+    pool.run([&] { inner = std::this_thread::get_id(); });  // a pool of one: queued, it would wait for itself
+  });
+  CHECK(outer == inner);
+}
+
+// Before, the green thread was queued on the worker's hub, which no one runs between
+// jobs: it ran later, inside whichever job on that worker parked next.
+GROVE_TEST("spawn in a thread-pool job is a usage error and spawns nothing") {
+  grove::ThreadPool pool(1);
+  bool ran = false;
+  std::string msg;
+  pool.run([&] {
+    try {
+      grove::spawn([&] { ran = true; });
+    } catch (const grove::UsageError& e) {
+      msg = e.what();
+    }
+  });
+  CHECK(msg.find("grove::spawn: called in a thread-pool job") != std::string::npos);
+  pool.run([] { grove::sleep(5ms); });  // a later job on that worker that parks
+  CHECK_FALSE(ran);
 }
 
 // The cancellation contract: a kill waits for the worker; the worker may keep using

@@ -8,8 +8,13 @@
 // (as in gevent and Go). Destroying every handle does not stop it (as in gevent); it
 // runs to completion, detached.
 //
-// Handles are reference counted, cheap to copy, and belong to the OS thread that
-// spawned the green thread: using one from another OS thread is a UsageError.
+// Handles are reference counted and cheap to copy. A handle may be copied, moved and
+// destroyed on any OS thread, as a std::shared_ptr (capturing one in a std::thread's
+// lambda is fine); everything else it does (join, get, kill, ready, name, link, ...)
+// belongs to the OS thread that spawned the green thread, and throws UsageError on any
+// other. The green thread's stack is freed on its own OS thread once it is dead and its
+// last handle is gone (a last handle dropped on another OS thread hands that to the
+// hub, which frees it after its next poll).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +52,9 @@ struct SpawnOptions {
 // top of grove/green_thread.hpp): join, kill, state queries and links. GreenThread<T>
 // adds get(). A Waitable, so grove::wait() / iwait() accept it. Every call that acts
 // on the green thread (join, kill, set_name, link) throws UsageError on an empty
-// handle or from another OS thread; the queries (ready(), name(), ...) never park.
+// handle; it and every query (ready(), name(), ...) throws UsageError from another OS
+// thread, except id(), operator bool and ==. Copying, moving and destroying are fine
+// on any OS thread. The queries never park.
 class GROVE_API GreenThreadHandle : public Waitable {
  public:
   // An empty handle: refers to no green thread (operator bool is false).
@@ -56,7 +63,9 @@ class GROVE_API GreenThreadHandle : public Waitable {
   explicit GreenThreadHandle(detail::GreenThreadState* s) noexcept : s_(s) {
     if (s_) detail::add_ref(s_);
   }
-  // Another reference to the same green thread.
+  // Takes over the reference a fresh green thread starts with (spawn() only).
+  GreenThreadHandle(detail::AdoptRef, detail::GreenThreadState* s) noexcept : s_(s) {}
+  // Another reference to the same green thread. Fine on any OS thread.
   GreenThreadHandle(const GreenThreadHandle& o) noexcept : Waitable(o), s_(o.s_) {
     if (s_) detail::add_ref(s_);
   }
@@ -68,7 +77,7 @@ class GROVE_API GreenThreadHandle : public Waitable {
     return *this;
   }
   // Drops the reference; the green thread keeps running (as in gevent, losing every
-  // handle does not stop it).
+  // handle does not stop it). Fine on any OS thread.
   ~GreenThreadHandle() {
     if (s_) detail::drop_ref(s_);
   }
@@ -111,7 +120,7 @@ class GROVE_API GreenThreadHandle : public Waitable {
   void kill_nowait() const;
 
   // True once the green thread is dead (returned, threw, or was killed); false for
-  // an empty handle.
+  // an empty handle. UsageError from another OS thread (as every query below but id()).
   bool ready() const override;
   // Same as ready().
   bool dead() const { return ready(); }
@@ -126,7 +135,7 @@ class GROVE_API GreenThreadHandle : public Waitable {
   std::exception_ptr exception() const;
 
   // Its id: unique among the green threads of its hub, counting from 1; the root
-  // is 0, and so is an empty handle.
+  // is 0, and so is an empty handle. Fine on any OS thread.
   std::uint64_t id() const;
   // The name from SpawnOptions or set_name(), else "GreenThread-<id>"; "" for an
   // empty handle.
@@ -204,6 +213,8 @@ class GreenThread : public GreenThreadHandle {
   GreenThread() noexcept = default;
   // Takes a new reference to `s`, whose result slot must hold a T (spawn() does this).
   explicit GreenThread(detail::GreenThreadState* s) noexcept : GreenThreadHandle(s) {}
+  // Takes over the reference a fresh green thread starts with (spawn() only).
+  GreenThread(detail::AdoptRef a, detail::GreenThreadState* s) noexcept : GreenThreadHandle(a, s) {}
 
   // Joins, then returns the value, or rethrows the exception the green thread died
   // with, or throws GreenThreadKilled if it was killed. A copyable value is copied
@@ -242,7 +253,11 @@ using spawn_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>.
 // spawn(options, fn, args...): runs std::invoke(fn, args...) (decayed copies) in a
 // new green thread, queued to start the next time the caller blocks or yields.
 // Does not park. Throws std::bad_alloc / std::system_error if no stack can be mapped,
-// or what copying fn / args throws (then nothing is spawned).
+// or what copying fn / args throws (then nothing is spawned). UsageError in a
+// thread-pool job (run_in_thread): a worker never runs its hub, so the green thread
+// would not run. An OS thread must run its hub for its green threads to run: one
+// that spawns and then returns without parking, yielding or joining loses them, and
+// its exit logs an error naming them (join what you spawn before the thread returns).
 template <class F, class... Args>
 GreenThread<spawn_result_t<F, Args...>> spawn(SpawnOptions options, F&& fn, Args&&... args) {
   using R = spawn_result_t<F, Args...>;
@@ -258,7 +273,7 @@ GreenThread<spawn_result_t<F, Args...>> spawn(SpawnOptions options, F&& fn, Args
     throw;
   }
   detail::start_green_thread(task, p, std::move(options.name));
-  return GreenThread<R>(task);
+  return GreenThread<R>(detail::AdoptRef{}, task);
 }
 
 // spawn(fn, args...): as above, with default SpawnOptions.

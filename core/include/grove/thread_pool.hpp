@@ -80,9 +80,11 @@ class GROVE_API ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   // Runs fn() on a worker and parks the calling green thread until it returns; gives
-  // back its value or rethrows its exception. Called from an OS thread without a hub
-  // (another worker, a plain std::thread) it simply runs fn() there. UsageError on the
-  // hub. See the cancellation contract above: if the caller is killed or its Timeout
+  // back its value or rethrows its exception. Like every grove call that parks, the
+  // first one on an OS thread (main, a std::thread) creates its hub and parks its root
+  // green thread. Called in a job of any ThreadPool (nested run_in_thread) it runs
+  // fn() inline, on that worker: a worker waiting for a full pool could wait for
+  // itself. UsageError on the hub. See the cancellation contract above: if the caller is killed or its Timeout
   // expires meanwhile, GreenletExit / TimeoutError is raised only after fn returned,
   // and the result is dropped. An interrupt already pending on entry is raised at
   // once, and fn never runs.
@@ -98,7 +100,8 @@ class GROVE_API ThreadPool {
   // For code that must not throw through C frames (monkey's libc hooks): as run(),
   // but fn must not throw, and a kill or Timeout that lands meanwhile is not raised:
   // it stays pending, for the next grove call that may throw. Same contract: returns
-  // only after fn returned.
+  // only after fn returned. On an OS thread without a hub (one grove does not run),
+  // on the hub, or in a job, it runs fn() inline.
   template <class F>
   void run_nothrow(F&& fn) noexcept {
     detail::TypedThreadJob<void, std::remove_reference_t<F>> job(fn);

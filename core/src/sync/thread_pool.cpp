@@ -10,10 +10,13 @@
 #include <vector>
 
 #include "hub.hpp"
+#include "pool_worker.hpp"
 
 namespace grove {
 
 namespace detail {
+
+constinit thread_local bool tls_in_pool_worker __attribute__((tls_model("initial-exec"))) = false;
 
 // One per hub (OS thread): where workers leave finished jobs. The async watcher is
 // ev_unref'd while no job is pending, so an idle inbox does not keep the loop alive,
@@ -119,6 +122,7 @@ struct ThreadPool::Impl {
   std::vector<std::thread> workers;
 
   void worker() {
+    detail::tls_in_pool_worker = true;
     for (;;) {
       detail::ThreadJob* job;
       {
@@ -156,8 +160,17 @@ std::size_t ThreadPool::size() const noexcept { return impl_->workers.size(); }
 std::size_t ThreadPool::pending() const noexcept { return impl_->pending.load(std::memory_order_relaxed); }
 
 bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
+  // In a job: inline. A worker waiting for another job of a full pool could wait for
+  // itself, and it runs no hub anyway (pool_worker.hpp).
+  if (detail::tls_in_pool_worker) return false;
   detail::Hub* hub = detail::Hub::current();
-  if (!hub || (!raise && hub->on_hub())) return false;  // nothrow on the hub: run inline
+  if (!hub) {
+    // run_nothrow (libc hooks) on an OS thread grove does not run: inline, as the call
+    // it replaces. run() creates this thread's hub, as any grove call that parks does.
+    if (!raise) return false;
+    hub = &detail::Hub::get();
+  }
+  if (!raise && hub->on_hub()) return false;  // nothrow on the hub: run inline
   hub->check_may_block("run_in_thread");
   detail::GreenThreadState* me = hub->running();
   if (raise && me->pending) hub->raise_pending(me);  // an interrupt already due: do not start

@@ -3,13 +3,21 @@
 // The control block lives at the top of the green thread's own stack (a spawned green
 // thread costs one stack and nothing on the heap); the typed part (function, arguments,
 // result) is a subclass, grove::detail::Task, placed there by spawn(). Only the hub's
-// thread touches it. Handles (GreenThread<T>) count references: the stack goes back to
-// the pool when the green thread is dead and the last handle is gone.
+// thread touches it, except `refs`. Handles (GreenThread<T>) count references: the
+// stack goes back to the pool when the green thread is dead and the last handle is gone.
+//
+// Handles may be copied and destroyed on any OS thread (as std::shared_ptr), so `refs`
+// is atomic; spawn + join + drop makes no locked instruction (the one handle of spawn()
+// is adopted, and its destruction takes the sole-holder path below). Only the hub's
+// OS thread may free the stack: the last reference dropped elsewhere is handed to the
+// hub (kRefHandedToHub), which frees it at its next poll (hub.cpp: "Handles on other OS
+// threads").
 //
 // Users never touch these fields; they are in a public header only because spawn() is
 // a template.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -89,7 +97,8 @@ struct GROVE_API GreenThreadState {
   GreenThreadState* next_ready = nullptr; // ready-queue link
   Hub* hub = nullptr;
   std::uint64_t id = 0;
-  std::uint32_t refs = 0;                 // handles + 1 while alive
+  std::atomic<std::uint32_t> refs{0};     // handles (the alive state is `status`), plus
+                                          // kRefHandedToHub while the hub owes it a check
   Status status = Status::kCreated;
   WakeReason wake_reason = WakeReason::kNone;
   std::uint8_t pending = 0;               // PendingBits
@@ -146,11 +155,19 @@ GROVE_API SpawnPlacement allocate_green_thread(std::size_t object_size, std::siz
 GROVE_API void start_green_thread(GreenThreadState* gt, const SpawnPlacement& placement,
                                   std::string name);
 GROVE_API void abandon_placement(const SpawnPlacement& placement) noexcept;
-GROVE_API void release_green_thread(GreenThreadState* gt) noexcept;
+// Set in GreenThreadState::refs by an OS thread that dropped what may be the last
+// reference and handed the green thread to its hub to free (green_thread.cpp).
+inline constexpr std::uint32_t kRefHandedToHub = 1u << 31;
 
-inline void add_ref(GreenThreadState* gt) noexcept { ++gt->refs; }
-inline void drop_ref(GreenThreadState* gt) noexcept {
-  if (--gt->refs == 0) release_green_thread(gt);
-}
+// A new reference: from an existing one, or on the hub's own thread (which alone
+// decides when the count may reach zero), so relaxed is enough (as std::shared_ptr).
+inline void add_ref(GreenThreadState* gt) noexcept { gt->refs.fetch_add(1, std::memory_order_relaxed); }
+// Drops a reference; on the hub's OS thread frees the stack if it was the last and
+// the green thread is dead, elsewhere hands the last one to the hub (green_thread.cpp).
+GROVE_API void drop_ref(GreenThreadState* gt) noexcept;
+// Tag: a handle takes over the reference a fresh green thread starts with (spawn()).
+struct AdoptRef {
+  explicit AdoptRef() = default;
+};
 
 }  // namespace grove::detail
