@@ -108,7 +108,8 @@ class GROVE_API GreenThreadHandle : public Waitable {
   // A green thread that is unwinding an exception (parked in a destructor) is not
   // interrupted: the kill waits until the unwinding ends and is raised at its next
   // blocking point; killing one that is unwinding from GreenletExit already does
-  // nothing more. The same holds for a grove::Timeout that expires meanwhile.
+  // nothing more. The same holds for a grove::Timeout made before the unwinding began;
+  // one made during it (in the destructor) fires there (see grove/timeout.hpp).
   void kill() const;
   // As kill(), but waits at most `timeout`; returns whether it is dead. After a
   // timeout the kill stays delivered (the target is still unwinding, e.g. parked in
