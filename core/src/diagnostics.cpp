@@ -18,6 +18,7 @@ const char* status_name(detail::Status s) {
     case detail::Status::kRunning: return "running";
     case detail::Status::kParked: return "parked";
     case detail::Status::kDead: return "dead";
+    case detail::Status::kAbandoned: return "abandoned at fork";
   }
   return "?";
 }

@@ -18,6 +18,14 @@ using detail::Hub;
                    ": the green thread belongs to another OS thread's hub");
 }
 
+// In the child process of a fork(), a green thread other than the one that called it
+// never runs again (core/src/fork.cpp): waiting for it would wait forever.
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_abandoned(const GreenThreadState* s, const char* op) {
+  throw UsageError(std::string("grove::GreenThreadHandle::") + op + ": green thread " + s->hub->describe(s) +
+                   " was abandoned at fork(): only the green thread that called fork() continues in the "
+                   "child process");
+}
+
 // The caller's hub, after checking that `s` belongs to it.
 inline Hub& own_hub(const GreenThreadState* s, const char* op) {
   if (!s || !Hub::is_current(s)) [[unlikely]] refuse_handle(s, op);
@@ -39,6 +47,7 @@ bool join_impl(const GreenThreadState* cs, const char* op, const Duration* timeo
   if (s == me) throw UsageError(std::string("grove::GreenThreadHandle::") + op + ": a green thread cannot join itself");
   s->observed = true;
   if (s->status == detail::Status::kDead) return true;
+  if (s->status == detail::Status::kAbandoned) [[unlikely]] refuse_abandoned(s, op);
   hub.check_may_block(op);
   WakeOnNotify obs(hub, me);
   s->observers.push_back(&obs);

@@ -102,6 +102,15 @@
 //      handles that outlive the hub, e.g. in static objects): then they are left
 //      mapped, since the process is on its way out or the user kept references.
 //
+// Fork (the child process of a fork(); fork.cpp has the details)
+//   Only the green thread that called fork() continues in the child; every other one
+//   of this hub is abandoned, as at thread exit (status kAbandoned: never run, never
+//   woken, never freed). The loop is kept, with every watcher's state, and libev gives
+//   it a new epoll set of the child's own at its next poll (ev_loop_fork); a copy of a
+//   parked reader that ran in the child would read the parent's bytes off their shared
+//   socket. The deadlock check raises LoopExit in the forking green thread (main_);
+//   the thread pool and the monitor start afresh in the child.
+//
 // Invariants (a broken one aborts with a message naming it)
 //   - Exactly one context runs per hub at a time; current_ is it.
 //   - A green thread is on the ready queue at most once, and only when its status is
@@ -156,6 +165,7 @@
 #include "config.hpp"
 #include "context.hpp"
 #include "sync/pool_worker.hpp"
+#include "fork.hpp"
 #include "log_internal.hpp"
 #include "monitor.hpp"
 #include "overflow.hpp"
@@ -254,6 +264,7 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
 
   install_overflow_handler();
   altstack_ = ensure_signal_stack();
+  install_fork_handler();
 
   const Config& c = config();
   report_config_warnings();
@@ -282,7 +293,7 @@ Hub::~Hub() {
     dump_signal_owner[dump_signal_.signum] = 0;
   }
   const bool on_root = current_ == &root_;
-  if (root_.locals) destroy_locals(&root_);
+  if (root_.locals && root_.status != Status::kAbandoned) destroy_locals(&root_);
   if (live_count_ > 0) report_abandoned();
   ev_loop_destroy(loop_);
   loop_owner_.loop = nullptr;
@@ -332,6 +343,14 @@ void Hub::release(GreenThreadState* gt) noexcept {
   StackSlot slot = gt->stack;
   gt->destroy();
   pool_.release(slot);
+}
+
+// In the child process of a fork() (fork.cpp): the other OS threads and their hubs do
+// not exist there, and one of them may have held these locks at the fork.
+void Hub::forget_other_hubs_after_fork() noexcept {
+  new (&dump_signal_mutex) std::mutex();
+  new (&hub_registry_mutex) std::mutex();
+  std::erase_if(hub_registry, [this](const Hub* h) { return h != this; });
 }
 
 void Hub::hand_over(GreenThreadState* gt) noexcept {
@@ -511,7 +530,7 @@ bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept {
 }
 
 void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit, unsigned unwinding) noexcept {
-  if (gt->status == Status::kDead) return;
+  if (gt->status >= Status::kDead) return;  // dead, or abandoned at fork (never runs again)
   // A green thread unwinding an exception (parked in a destructor) cannot take an
   // interrupt from outside that unwinding: the interrupt stays pending, raised at its
   // first park after the unwinding, and it is not woken out of the destructor's wait.
@@ -561,6 +580,7 @@ std::size_t Hub::ready_count() const noexcept {
 std::string Hub::describe_wait(const GreenThreadState* gt) const {
   std::string w = gt->wait_what ? gt->wait_what : "?";
   if (gt->wait_peer) w += " of " + describe(gt->wait_peer);
+  if (gt->wait_peer && gt->wait_peer->status == Status::kAbandoned) w += " (abandoned at fork)";
   return w;
 }
 
@@ -672,19 +692,19 @@ void Hub::run_loop() noexcept {
 }
 
 void Hub::on_deadlock() noexcept {
-  if (root_.status != Status::kParked) {
+  if (!main_ || main_->status != Status::kParked) {
     invariant_failed("nothing is ready and nothing can wake anyone, yet the root green thread is not parked");
   }
   std::string msg;
   try {
     // Built by appending: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string&&`.
-    msg.append("grove: this operation would block forever: ").append(describe(&root_));
-    msg.append(" waits on ").append(describe_wait(&root_));
+    msg.append("grove: this operation would block forever: ").append(describe(main_));
+    msg.append(" waits on ").append(describe_wait(main_));
     msg.append(", and nothing can wake it (no green thread is ready, no timer or I/O watcher is "
           "active, no thread-pool job is pending)");
     std::size_t shown = 0;
     for (GreenThreadState* g = live_head_; g; g = g->live_next) {
-      if (g->status != Status::kParked) continue;
+      if (g->status != Status::kParked || g == main_) continue;
       if (shown == 0) msg += ". Parked green threads:";
       if (++shown > 20) {
         msg += " ...";
@@ -696,7 +716,7 @@ void Hub::on_deadlock() noexcept {
     msg = "grove: this operation would block forever";
   }
   loop_exit_message_ = std::move(msg);
-  interrupt(&root_, kPendingLoopExit);
+  interrupt(main_, kPendingLoopExit);
 }
 
 // ---------------------------------------------------------------- ParkTimer

@@ -121,6 +121,10 @@ class GROVE_API Hub {
 
   void enable_dump_signal(int signo);
 
+  // In the child process of a fork(), on the forking OS thread (fork.cpp): a loop of
+  // the child's own; every green thread but the caller abandoned.
+  void after_fork_in_child() noexcept;
+
  private:
   Hub();
   static Hub& create();
@@ -153,6 +157,7 @@ class GROVE_API Hub {
   [[gnu::always_inline, noreturn]] inline void run_green_thread(GreenThreadState* self) noexcept;
   [[gnu::always_inline, noreturn]] inline void finish(GreenThreadState* self) noexcept;
   [[noreturn]] void run_loop() noexcept;
+  void forget_other_hubs_after_fork() noexcept;  // hub.cpp, beside the hub registry
   void on_deadlock() noexcept;
   // Frees what other OS threads handed over (hand_over) that is dead and unreferenced.
   void free_handed() noexcept;
@@ -166,6 +171,9 @@ class GROVE_API Hub {
   GreenThreadState* current_ = nullptr;
   PlainState root_;
   PlainState hub_;
+  // Where the deadlock check raises LoopExit: the root, or in the child of a fork()
+  // the green thread that called it (nullptr: fork() was called on the hub).
+  GreenThreadState* main_ = &root_;
   GreenThreadState* ready_head_ = nullptr;
   GreenThreadState* ready_tail_ = nullptr;
   int budget_ = kBudget;

@@ -13,13 +13,26 @@ namespace grove::net::detail {
 
 namespace {
 
+// In the child process of a fork(), a waiter whose green thread was abandoned there
+// never runs again (core/src/fork.cpp): detach it as its own wait() would have on
+// leaving, so the watcher stops (an fd left readable would otherwise wake the loop
+// on every poll) and the child may use the socket.
+[[gnu::cold]] bool drop_abandoned(Hub& hub, IoChannel& ch) noexcept {
+  if (ch.waiter->gt->status != grove::detail::Status::kAbandoned) return false;
+  ch.waiter = nullptr;
+  hub.watcher_stopped();
+  if (ev_is_active(&ch.io)) ev_io_stop(hub.loop(), &ch.io);
+  return true;
+}
+
 void on_io(struct ev_loop* loop, ev_io* w, int) noexcept {
   auto* ch = static_cast<IoChannel*>(w->data);
   IoWaiter* waiter = ch->waiter;
   if (!waiter || !ch->keep_started) ev_io_stop(loop, w);
   if (waiter) {
     waiter->ready = true;
-    Hub::current()->wake(waiter->gt);
+    Hub& hub = *Hub::current();
+    if (!hub.wake(waiter->gt)) [[unlikely]] drop_abandoned(hub, *ch);
   }
 }
 
@@ -35,7 +48,7 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
 
 std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
   hub.check_may_block(op);
-  if (waiter) {
+  if (waiter && !drop_abandoned(hub, *this)) {
     throw UsageError(std::string(op) +
                      ": another green thread is already waiting to " + what +
                      " on this socket (only one reader and one writer may wait on a socket at once)");

@@ -6,9 +6,11 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
+#include "fork.hpp"
 #include "hub.hpp"
 #include "pool_worker.hpp"
 
@@ -55,9 +57,21 @@ class Inbox {
   }
 
   static Inbox& of_this_thread(Hub& hub) {
-    thread_local Owner owner;
+    Owner& owner = this_thread_owner();
     if (!owner.inbox) owner.inbox = new Inbox(hub);
     return *owner.inbox;
+  }
+
+  // In the child process of a fork() (core/src/fork.cpp): no worker exists there, so
+  // nothing will deliver the jobs of the green threads abandoned at the fork; a worker
+  // may have held mu_ at that moment. The async watcher stays (libev keeps it working).
+  static void after_fork() noexcept {
+    Inbox* in = this_thread_owner().inbox;
+    if (!in) return;
+    new (&in->mu_) std::mutex();
+    in->done_ = nullptr;
+    if (in->pending_ > 0) ev_unref(in->hub_.loop());  // as when the last pending job drains
+    in->pending_ = 0;
   }
 
  private:
@@ -67,6 +81,10 @@ class Inbox {
       if (inbox) inbox->close();
     }
   };
+  static Owner& this_thread_owner() {
+    thread_local Owner owner;
+    return owner;
+  }
 
   ~Inbox() = default;
 
@@ -110,9 +128,30 @@ class Inbox {
   bool closed_ = false;        // guarded by mu_
 };
 
+void thread_pool_inbox_after_fork() noexcept { Inbox::after_fork(); }
+
 }  // namespace detail
 
+namespace {
+// ThreadPool::impl_ is replaced at most once per fork() (in the child, at first use),
+// possibly while another OS thread of the child reads it.
+template <class T>
+T* load_impl(T* const& p) noexcept {
+  return __atomic_load_n(&p, __ATOMIC_ACQUIRE);
+}
+}  // namespace
+
 struct ThreadPool::Impl {
+  explicit Impl(std::size_t n) : threads(n) {}
+  void start() {
+    workers.reserve(threads);
+    for (std::size_t i = 0; i < threads; ++i) workers.emplace_back([this] { worker(); });
+  }
+
+  const std::size_t threads;
+  // The fork() generation it was made in: in a child process (core/src/fork.cpp) the
+  // parent's workers do not exist, and its queue and mutex may be mid-use by one.
+  const unsigned generation = detail::fork_generation();
   std::mutex mu;
   std::condition_variable cv;
   detail::ThreadJob* head = nullptr;
@@ -140,13 +179,11 @@ struct ThreadPool::Impl {
   }
 };
 
-ThreadPool::ThreadPool(std::size_t threads) : impl_(new Impl) {
-  if (threads == 0) threads = 1;
-  impl_->workers.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) impl_->workers.emplace_back([this] { impl_->worker(); });
-}
+ThreadPool::ThreadPool(std::size_t threads) : impl_(new Impl(threads == 0 ? 1 : threads)) { impl_->start(); }
 
 ThreadPool::~ThreadPool() {
+  // Made before a fork() and never used in this child: its workers are the parent's.
+  if (impl_->generation != detail::fork_generation()) return;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->stopping = true;
@@ -156,8 +193,12 @@ ThreadPool::~ThreadPool() {
   delete impl_;
 }
 
-std::size_t ThreadPool::size() const noexcept { return impl_->workers.size(); }
-std::size_t ThreadPool::pending() const noexcept { return impl_->pending.load(std::memory_order_relaxed); }
+std::size_t ThreadPool::size() const noexcept { return load_impl(impl_)->threads; }
+std::size_t ThreadPool::pending() const noexcept {
+  const Impl* impl = load_impl(impl_);
+  if (impl->generation != detail::fork_generation()) return 0;  // the parent's calls
+  return impl->pending.load(std::memory_order_relaxed);
+}
 
 bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
   // In a job: inline. A worker waiting for another job of a full pool could wait for
@@ -175,18 +216,31 @@ bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
   detail::GreenThreadState* me = hub->running();
   if (raise && me->pending) hub->raise_pending(me);  // an interrupt already due: do not start
 
+  Impl* impl = load_impl(impl_);
+  if (impl->generation != detail::fork_generation()) [[unlikely]] {
+    // First use in the child of a fork(): leave the parent's state alone (leaked) and
+    // start as many workers of this process's own. Another OS thread may race us.
+    auto* fresh = new Impl(impl->threads);
+    if (__atomic_compare_exchange_n(&impl_, &impl, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      fresh->start();
+      impl = fresh;
+    } else {
+      delete fresh;  // `impl` is the other thread's
+    }
+  }
+
   detail::Inbox& inbox = detail::Inbox::of_this_thread(*hub);
   job.inbox = &inbox;
   job.waiter = me;
   job.next = nullptr;
   inbox.job_submitted();
-  impl_->pending.fetch_add(1, std::memory_order_relaxed);
+  impl->pending.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lk(impl_->mu);
-    if (impl_->tail) impl_->tail->next = &job; else impl_->head = &job;
-    impl_->tail = &job;
+    std::lock_guard<std::mutex> lk(impl->mu);
+    if (impl->tail) impl->tail->next = &job; else impl->head = &job;
+    impl->tail = &job;
   }
-  impl_->cv.notify_one();
+  impl->cv.notify_one();
 
   // The job lives on this stack, and the worker may use the caller's stack too: do not
   // leave before it completed, whatever interrupts arrive (they stay pending).

@@ -42,6 +42,8 @@ enum class Status : std::uint8_t {
   kRunning,  // the one running now
   kParked,   // waiting for a wake (or an interrupt)
   kDead,     // finished: returned, threw, or was killed
+  kAbandoned,  // in the child process of a fork(): left behind, never runs again
+               // (only the green thread that called fork() continues; core/src/fork.cpp)
 };
 
 enum class WakeReason : std::uint8_t {
