@@ -46,13 +46,19 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
   what = events == EV_READ ? "read" : "write";
 }
 
-std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
+[[noreturn, gnu::cold, gnu::noinline]] void IoChannel::refuse_second_waiter(const char* op) const {
+  throw UsageError(std::string(op) +
+                   ": another green thread is already waiting to " + what +
+                   " on this socket (only one reader and one writer may wait on a socket at once)");
+}
+
+inline void IoChannel::check_may_wait(Hub& hub, const char* op) {
   hub.check_may_block(op);
-  if (waiter && !drop_abandoned(hub, *this)) {
-    throw UsageError(std::string(op) +
-                     ": another green thread is already waiting to " + what +
-                     " on this socket (only one reader and one writer may wait on a socket at once)");
-  }
+  if (waiter && !drop_abandoned(hub, *this)) refuse_second_waiter(op);
+}
+
+std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
+  check_may_wait(hub, op);
   if (timeout == 0) return std::make_error_code(std::errc::resource_unavailable_try_again);
   IoWaiter me;
   me.gt = hub.running();
@@ -81,6 +87,30 @@ std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const 
         return std::make_error_code(std::errc::timed_out);
       }
     }
+  }
+  if (me.closed) return std::error_code(ECANCELED, std::system_category());
+  return {};
+}
+
+std::error_code IoChannel::sleep(Hub& hub, double seconds, const char* op, const char* op_desc) {
+  check_may_wait(hub, op);
+  IoWaiter me;
+  me.gt = hub.running();
+  waiter = &me;  // so that close() wakes us; the watcher is left as it is
+  hub.watcher_started();  // counted as every registered waiter is (see drop_abandoned)
+  struct Leave {
+    Hub& hub;
+    IoChannel* ch;
+    IoWaiter& me;
+    ~Leave() {
+      hub.watcher_stopped();
+      if (!me.closed) ch->waiter = nullptr;  // after a close the channel may be gone
+    }
+  } leave{hub, this, me};
+  const auto deadline = grove::detail::deadline_after(std::chrono::steady_clock::now(), seconds);
+  while (!me.ready && !me.closed) {
+    const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0 || !hub.park_for(left, op_desc)) break;
   }
   if (me.closed) return std::error_code(ECANCELED, std::system_category());
   return {};

@@ -39,7 +39,12 @@
 //
 // Close. close() stops both watchers, marks each parked waiter `closed` (a flag on
 // the waiter's own stack, so the socket's state may be freed before it runs) and
-// wakes it; the waiter returns ECANCELED without touching the socket again.
+// wakes it; the waiter returns ECANCELED without touching the channel again. That
+// ECANCELED is a promise to the caller too: the channel's SocketState, and the
+// Socket that owned it, may be gone (a Socket destroyed, or a moved-from Socket's
+// storage freed, while a green thread was parked in it), so neither may be touched
+// after it (socket_state.hpp, closed_while_parked). Any other result means the
+// socket was not closed before the waiter ran again, so its SocketState is alive.
 #pragma once
 
 #include <ev.h>
@@ -68,11 +73,23 @@ struct IoChannel {
 
   void init(int fd, int events, bool keep) noexcept;
   // Parks until the fd is ready, `timeout` seconds pass (< 0: no limit) or close().
-  // Returns {} when ready, timed_out, or ECANCELED after a close. UsageError if
-  // another green thread waits on this channel; GreenletExit / TimeoutError unwind.
+  // Returns {} when ready, timed_out, or ECANCELED after a close (then the channel
+  // may already be freed). UsageError if another green thread waits on this channel;
+  // GreenletExit / TimeoutError unwind. `hub` must be the calling OS thread's (the
+  // Socket checks that before it calls).
   std::error_code wait(Hub& hub, double timeout, const char* op, const char* op_desc);
+  // Parks for `seconds` as this channel's waiter without watching the fd, so that
+  // close() still wakes it: for a retry that readiness cannot signal (sendto to a
+  // full Unix datagram receiver). Returns {} when the time is up (or the fd was
+  // reported ready), ECANCELED after a close; unwinds and refuses as wait().
+  std::error_code sleep(Hub& hub, double seconds, const char* op, const char* op_desc);
   // Stops the watcher and wakes the waiter with `closed`. Does not park.
   void cancel(Hub& hub) noexcept;
+
+ private:
+  // UsageError on the hub, or if another green thread waits on this channel.
+  void check_may_wait(Hub& hub, const char* op);
+  [[noreturn]] void refuse_second_waiter(const char* op) const;
 };
 
 }  // namespace grove::net::detail

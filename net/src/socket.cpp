@@ -6,11 +6,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include <grove/errors.hpp>
 #include <grove/log.hpp>
@@ -26,9 +29,43 @@ namespace grove::net {
 
 namespace detail {
 
+namespace {
+
+// This OS thread's kernel id, read once per thread (sockets are made on the accept
+// path). In the child of a fork() it keeps the parent thread's id: it only names
+// threads in messages.
+int this_thread_tid() noexcept {
+  static thread_local int tid __attribute__((tls_model("initial-exec"))) = 0;
+  if (tid == 0) tid = static_cast<int>(::syscall(SYS_gettid));
+  return tid;
+}
+
+// "OS thread 1234 ('worker')", "OS thread 1234 ('app', the main thread)", or
+// "OS thread 1234 (exited)".
+std::string describe_thread(int tid) {
+  std::string out = "OS thread " + std::to_string(tid) + " (";
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+  std::string name;
+  if (std::FILE* f = std::fopen(path, "r")) {
+    char buf[32] = {};
+    if (std::fgets(buf, sizeof buf, f)) name = buf;
+    std::fclose(f);
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    out.append("'").append(name).append("'");
+  } else {
+    out.append("exited");
+  }
+  if (tid == ::getpid()) out.append(", the main thread");
+  return out + ")";
+}
+
+}  // namespace
+
 SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), type(t) {
   hub = &Hub::get();
   owner = std::this_thread::get_id();
+  owner_tid = this_thread_tid();
   rd.init(fd, EV_READ, /*keep=*/true);
   wr.init(fd, EV_WRITE, /*keep=*/false);
 }
@@ -48,15 +85,32 @@ bool SocketState::close() noexcept {
   return true;
 }
 
-std::string describe_op(const SocketState* s, const char* op) {
+std::string describe_op(const SocketState* s, const char* op, const std::error_code& ec) {
   std::string out = "grove::net::Socket::";
   out += op;
+  if (closed_while_parked(ec)) return out + " (closed while waiting)";  // `s` may be freed
   if (s && !s->peer.empty()) out.append(" (peer ").append(s->peer.to_string()).append(")");
   return out;
 }
 
 void throw_op(const SocketState* s, const char* op, std::error_code ec) {
-  throw std::system_error(ec, describe_op(s, op));
+  throw std::system_error(ec, describe_op(s, op, ec));
+}
+
+void refuse_foreign_thread(const SocketState* s, const char* op) {
+  std::string msg(op);
+  msg.append(" (fd ").append(std::to_string(s->fd)).append(")");
+  if (std::this_thread::get_id() == s->owner) {
+    // The right OS thread, but its hub is not the socket's any more (a static socket
+    // used after the thread's hub was destroyed at exit).
+    msg.append(": the socket outlived the hub of its OS thread, which created it; it cannot wait any more");
+    throw UsageError(msg);
+  }
+  msg.append(": used from another OS thread: called on ").append(describe_thread(this_thread_tid()));
+  msg.append(", but the socket belongs to the hub of ").append(describe_thread(s->owner_tid));
+  msg.append(", which created it. A socket serves the green threads of one OS thread: create (or accept) it "
+             "on the thread that uses it");
+  throw UsageError(msg);
 }
 
 }  // namespace detail
@@ -156,12 +210,18 @@ SocketType Socket::type() const noexcept { return s_ ? s_->type : SocketType::kS
 
 int Socket::release() {
   if (!s_) return -1;
-  if (s_->rd.waiter || s_->wr.waiter) {
+  SocketState* s = s_.get();
+  const bool on_its_hub = detail::Hub::current() == s->hub;
+  if (s->fd >= 0 && !on_its_hub && std::this_thread::get_id() != s->owner) {
+    detail::refuse_foreign_thread(s, "grove::net::Socket::release");  // its watcher is the hub's
+  }
+  if (s->rd.waiter || s->wr.waiter) {
     throw UsageError("grove::net::Socket::release: a green thread is parked on this socket");
   }
-  const int fd = s_->fd;
-  if (ev_is_active(&s_->rd.io)) ev_io_stop(s_->hub->loop(), &s_->rd.io);
-  s_->fd = -1;
+  const int fd = s->fd;
+  // Off its hub on its own thread, the hub (and the loop the watcher was in) is gone.
+  if (on_its_hub && ev_is_active(&s->rd.io)) ev_io_stop(s->hub->loop(), &s->rd.io);
+  s->fd = -1;
   s_.reset();
   return fd;
 }

@@ -1,5 +1,10 @@
 // socket_io.cpp: the parking socket calls. Each one tries the system call first and
 // parks on the socket's IoChannel only on EAGAIN (see io_channel.hpp).
+//
+// Each works on the SocketState pointer it read on entry and never on `this` after
+// it may have parked: the Socket may be destroyed or moved meanwhile (see "Lifetime
+// while parked" in socket_state.hpp). After a wait that reports the socket closed
+// (closed_while_parked), not even the state is touched again.
 #include <grove/net/socket.hpp>
 
 #include <sys/socket.h>
@@ -8,8 +13,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
-
-#include <grove/scheduler.hpp>
 
 #include "socket_state.hpp"
 
@@ -21,6 +24,17 @@ using detail::SocketState;
 namespace {
 
 std::error_code ebadf() { return std::error_code(EBADF, std::system_category()); }
+
+// The state of an open socket for the parking call `op`: nullptr (ec = EBADF) when
+// closed; UsageError when called on an OS thread other than the socket's hub's.
+inline SocketState* enter(SocketState* s, const char* op, std::error_code& ec) {
+  if (!s || s->fd < 0) [[unlikely]] {
+    ec = ebadf();
+    return nullptr;
+  }
+  detail::check_thread(s, op);
+  return s;
+}
 
 // One call's time budget, from the socket's timeout or an explicit one (monotonic).
 struct Deadline {
@@ -42,8 +56,8 @@ bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 void Socket::connect(const Address& addr, std::optional<Duration> timeout, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return void(ec = ebadf());
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::connect", ec);
+  if (!s) return;
   s->peer = addr;
   const Deadline dl(timeout ? detail::timeout_seconds(*timeout) : s->timeout);
   int r;
@@ -57,7 +71,10 @@ void Socket::connect(const Address& addr, std::optional<Duration> timeout, std::
   if (errno != EINPROGRESS) return void(ec = errno_code(errno));
   if (dl.timeout == 0) return void(ec = errno_code(EINPROGRESS));
   if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::connect", "connect"))) return;
-  if (const int e = get_option(SOL_SOCKET, SO_ERROR, ec); !ec && e != 0) ec = errno_code(e);
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0) e = errno;
+  if (e != 0) ec = errno_code(e);
 }
 
 void Socket::connect(const Address& addr, std::optional<Duration> timeout) {
@@ -69,11 +86,8 @@ void Socket::connect(const Address& addr, std::optional<Duration> timeout) {
 Accepted Socket::accept(std::error_code& ec) {
   ec.clear();
   Accepted out;
-  if (!is_open()) {
-    ec = ebadf();
-    return out;
-  }
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::accept", ec);
+  if (!s) return out;
   const Deadline dl(s->timeout);
   for (;;) {
     socklen_t len = Address::capacity();
@@ -99,12 +113,17 @@ Accepted Socket::accept(std::error_code& ec) {
 }
 
 Accepted Socket::accept() {
+  const SocketState* s = s_.get();  // `this` may be gone when accept(ec) returns
   std::error_code ec;
   Accepted a = accept(ec);
   if (ec) {
-    std::string what = "grove::net::Socket::accept";
-    std::error_code ec2;
-    if (Address l = local_address(ec2); !ec2) what += " (on " + l.to_string() + ")";
+    std::string what = detail::describe_op(nullptr, "accept", ec);
+    Address l;
+    socklen_t len = Address::capacity();
+    if (!detail::closed_while_parked(ec) && s && s->fd >= 0 && ::getsockname(s->fd, l.data(), &len) == 0) {
+      l.set_size(len);
+      what += " (on " + l.to_string() + ")";
+    }
     throw std::system_error(ec, what);
   }
   return a;
@@ -148,14 +167,16 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
 
 std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  return recv_some(s_.get(), buf, len, Deadline(s_->timeout), ec);
+  SocketState* s = enter(s_.get(), "grove::net::Socket::recv", ec);
+  if (!s) return 0;
+  return recv_some(s, buf, len, Deadline(s->timeout), ec);
 }
 
 std::size_t Socket::recv_into(void* buf, std::size_t len) {
+  const SocketState* s = s_.get();  // `this` may be gone when recv_into(ec) returns
   std::error_code ec;
   const std::size_t n = recv_into(buf, len, ec);
-  if (ec) detail::throw_op(s_.get(), "recv", ec);
+  if (ec) detail::throw_op(s, "recv", ec);
   return n;
 }
 
@@ -173,8 +194,8 @@ std::string Socket::recv(std::size_t max) {
 
 std::size_t Socket::recv_exactly(void* buf, std::size_t len, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::recv_exactly", ec);
+  if (!s) return 0;
   const Deadline dl(s->timeout);  // one budget for the whole call
   std::size_t got = 0;
   auto* p = static_cast<char*>(buf);
@@ -187,16 +208,17 @@ std::size_t Socket::recv_exactly(void* buf, std::size_t len, std::error_code& ec
 }
 
 std::size_t Socket::recv_exactly(void* buf, std::size_t len) {
+  const SocketState* s = s_.get();  // `this` may be gone when recv_exactly(ec) returns
   std::error_code ec;
   const std::size_t n = recv_exactly(buf, len, ec);
-  if (ec) detail::throw_op(s_.get(), "recv_exactly", ec);
+  if (ec) detail::throw_op(s, "recv_exactly", ec);
   return n;
 }
 
 std::size_t Socket::recvfrom(void* buf, std::size_t len, Address& from, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::recvfrom", ec);
+  if (!s) return 0;
   const Deadline dl(s->timeout);
   for (;;) {
     socklen_t alen = Address::capacity();
@@ -212,16 +234,17 @@ std::size_t Socket::recvfrom(void* buf, std::size_t len, Address& from, std::err
 }
 
 std::size_t Socket::recvfrom(void* buf, std::size_t len, Address& from) {
+  const SocketState* s = s_.get();  // `this` may be gone when recvfrom(ec) returns
   std::error_code ec;
   const std::size_t n = recvfrom(buf, len, from, ec);
-  if (ec) detail::throw_op(s_.get(), "recvfrom", ec);
+  if (ec) detail::throw_op(s, "recvfrom", ec);
   return n;
 }
 
 std::size_t Socket::send(const void* data, std::size_t len, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::send", ec);
+  if (!s) return 0;
   const Deadline dl(s->timeout);
   for (;;) {
     const ssize_t n = ::send(s->fd, data, len, MSG_NOSIGNAL);
@@ -233,16 +256,17 @@ std::size_t Socket::send(const void* data, std::size_t len, std::error_code& ec)
 }
 
 std::size_t Socket::send(const void* data, std::size_t len) {
+  const SocketState* s = s_.get();  // `this` may be gone when send(ec) returns
   std::error_code ec;
   const std::size_t n = send(data, len, ec);
-  if (ec) detail::throw_op(s_.get(), "send", ec);
+  if (ec) detail::throw_op(s, "send", ec);
   return n;
 }
 
 std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::sendall", ec);
+  if (!s) return 0;
   const Deadline dl(s->timeout);
   const char* p = static_cast<const char*>(data);
   std::size_t sent = 0;
@@ -265,10 +289,11 @@ std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& 
 }
 
 void Socket::sendall(const void* data, std::size_t len) {
+  const SocketState* s = s_.get();  // `this` may be gone when sendall(ec) returns
   std::error_code ec;
   const std::size_t n = sendall(data, len, ec);
   if (ec) {
-    throw SendallError(ec, detail::describe_op(s_.get(), "sendall") + " after " + std::to_string(n) + " of " +
+    throw SendallError(ec, detail::describe_op(s, "sendall", ec) + " after " + std::to_string(n) + " of " +
                                std::to_string(len) + " bytes",
                        n);
   }
@@ -276,13 +301,14 @@ void Socket::sendall(const void* data, std::size_t len) {
 
 std::size_t Socket::sendto(const void* data, std::size_t len, const Address& to, std::error_code& ec) {
   ec.clear();
-  if (!is_open()) return ec = ebadf(), 0;
-  SocketState* s = s_.get();
+  SocketState* s = enter(s_.get(), "grove::net::Socket::sendto", ec);
+  if (!s) return 0;
   const Deadline dl(s->timeout);
   // A Unix datagram socket sending to a receiver whose queue is full gets EAGAIN while
   // poll reports it writable (its own buffer has room), so waiting for writability
   // again would spin. After a wake that still ends in EAGAIN it sleeps instead, 1 ms
-  // doubling to 50 ms, within the deadline.
+  // doubling to 50 ms, within the deadline, as the channel's waiter so that a close
+  // wakes it (IoChannel::sleep).
   const bool unix_datagram = s->family == Family::kUnix && s->type == SocketType::kDatagram;
   double backoff = 0;
   bool woken = false;
@@ -295,8 +321,10 @@ std::size_t Socket::sendto(const void* data, std::size_t len, const Address& to,
       backoff = backoff == 0 ? 0.001 : std::min(backoff * 2, 0.05);
       const double left = dl.left();
       if (left >= 0 && left <= 1e-6) return ec = std::make_error_code(std::errc::timed_out), 0;
-      grove::sleep(grove::seconds(left >= 0 ? std::min(backoff, left) : backoff));
-      if (!is_open()) return ec = errno_code(ECANCELED), 0;  // closed meanwhile
+      if ((ec = s->wr.sleep(*s->hub, left >= 0 ? std::min(backoff, left) : backoff,
+                            "grove::net::Socket::sendto", "sendto"))) {
+        return 0;  // closed meanwhile
+      }
       continue;
     }
     if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::sendto", "sendto"))) return 0;

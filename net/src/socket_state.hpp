@@ -1,7 +1,25 @@
 // socket_state.hpp: what a grove::net::Socket owns, on the heap so that its address
 // (which libev's watchers and parked green threads point to) survives a move.
+//
+// Lifetime while parked. A green thread parked in a Socket call may outlive the
+// Socket object it called: another green thread may destroy the Socket (closing it)
+// or move it and free the old storage (a std::vector<Socket> that grows). So a
+// parking call never touches `this` after its first wait; it works on the
+// SocketState pointer it read on entry, which stays valid across a move. Closing or
+// destroying wakes the waiter with ECANCELED (IoChannel::cancel), and after that
+// result the state may be freed too: the caller returns at once and reports the
+// error without the state (closed_while_parked). The throwing overloads read the
+// state pointer before calling the error_code overload, for the same reason.
+//
+// OS thread. A socket belongs to the hub of the OS thread that created it: its
+// watchers may be started only in that hub's loop, and only that hub's green threads
+// may park in it. Every call that may park checks the calling thread first
+// (check_thread: one thread-local load and a compare) and throws UsageError from any
+// other, before touching the fd, so the misuse is reported whether or not the call
+// would have had to wait.
 #pragma once
 
+#include <cerrno>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -33,6 +51,7 @@ struct SocketState {
   Address peer;               // known after connect/accept, for error messages
   Hub* hub = nullptr;
   std::thread::id owner;      // the OS thread of `hub`
+  int owner_tid = 0;          // its kernel thread id, for misuse messages
   IoChannel rd;
   IoChannel wr;
 
@@ -44,8 +63,28 @@ struct SocketState {
   bool close() noexcept;
 };
 
-// "grove::net::Socket::recv (peer 127.0.0.1:7000)"
-std::string describe_op(const SocketState* s, const char* op);
+// What a parking call returns when the socket was closed or destroyed while it was
+// parked (IoChannel::wait). After it the caller must not touch the SocketState (nor
+// the Socket): it may be freed. No socket system call reports ECANCELED itself.
+inline bool closed_while_parked(const std::error_code& ec) noexcept {
+  return ec.value() == ECANCELED && ec.category() == std::system_category();
+}
+
+// UsageError naming `op` and both OS threads (cold).
+[[noreturn]] void refuse_foreign_thread(const SocketState* s, const char* op);
+// UsageError unless called on the OS thread of the socket's hub. A hub that was
+// destroyed may leave its address to one created later; a socket that outlived its
+// OS thread could then pass as the new one's (as a thread pointer can, see
+// grove/detail/thread_owner.hpp).
+inline void check_thread(const SocketState* s, const char* op) {
+  if (Hub::current() != s->hub) [[unlikely]] refuse_foreign_thread(s, op);
+}
+
+// "grove::net::Socket::recv (peer 127.0.0.1:7000)"; after `ec` that says the socket
+// was closed while parked, "grove::net::Socket::recv (closed while waiting)" without
+// touching `s`, which may be freed.
+std::string describe_op(const SocketState* s, const char* op, const std::error_code& ec = {});
+// Throws std::system_error(ec, describe_op(s, op, ec)).
 [[noreturn]] void throw_op(const SocketState* s, const char* op, std::error_code ec);
 inline std::error_code errno_code(int e) { return std::error_code(e, std::system_category()); }
 

@@ -19,10 +19,24 @@
 // grove::Timeout with grove::TimeoutError. End of file is a 0-byte read, not an error.
 // Writes use MSG_NOSIGNAL: a vanished peer is EPIPE / ECONNRESET, never SIGPIPE.
 //
-// Every parking call may be made from any green thread of the OS thread that
-// created the socket, not from the hub (grove::UsageError). At most one green thread
-// may wait to read and one to write at a time; a second one is a grove::UsageError.
-// A Socket is move-only; moving it while a green thread is parked in it is fine.
+// A socket belongs to the OS thread that created it (accept() creates the new one
+// on its caller's thread). Every call that may park (connect, accept, the recv and
+// send families, and release(), which touches the hub) may be made from any green
+// thread of that OS thread, not from the hub; from another OS thread it throws
+// grove::UsageError naming both threads, in the error_code overloads too (a misuse,
+// not an I/O error), before touching the fd, whether or not the call would have had
+// to wait. The calls that never park (bind, listen, shutdown, the options and
+// addresses, settimeout) only make their system call or set a field: they work from
+// any OS thread while no other thread uses the socket. close() and the destructor:
+// see close(). At most one green thread may wait to read and one to write at a time;
+// a second one is a grove::UsageError.
+//
+// A Socket is move-only. Moving it while a green thread is parked in it is fine, even
+// when the old storage is freed at once (a std::vector<Socket> that grows): the parked
+// call goes on in the moved-to socket, gets what arrives there, and times out or is
+// cancelled as that one is. Destroying a socket while a green thread is parked in it
+// closes it: the parked call returns ECANCELED (the throwing overloads' message then
+// says "closed while waiting" and no longer names the peer).
 #pragma once
 
 #include <cstddef>
@@ -91,7 +105,7 @@ class GROVE_API Socket {
   // Closes the fd (see close()).
   ~Socket();
   // Takes over `other`'s fd; `other` is left closed. A green thread parked in
-  // `other` stays parked, now in this socket.
+  // `other` stays parked, now in this socket (`other` may then be destroyed).
   Socket(Socket&& other) noexcept;
   // Closes this socket (see close()), then takes over `other`'s fd.
   Socket& operator=(Socket&& other) noexcept;
@@ -108,7 +122,7 @@ class GROVE_API Socket {
   // Stream or datagram (kStream for a default-constructed or released socket).
   SocketType type() const noexcept;
   // Gives up ownership: returns the fd (still non-blocking) and leaves this closed.
-  // UsageError if a green thread is parked on it.
+  // UsageError if a green thread is parked on it, or from another OS thread.
   int release();
 
   // The default timeout of every parking call on this socket, like gevent's
@@ -126,9 +140,11 @@ class GROVE_API Socket {
   // ("Operation canceled"); later calls fail with EBADF. Stops the socket's watchers
   // first, so a reused fd number never wakes anyone. Does not park. Idempotent.
   // A socket belongs to the OS thread whose hub it was created on: closing (or
-  // destroying) it on another thread while that hub runs is a usage error, which is
-  // logged, and the socket is left open and its state leaked rather than freed under
-  // the hub's feet.
+  // destroying) it on another OS thread is a usage error that close() (noexcept, and
+  // run by the destructor) cannot throw: it is logged, and the fd is left open and the
+  // socket's state leaked rather than freed under the hub's feet (a green thread
+  // parked in it stays parked). Close a socket on its own thread, or release() the
+  // fd there and hand the number over.
   void close() noexcept;
 
   // --- setting up ---
