@@ -16,8 +16,13 @@
 #                LD_LIBRARY_PATH: the library's $ORIGIN run path finds libgrove.so.0
 #   subproject   meson-app/: a meson project with grove in subprojects/grove (a symlink
 #                to this tree) through dependency('grove', fallback : ...), forced
-#   cmake        cmake-app/: a CMake project with pkg_check_modules(IMPORTED_TARGET grove)
-# (docs/install.md shows meson-app/meson.build and cmake-app/CMakeLists.txt verbatim.)
+#   cmake        cmake-app/: a CMake project with find_package(grove 0.2) and the imported
+#                targets grove::grove and grove::monkey; again with GROVE_USE_STATIC_LIBS=ON
+#   cmake-pc     cmake-pkgconfig-app/: a CMake project with pkg_check_modules(IMPORTED_TARGET grove)
+#   abi          scripts/abi-check.sh: the installed libraries export every symbol listed in
+#                abi/*.symbols (new ones are reported, not failed on)
+# (docs/install.md shows meson-app/meson.build and both CMakeLists.txt verbatim.)
+# tests/consumers/deb.sh does the same for the Debian packages (scripts/test.sh runs both).
 #
 # Needs what scripts/setup.sh --test installs (g++, meson, ninja, pkg-config, cmake).
 # Takes about a minute on two idle cores (two compiles of libgrove). Prints one line
@@ -30,55 +35,10 @@ src=$(cd "$here/../.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 work=$(mktemp -d "${TMPDIR:-/tmp}/grove-consumers.XXXXXX")
 prefix="$work/prefix"
-mkdir -p "$work/logs"
 
-# An installed grove elsewhere on the machine must not stand in for this one.
-unset PKG_CONFIG_PATH PKG_CONFIG_LIBDIR CMAKE_PREFIX_PATH LD_LIBRARY_PATH
-
-step_name=""
-step_log=""
-step_t0=0
-t_start=$SECONDS
-
-begin() {  # begin NAME DESCRIPTION
-  step_name=$1
-  step_log="$work/logs/$1.log"
-  step_t0=$SECONDS
-  : >"$step_log"
-  printf 'consumers: %-10s %s\n' "$1" "$2"
-}
-end() {
-  printf 'consumers: %-10s ok (%d s)\n' "$step_name" "$((SECONDS - step_t0))"
-  step_name=""
-}
-fail() {  # fail MESSAGE: explain, then exit (the EXIT trap prints the log)
-  echo "$*" >>"$step_log"
-  exit 1
-}
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    echo "consumers: ${step_name:-?} FAILED (exit $rc); last lines of $step_log:"
-    tail -n 60 "$step_log" 2>/dev/null | sed 's/^/    /'
-    echo "consumers: work directory kept: $work"
-  elif [ "${KEEP:-0}" = 1 ]; then
-    echo "consumers: work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap on_exit EXIT
-
-# Runs a built program from the work directory (outside the source tree), bounded,
-# showing its output; fails unless it exits 0 and prints `expect`.
-run_program() {  # run_program EXPECT PROGRAM [ARGS...]
-  local expect=$1; shift
-  local out
-  out=$(cd "$work" && timeout 30 "$@" 2>>"$step_log") || fail "$* exited with $?: $out"
-  echo "$out" >>"$step_log"
-  printf 'consumers:            %s\n' "$out"
-  case "$out" in *"$expect"*) ;; *) fail "$*: expected output containing '$expect'" ;; esac
-}
+tag=consumers
+# shellcheck source=tests/consumers/lib.sh
+source "$here/lib.sh"
 
 CXX=${CXX:-g++}
 # Consumers compile with warnings as errors: grove's headers must be clean in users' builds.
@@ -104,6 +64,9 @@ for f in grove/grove.hpp grove/version.hpp grove/export.hpp grove/detail/green_t
 done
 for f in libgrove.a libgrove_monkey.a "libgrove.so.$version" "libgrove_monkey.so.$version"; do
   [ -f "$libdir/$f" ] || fail "missing library $libdir/$f"
+done
+for f in cmake/grove/groveConfig.cmake cmake/grove/groveConfigVersion.cmake; do
+  [ -f "$libdir/$f" ] || fail "missing CMake package file $libdir/$f"
 done
 [ "$(pkg-config --modversion grove)" = "$version" ] || fail "grove.pc version is not $version"
 [ "$(pkg-config --modversion grove-monkey)" = "$version" ] || fail "grove-monkey.pc version is not $version"
@@ -227,20 +190,60 @@ run_program "grove $version consumer ok" "$proj/build/consumer"
 run_program "grove $version monkey consumer ok" "$proj/build/monkey_consumer"
 end
 
-# --- CMake through pkg-config --------------------------------------------------------
+# --- CMake: find_package(grove) ---------------------------------------------------
 
-begin cmake "a CMake project with pkg_check_modules(IMPORTED_TARGET grove)"
+begin cmake "a CMake project with find_package(grove 0.2): grove::grove, grove::monkey"
 proj="$work/cmake-app"
 mkdir -p "$proj"
 cp "$here/consumer.cpp" "$here/monkey_consumer.cpp" "$here/cmake-app/CMakeLists.txt" "$proj/"
-# The documented way: CMAKE_PREFIX_PATH names the prefix; pkg_check_modules looks in
-# its lib/<arch>/pkgconfig.
+# The documented way: CMAKE_PREFIX_PATH names the prefix; find_package looks in its
+# lib/<arch>/cmake/grove. No CMAKE_CXX_STANDARD in the project: grove::grove asks for C++20.
+timeout 300 cmake -S "$proj" -B "$proj/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" >>"$step_log" 2>&1
+timeout 300 cmake --build "$proj/build" -v >>"$step_log" 2>&1
+grep -q -- '-std=gnu++20\|-std=c++20' "$step_log" || fail "grove::grove did not ask for C++20"
+readelf -d "$proj/build/consumer" | grep -q 'NEEDED.*\[libgrove\.so\.' || fail "consumer does not need libgrove.so"
+run_program "grove $version consumer ok" "$proj/build/consumer"
+run_program "grove $version monkey consumer ok" "$proj/build/monkey_consumer"
+# Static: GROVE_USE_STATIC_LIBS=ON links libgrove.a, with libev and Boost.Context.
+timeout 300 cmake -S "$proj" -B "$proj/build-static" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" -DGROVE_USE_STATIC_LIBS=ON >>"$step_log" 2>&1
+timeout 300 cmake --build "$proj/build-static" --target consumer >>"$step_log" 2>&1
+readelf -d "$proj/build-static/consumer" | grep -q 'NEEDED.*libgrove' && fail "static consumer still needs libgrove.so"
+run_program "grove $version consumer ok" "$proj/build-static/consumer"
+# A version this grove does not satisfy is refused (0.x: another minor is incompatible).
+mkdir -p "$work/cmake-version"
+printf 'cmake_minimum_required(VERSION 3.16)\nproject(v CXX)\nfind_package(grove %s REQUIRED)\n' \
+  "${version%%.*}.$(( $(cut -d. -f2 <<<"$version") + 1 ))" >"$work/cmake-version/CMakeLists.txt"
+if timeout 300 cmake -S "$work/cmake-version" -B "$work/cmake-version/build" \
+     -DCMAKE_PREFIX_PATH="$prefix" >>"$step_log" 2>&1; then
+  fail "find_package(grove <next minor>) accepted grove $version"
+fi
+end
+
+# --- CMake through pkg-config --------------------------------------------------------
+
+begin cmake-pc "a CMake project with pkg_check_modules(IMPORTED_TARGET grove)"
+proj="$work/cmake-pkgconfig-app"
+mkdir -p "$proj"
+cp "$here/consumer.cpp" "$here/monkey_consumer.cpp" "$here/cmake-pkgconfig-app/CMakeLists.txt" "$proj/"
+# CMAKE_PREFIX_PATH names the prefix; pkg_check_modules looks in its lib/<arch>/pkgconfig.
 unset PKG_CONFIG_PATH
 timeout 300 cmake -S "$proj" -B "$proj/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" >>"$step_log" 2>&1
 timeout 300 cmake --build "$proj/build" >>"$step_log" 2>&1
 run_program "grove $version consumer ok" "$proj/build/consumer"
 run_program "grove $version monkey consumer ok" "$proj/build/monkey_consumer"
+end
+
+# --- ABI: the exported symbols ---------------------------------------------------------
+
+begin abi "scripts/abi-check.sh: no symbol of abi/*.symbols gone without a soname bump"
+abi_status=0
+"$src/scripts/abi-check.sh" "$libdir" >"$work/abi.out" 2>&1 || abi_status=$?
+cat "$work/abi.out" >>"$step_log"
+sed 's/^/consumers:            /' "$work/abi.out"
+[ "$abi_status" = 0 ] || fail "scripts/abi-check.sh failed (exit $abi_status)"
 end
 
 echo "consumers: all steps passed ($((SECONDS - t_start)) s)"
