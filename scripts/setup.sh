@@ -18,6 +18,7 @@ TEST_PACKAGES=(
   nginx-light  # the peer of samples/http_server in bench/servers
   wrk  # drives samples/http_server
   cmake  # tests/consumers
+  dpkg-dev debhelper lintian help2man  # tests/consumers/deb.sh: the Debian packages
   doxygen  # the API reference (ninja -C build api-docs)
 )
 

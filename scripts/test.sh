@@ -52,11 +52,11 @@ asan_tests() {
 }
 
 consumers() {
-  if [ -x tests/consumers/run.sh ]; then
-    tests/consumers/run.sh
-  else
-    echo "no consumer checks yet"
-  fi
+  # run.sh: meson install, pkg-config, CMake, subproject, ABI; deb.sh: the Debian packages.
+  local rc=0
+  tests/consumers/run.sh || rc=1
+  tests/consumers/deb.sh || rc=1
+  return $rc
 }
 
 stage "release build" release_build
