@@ -83,18 +83,19 @@ for f in "$libdir/libgrove.so.$upstream" "$libdir/libgrove.so.0" "$libdir/libgro
          "$root/usr/share/doc/libgrove0/copyright"; do
   [ -e "$f" ] || fail "missing $f"
 done
-# Each sample has its man page.
+# Each sample has its man page. (In the pipelines below grep reads all its input, no -q:
+# with pipefail, a writer cut off by grep's early exit would fail the step.)
 for b in "$root"/usr/bin/*; do
   [ -s "$root/usr/share/man/man1/$(basename "$b").1.gz" ] || fail "no man page for $(basename "$b")"
 done
 # The shared libraries are in libgrove0, the link-time files in libgrove-dev.
-dpkg -c "$work/src/libgrove0_${version}_"*.deb | awk '{ print $6 }' | grep -q '\.a$' &&
+dpkg -c "$work/src/libgrove0_${version}_"*.deb | awk '{ print $6 }' | grep '\.a$' >/dev/null &&
   fail "libgrove0 holds an archive"
-dpkg -c "$work/src/libgrove-dev_${version}_"*.deb | awk '{ print $6 }' | grep -q '\.so\.' &&
+dpkg -c "$work/src/libgrove-dev_${version}_"*.deb | awk '{ print $6 }' | grep '\.so\.' >/dev/null &&
   fail "libgrove-dev holds a shared library"
-dpkg-deb -f "$work/src/libgrove-dev_${version}_"*.deb Depends | grep -q "libgrove0 (= $version)" ||
+dpkg-deb -f "$work/src/libgrove-dev_${version}_"*.deb Depends | grep "libgrove0 (= $version)" >/dev/null ||
   fail "libgrove-dev does not depend on libgrove0 (= $version)"
-dpkg-deb -f "$work/src/grove-samples_${version}_"*.deb Depends | grep -q "libgrove0 (>= $upstream)" ||
+dpkg-deb -f "$work/src/grove-samples_${version}_"*.deb Depends | grep "libgrove0 (>= $upstream)" >/dev/null ||
   fail "grove-samples does not depend on libgrove0 (>= $upstream) (shlibs)"
 end
 
@@ -112,7 +113,7 @@ $CXX "${cxxflags[@]}" "$here/consumer.cpp" -o "$work/pc/consumer" "${flags[@]}" 
   -Wl,-rpath,"$libdir" >>"$step_log" 2>&1
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
 ldd "$work/pc/consumer" >>"$step_log"
-ldd "$work/pc/consumer" | grep -q "libgrove\.so\.0 => $libdir/" || fail "consumer does not load the unpacked libgrove"
+ldd "$work/pc/consumer" | grep "libgrove\.so\.0 => $libdir/" >/dev/null || fail "consumer does not load the unpacked libgrove"
 run_program "grove $upstream consumer ok" "$work/pc/consumer"
 end
 
@@ -123,7 +124,7 @@ cp "$here/consumer.cpp" "$here/monkey_consumer.cpp" "$here/cmake-app/CMakeLists.
 timeout 300 cmake -S "$proj" -B "$proj/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/usr" >>"$step_log" 2>&1
 timeout 300 cmake --build "$proj/build" >>"$step_log" 2>&1
-ldd "$proj/build/consumer" | grep -q "libgrove\.so\.0 => $libdir/" || fail "consumer does not load the unpacked libgrove"
+ldd "$proj/build/consumer" | grep "libgrove\.so\.0 => $libdir/" >/dev/null || fail "consumer does not load the unpacked libgrove"
 run_program "grove $upstream consumer ok" "$proj/build/consumer"
 run_program "grove $upstream monkey consumer ok" "$proj/build/monkey_consumer"
 end

@@ -202,14 +202,14 @@ timeout 300 cmake -S "$proj" -B "$proj/build" -G Ninja -DCMAKE_BUILD_TYPE=Releas
   -DCMAKE_PREFIX_PATH="$prefix" >>"$step_log" 2>&1
 timeout 300 cmake --build "$proj/build" -v >>"$step_log" 2>&1
 grep -q -- '-std=gnu++20\|-std=c++20' "$step_log" || fail "grove::grove did not ask for C++20"
-readelf -d "$proj/build/consumer" | grep -q 'NEEDED.*\[libgrove\.so\.' || fail "consumer does not need libgrove.so"
+readelf -d "$proj/build/consumer" | grep 'NEEDED.*\[libgrove\.so\.' >/dev/null || fail "consumer does not need libgrove.so"
 run_program "grove $version consumer ok" "$proj/build/consumer"
 run_program "grove $version monkey consumer ok" "$proj/build/monkey_consumer"
 # Static: GROVE_USE_STATIC_LIBS=ON links libgrove.a, with libev and Boost.Context.
 timeout 300 cmake -S "$proj" -B "$proj/build-static" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" -DGROVE_USE_STATIC_LIBS=ON >>"$step_log" 2>&1
 timeout 300 cmake --build "$proj/build-static" --target consumer >>"$step_log" 2>&1
-readelf -d "$proj/build-static/consumer" | grep -q 'NEEDED.*libgrove' && fail "static consumer still needs libgrove.so"
+readelf -d "$proj/build-static/consumer" | grep 'NEEDED.*libgrove' >/dev/null && fail "static consumer still needs libgrove.so"
 run_program "grove $version consumer ok" "$proj/build-static/consumer"
 # A version this grove does not satisfy is refused (0.x: another minor is incompatible).
 mkdir -p "$work/cmake-version"
