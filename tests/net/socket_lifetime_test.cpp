@@ -363,3 +363,33 @@ GROVE_TEST("recv from another OS thread with nothing to read is a UsageError and
   b.sendall("hi");
   CHECK(r.get() == "hi");
 }
+
+GROVE_TEST("a connect parked in a Socket of a std::vector that grows completes in the moved socket") {
+  // A listener whose accept queue is full drops the next SYN, so that connect parks
+  // until the client retransmits it (about 1 s) after accept() made room.
+  Socket l = listener(grove::net::Family::kIPv4, 0);
+  Socket first = Socket::tcp();
+  first.connect(l.local_address(), 2s);  // fills the queue
+  std::vector<Socket> v;
+  v.push_back(Socket::tcp());
+  bool connected = false;
+  auto c = grove::spawn([&] {
+    std::error_code ec;
+    v[0].connect(l.local_address(), 5s, ec);  // v[0] is freed while parked
+    connected = !ec;
+    return ec;
+  });
+  grove::sleep(20ms);
+  if (c.ready()) {
+    MESSAGE("connect did not park on a full accept queue here: " << c.get().message());
+    return;
+  }
+  const Socket* old_storage = v.data();
+  for (int i = 0; i < 16; ++i) v.emplace_back();
+  REQUIRE(v.data() != old_storage);
+  CHECK(l.accept().socket.is_open());  // makes room; the retransmitted SYN gets in
+  CHECK_FALSE(c.get());
+  CHECK(connected);
+  CHECK(v[0].peer_address() == l.local_address());
+  CHECK(l.accept().socket.is_open());
+}
