@@ -1,6 +1,7 @@
 // misuse_test.cpp: misuse grove can name throws UsageError.
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -128,8 +129,11 @@ GROVE_TEST("the last handle of a dead green thread dropped on a std::thread free
   auto g = grove::spawn([&] { return DestroyFlag(&destroyed); });
   g.join();
   {
-    std::thread t([h = grove::GreenThreadHandle(g)] { (void)h; });  // copied here, dropped there
+    // Copied here, dropped there once `g` is gone, so the std::thread drops the last one.
+    std::promise<void> g_dropped;
+    std::thread t([h = grove::GreenThreadHandle(g), f = g_dropped.get_future()] { f.wait(); });
     g = {};
+    g_dropped.set_value();
     t.join();
   }
   CHECK_FALSE(destroyed.load());  // handed to the hub, which has not polled since
