@@ -8,6 +8,8 @@
 //                  touching a green thread from another OS thread's hub, ...).
 // LoopExit       - the calling green thread waits for something that can never happen:
 //                  nothing is ready, no watcher is active, no thread-pool work is pending.
+// HubExited      - a cross-hub call needs a hub whose OS thread has exited (spawn_on,
+//                  HubRef::post, a RemoteGreenThread whose green thread was abandoned).
 #pragma once
 
 #include <stdexcept>
@@ -64,6 +66,15 @@ class LoopExit : public std::runtime_error {
 
 // get() on a green thread that was killed before it produced a value.
 class GreenThreadKilled : public std::runtime_error {
+ public:
+  // Takes the message, as std::runtime_error does.
+  using std::runtime_error::runtime_error;
+};
+
+// A cross-hub call needed a hub whose OS thread has exited: posting or spawning onto it
+// (grove::spawn_on, HubRef), or waiting for a green thread it abandoned when it exited
+// (RemoteGreenThread::join / get / kill). The message names the hub.
+class HubExited : public std::runtime_error {
  public:
   // Takes the message, as std::runtime_error does.
   using std::runtime_error::runtime_error;

@@ -1,0 +1,78 @@
+// hub_inbox.hpp: the way into a hub from other OS threads (cf. libuv's uv_async_send).
+//
+// One per hub, created on first use: a mutex-protected FIFO of InboxEntry records
+// (detail/cross_wait.hpp) and one ev_async. Any OS thread may post() an entry; the
+// hub drains the whole batch in one callback (one lock per batch, then runs each entry
+// without it). The hub's own hot path (switch, park, wake) never touches it.
+//
+// The ev_async is ev_unref'd so that an idle inbox does not keep the loop alive. While
+// one of this hub's green threads waits on a cross-hub object (or a HubThread serves),
+// hold() counts it as pending work: the loop is ev_ref'd and the deadlock check (which
+// counts pending jobs) does not fire, since another OS thread may wake it.
+//
+// Lifetime: shared (HubRef, CrossWaiter hold a std::shared_ptr). At thread exit, before
+// the hub goes, close() marks it closed under the mutex (so no thread touches the loop
+// again: post() sends under the mutex), drops what is still queued (spawn_on entries
+// fail their handles with HubExited) and tells every exit hook (handles of green
+// threads still running here) that the hub is gone.
+#pragma once
+
+#include <ev.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <grove/detail/cross_wait.hpp>
+
+namespace grove::detail {
+
+class Hub;
+
+class GROVE_API HubInbox {
+ public:
+  // This OS thread's inbox (and hub), created on first use.
+  static const std::shared_ptr<HubInbox>& of_this_thread();
+
+  explicit HubInbox(Hub& hub);
+  HubInbox(const HubInbox&) = delete;
+  HubInbox& operator=(const HubInbox&) = delete;
+  ~HubInbox();
+
+  // Any OS thread: queues `e` and wakes the hub. False (nothing queued) if the hub exited.
+  bool post(InboxEntry* e) noexcept;
+  // The hub's thread: takes `e` out of the queue if it is still there.
+  void cancel(InboxEntry* e) noexcept;
+  // The hub's thread: a green thread waits for another OS thread (see above).
+  void hold() noexcept;
+  void release() noexcept;
+  // The hub's thread: hooks told when the hub exits.
+  void add_exit_hook(ExitHook* h) noexcept;
+  void remove_exit_hook(ExitHook* h) noexcept;
+
+  std::uint64_t serial() const noexcept { return serial_; }
+  bool closed() const;
+  // "hub 3 (OS thread 1234)", for errors.
+  const std::string& name() const noexcept { return name_; }
+
+  // Thread exit (see above). The hub's thread only.
+  void close() noexcept;
+
+ private:
+  static void on_async(struct ev_loop*, ev_async* w, int) noexcept;
+  void drain() noexcept;
+
+  Hub& hub_;
+  const std::uint64_t serial_;
+  const std::string name_;
+  ev_async async_;
+  std::size_t holds_ = 0;          // hub's thread only
+  ExitHook* hooks_ = nullptr;      // hub's thread only
+  mutable std::mutex mu_;
+  InboxEntry* head_ = nullptr;     // guarded by mu_
+  InboxEntry* tail_ = nullptr;     // guarded by mu_
+  bool closed_ = false;            // guarded by mu_
+};
+
+}  // namespace grove::detail
