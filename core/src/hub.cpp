@@ -132,6 +132,19 @@
 //   handle is adopted (no increment), and a drop on the hub's thread that sees a
 //   count of 1 holds the only reference, so nobody can race it.
 //
+// Several hubs (every core)
+//   Green threads never migrate: errno, thread_local and this file's lock-free switch
+//   assume one OS thread. Parallelism is several hubs, one per OS thread (HubThread),
+//   handing work to each other through each hub's inbox (sync/hub_inbox.hpp): one
+//   ev_async, a mutex-protected FIFO that other OS threads post to (spawn_on,
+//   HubRef::post, the wake of a green thread waiting on a grove::mt:: object), drained
+//   once per batch in a libev callback that only spawns and wakes. Nothing here locks
+//   or checks it: the inbox is a watcher like any other. A green thread waiting for
+//   another OS thread counts as a pending job, so the deadlock check does not fire
+//   (a deadlock spanning hubs is not detected). Hub-bound objects stay lock-free and
+//   refuse other OS threads; the cross-hub ones (grove/mt/*.hpp, RemoteGreenThread)
+//   take a mutex of their own (detail/cross_wait.hpp).
+//
 // Rejected alternatives
 //   - Running the event loop on the parking green thread's stack (no hub context):
 //     saves a switch when idle, but every green thread's stack would need room for
