@@ -9,13 +9,17 @@
 // user made, and set again if the exec fails. No lock and no allocation: a child of
 // vfork() may call these.
 //
-// A child of fork() shares these descriptions with its parent: clearing the flag for
-// the child clears it for the parent too (docs/monkey.md says what that means).
+// A child of fork() shares these descriptions with its parent, which still relies on
+// the flag (a listener its green threads accept on): clearing it there would block the
+// parent's OS thread in accept, so an exec in a fork() child leaves the flag as it
+// is, and the new program inherits such an fd non-blocking (docs/monkey.md).
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <alloca.h>
 #include <cerrno>
+#include <csignal>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +32,10 @@ using namespace grove::monkey::detail;
 #define GROVE_HOOK extern "C" __attribute__((visibility("default")))
 
 namespace {
+
+// Set in the child of every fork() (not vfork: no atfork handler runs there).
+volatile sig_atomic_t g_forked_child = 0;
+const int g_fork_noted = ::pthread_atfork(nullptr, nullptr, [] { g_forked_child = 1; });
 
 // Calls fn(fd) for every tracked fd that grove made non-blocking behind the user and
 // that the new program inherits (not close-on-exec).
@@ -57,18 +65,23 @@ void set_nonblocking(int fd, bool on) {
 // (it failed). errno is the exec's.
 class ExecGuard {
  public:
-  ExecGuard() {
+  ExecGuard() : active_(!g_forked_child) {
+    if (!active_) return;
     const int saved = errno;
     for_each_inherited_grove_nonblock([](int fd) { set_nonblocking(fd, false); });
     errno = saved;
   }
   ~ExecGuard() {
+    if (!active_) return;
     const int saved = errno;
     for_each_inherited_grove_nonblock([](int fd) { set_nonblocking(fd, true); });
     errno = saved;
   }
   ExecGuard(const ExecGuard&) = delete;
   ExecGuard& operator=(const ExecGuard&) = delete;
+
+ private:
+  const bool active_;
 };
 
 // How many arguments execl / execlp / execle got: `arg` and those after it, up to the

@@ -1,11 +1,14 @@
 // monkey_exec_test.cpp: O_NONBLOCK belongs to the file description, which a child
 // process shares. monkey must not leave it set where the user did not: sockets and
 // pipes are driven non-blocking per call, and what grove must set (a listener's
-// accept) is cleared for a program the process execs.
+// accept) is cleared for a program the process execs, except in a fork() child, whose
+// parent shares the description and still accepts on it.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -15,6 +18,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -31,6 +35,36 @@ const bool g_patched_at_start = [] {
   grove::monkey::patch_all();
   grove::current();
   return true;
+}();
+
+// Set in the copy of this program that the last test runs: it never reaches doctest.
+constexpr const char* kExecRoleEnv = "GROVE_MONKEY_EXEC_TEST_ROLE";
+
+// That copy: a green thread accepts once on a listener (grove sets O_NONBLOCK for
+// it), then the process execs sh, which prints the listener's description flags.
+const bool g_exec_role = [] {
+  if (!std::getenv(kExecRoleEnv)) return false;
+  const int l = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 8) != 0 ||
+      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::_exit(2);
+  }
+  int got = -1;
+  auto g = grove::spawn([&] { got = ::accept(l, nullptr, nullptr); });
+  grove::sleep(std::chrono::milliseconds(10));
+  const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(3);
+  g.join();
+  if (got < 0) ::_exit(4);
+  const bool nb = static_cast<int>(::syscall(SYS_fcntl, l, F_GETFL)) & O_NONBLOCK;
+  char script[96];
+  std::snprintf(script, sizeof script, "echo before-exec nonblocking=%d; grep ^flags: /proc/self/fdinfo/%d", nb ? 1 : 0, l);
+  ::execlp("sh", "sh", "-c", script, static_cast<char*>(nullptr));
+  ::_exit(5);
 }();
 
 // The description's own flags, past monkey's fcntl hook.
@@ -129,7 +163,7 @@ GROVE_TEST("a green connect leaves the socket as the user made it: blocking") {
   ::close(c);
 }
 
-GROVE_TEST("a listener grove made non-blocking for accept is blocking in a program the process execs") {
+GROVE_TEST("a fork() child's exec leaves a listener grove accepts on as the parent needs it: the parent keeps accepting cooperatively") {
   Listener l;
   int got = -1;
   auto g = grove::spawn([&] { got = ::accept(l.fd, nullptr, nullptr); });
@@ -140,15 +174,64 @@ GROVE_TEST("a listener grove made non-blocking for accept is blocking in a progr
   CHECK((::fcntl(l.fd, F_GETFL) & O_NONBLOCK) == 0);  // the user's view
   REQUIRE(really_nonblocking(l.fd));                   // what grove needs for accept
   // An exec that fails leaves grove's flag as it was.
-  const int dup_fd = ::dup(l.fd);  // not close-on-exec, as the listener's own fd
   CHECK(::execl("/nonexistent/grove-monkey-test", "x", static_cast<char*>(nullptr)) == -1);
   CHECK(errno == ENOENT);
   CHECK(really_nonblocking(l.fd));
+  // A child of fork() that execs shares the description: the flag stays (the program
+  // sees it, as docs/monkey.md says) ...
   const Child child = run_child(l.fd, "grep ^flags: /proc/self/fdinfo/0");
-  CHECK_FALSE(child_saw_nonblocking(child));
-  ::close(dup_fd);
+  CHECK(child_saw_nonblocking(child));
+  REQUIRE(really_nonblocking(l.fd));
+  // ... and the parent's next accept parks only its green thread while another runs.
+  int ticks = 0;
+  bool accepting = true;
+  auto ticker = grove::spawn([&] {
+    for (int i = 0; i < 1000 && accepting; ++i) {
+      ++ticks;
+      grove::sleep(1ms);
+    }
+  });
+  std::thread late([&] {
+    std::this_thread::sleep_for(100ms);
+    ::close(l.connect_blocking());
+  });
+  const int got2 = ::accept(l.fd, nullptr, nullptr);
+  accepting = false;
+  late.join();
+  ticker.join();
+  CHECK(got2 >= 0);
+  CHECK(ticks >= 20);  // the OS thread was not blocked in accept for those 100 ms
+  ::close(got2);
   ::close(got);
   ::close(c);
+}
+
+GROVE_TEST("a process that execs without forking clears grove's O_NONBLOCK on a listener for the new program") {
+  // A fresh copy of this program (not a fork() child of it) accepts on a listener with
+  // a green thread, then execs sh to print the listener's flags.
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::setenv(kExecRoleEnv, "1", 1);
+    ::execl("/proc/self/exe", "monkey_exec_test", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  int status = -1;
+  for (int i = 0; i < 5000 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) grove::sleep(1ms);
+  INFO(got);
+  REQUIRE(got.find("before-exec nonblocking=1") != std::string::npos);
+  Child c;
+  c.out = got.substr(got.find("flags:"));
+  CHECK_FALSE(child_saw_nonblocking(c));
+  CHECK(WIFEXITED(status));
 }
 
 GROVE_TEST("O_NONBLOCK the user set stays set, in the view and for a child") {
