@@ -216,6 +216,45 @@ GROVE_TEST("an abandoned reader's watcher does not spin the child's hub while it
   CHECK(got == 1);
 }
 
+GROVE_TEST("in the child, a socket an abandoned green thread was parked in can be used") {
+  auto [a, b] = Socket::pair();
+  std::size_t got = 0;
+  auto reader = grove::spawn([&a, &got] {
+    a.settimeout(5s);
+    char buf[4];
+    std::error_code ec;
+    got = a.recv_into(buf, sizeof buf, ec);
+  });
+  grove::yield();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    bound_child();
+    int status = 0;
+    try {
+      auto writer = grove::spawn([&b] {
+        grove::sleep(5ms);
+        b.sendall("q", 1);
+      });
+      a.settimeout(2s);
+      char buf[4];  // nothing to read yet: this recv waits, where the abandoned reader did
+      if (a.recv_into(buf, sizeof buf) != 1 || buf[0] != 'q') status = 1;
+      writer.join();
+    } catch (...) {
+      status = 2;  // UsageError: "another green thread is already waiting"
+    }
+    ::_exit(status);
+  }
+  // The parent does not run its hub until the child is done, so the child reads 'q'.
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  b.sendall("k", 1);
+  reader.join();
+  CHECK(got == 1);
+}
+
 GROVE_TEST("fork() in a spawned green thread: the child continues in it alone and exits when it returns") {
   int p[2];
   REQUIRE(::pipe(p) == 0);
