@@ -42,8 +42,9 @@
 //     may be held) and a new one is started if GROVE_MAX_BLOCKING_MS is set.
 //   - The green thread that called fork() takes main's place: LoopExit from the
 //     deadlock check goes to it. If it is not main, the child process ends when it
-//     does, as a process ends when main returns: std::exit(0), or std::exit(1) if it
-//     ended with an exception (logged) or was killed.
+//     does: stdio is flushed, then _exit(0), or _exit(1) if it ended with an exception
+//     (logged) or was killed. Not exit(): the atexit handlers and static destructors
+//     are the parent's (a static object joining its threads would wait forever).
 //   - fork() on the hub itself (inside a libev callback; no grove API runs user code
 //     there): there is no green thread to continue, so every one is abandoned. The
 //     callback may exec or _exit; if the child returns to its hub, the hub ends it with
@@ -96,14 +97,8 @@ struct ExitWithForker final : Observer {
                   "exception", gt->hub->describe(gt));
       }
     }
-    // From a green thread of its own: exit() runs destructors, which must not find the
-    // hub in the middle of a green thread's death.
-    try {
-      grove::spawn([code] { std::exit(code); });
-    } catch (...) {
-      std::fflush(nullptr);
-      ::_exit(code);
-    }
+    std::fflush(nullptr);
+    ::_exit(code);
   }
 };
 ExitWithForker g_exit_with_forker;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <system_error>
 
@@ -261,6 +262,7 @@ GROVE_TEST("fork() in a spawned green thread: the child continues in it alone an
   const pid_t parent = ::getpid();
   int child_status = -2;
   auto forker = grove::spawn([&] {
+    std::fflush(nullptr);  // the child flushes stdio when it ends: not our buffered output too
     const pid_t pid = ::fork();
     if (pid == 0) {
       bound_child();
