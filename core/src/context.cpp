@@ -10,6 +10,14 @@
 // target stack, finish_switch_fiber after it records the stack we came from. This is
 // how ASan learns the bounds of the OS thread's original stack too (the root green
 // thread's, reported the first time something switches back from it).
+//
+// Under ThreadSanitizer each context is a TSan fiber (context.hpp): created on its first
+// switch-in, the root's is the thread's own, and every switch calls
+// __tsan_switch_to_fiber(target, 0) just before the jump. Flags 0 make the switch a
+// synchronization, so green threads of one OS thread are ordered by their hand-offs,
+// while what crosses OS threads must be synchronized for real (atomics, mutexes, the
+// eventfd of an ev_async), as TSan checks. A dead context's fiber is destroyed by the
+// context that resumes after it. None of this is compiled outside a TSan build.
 #include "context.hpp"
 
 
