@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Everything CI runs: the release build and its whole test suite (benchmark smoke runs
 # included), then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the install/consumer checks. Prints how long each stage took and ends with an
-# "N passed, N failed" line. Exits non-zero if anything failed. Needs the packages of
-# `scripts/setup.sh --test`; README.md says how long it takes and what it needs.
+# then the tests that use more than one OS thread under ThreadSanitizer (suite 'tsan',
+# tests/tsan/meson.build), then the install/consumer checks. Prints how long each stage
+# took and ends with an "N passed, N failed" line. Exits non-zero if anything failed.
+# Needs the packages of `scripts/setup.sh --test`; README.md says how long it takes and
+# what it needs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +53,21 @@ asan_tests() {
     meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite bench-smoke --no-suite slow
 }
 
+tsan_build() {
+  # Only what suite 'tsan' runs (the tsan-tests alias): no samples, benchmarks or monkey.
+  if [ ! -f build-tsan/build.ninja ]; then
+    meson setup build-tsan --buildtype=debugoptimized -Db_sanitize=thread \
+      -Db_lundef=false -Dbenchmarks=false -Dsamples=false || return 1
+  fi
+  ninja -C build-tsan tsan-tests
+}
+
+tsan_tests() {
+  # Any report fails the test (halt_on_error: the process exits 66 at the first).
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
+    meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes "$jobs" --suite tsan
+}
+
 consumers() {
   # run.sh: meson install, pkg-config, CMake, subproject, ABI; deb.sh: the Debian packages.
   local rc=0
@@ -63,6 +80,8 @@ stage "release build" release_build
 stage "release tests" release_tests
 stage "sanitizer build (asan+ubsan)" asan_build
 stage "sanitizer tests (asan+ubsan)" asan_tests
+stage "tsan build" tsan_build
+stage "tsan tests" tsan_tests
 stage "install and consumers" consumers
 
 echo
@@ -72,11 +91,11 @@ for i in "${!stage_names[@]}"; do
 done
 printf '  %-32s %5d s\n' "total" "$SECONDS"
 
-# One closing line over both test runs, from meson's machine-readable logs.
+# One closing line over the three test runs, from meson's machine-readable logs.
 python3 - <<'PY'
 import json, os
 passed = failed = skipped = 0
-for d in ("build", "build-asan"):
+for d in ("build", "build-asan", "build-tsan"):
     p = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(p):
         continue
