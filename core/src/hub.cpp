@@ -144,6 +144,12 @@
 //   (a deadlock spanning hubs is not detected). Hub-bound objects stay lock-free and
 //   refuse other OS threads; the cross-hub ones (grove/mt/*.hpp, RemoteGreenThread)
 //   take a mutex of their own (detail/cross_wait.hpp).
+//   Signals and child processes: libev attaches a signal to one loop at a time (grove
+//   records which hub owns each: dump_signal_owner) and runs ev_child watchers only in
+//   its default loop, which no hub uses (each makes its own with ev_loop_new). So one
+//   hub must own a signal, and the hub that will own SIGCHLD (the processes / signals
+//   work) must be the one that creates the default loop; other hubs get the news from
+//   it the way all cross-hub news travels: a post() to their inbox or a grove::mt::Event.
 //
 // Rejected alternatives
 //   - Running the event loop on the parking green thread's stack (no hub context):

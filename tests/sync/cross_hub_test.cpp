@@ -195,6 +195,27 @@ GROVE_TEST("a value handed over at the moment its receiver is killed is returned
   CHECK(got2 == std::vector<int>{8, -1});
 }
 
+GROVE_TEST("a receiver abandoned when its hub exited is skipped: the value goes to the next receiver") {
+  grove::mt::Channel<int> ch;
+  auto hub = std::make_unique<grove::HubThread>();
+  std::atomic<bool> waiting{false};
+  auto abandoned = grove::spawn_on(hub->hub(), [&] {
+    waiting = true;
+    return ch.get();  // still parked here when its hub's thread exits
+  });
+  for (int i = 0; i < 5000 && !waiting; ++i) grove::sleep(1ms);
+  grove::sleep(2ms);
+  hub.reset();  // the root is stopped; the receiver is abandoned, still linked in ch
+  CHECK_THROWS_AS(abandoned.get(), grove::HubExited);
+  int v = 5;
+  CHECK_FALSE(ch.try_put(v));  // nobody alive waits: not taken
+  CHECK(v == 5);
+  auto next = grove::spawn([&] { return ch.get(); });
+  grove::sleep(1ms);
+  CHECK(ch.put(6, 1s));
+  CHECK(next.get() == 6);
+}
+
 GROVE_TEST("mt::Event set by a plain thread wakes green threads on two hubs and a plain waiter") {
   grove::mt::Event ev;
   grove::HubThread other;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grove/hub_thread.hpp>
 #include <grove/mt/async_result.hpp>
@@ -108,4 +109,40 @@ GROVE_TEST("HubThread::join on the hub thread itself is a UsageError") {
   ready.set();
   t.join();
   CHECK(msg.find("hub thread itself") != std::string::npos);
+}
+
+GROVE_TEST("posts from several OS threads at once each run exactly once, on the target hub") {
+  grove::HubThread t;
+  constexpr int kThreads = 3;
+  constexpr int kPosts = 5000;
+  std::atomic<int> ran{0}, elsewhere{0};
+  grove::mt::Event all_ran;
+  std::vector<std::thread> posters;
+  for (int i = 0; i < kThreads; ++i) {
+    posters.emplace_back([&, hub = t.hub()] {
+      for (int k = 0; k < kPosts; ++k) {
+        hub.post([&, id = std::this_thread::get_id()] {
+          if (std::this_thread::get_id() == id) ++elsewhere;
+          if (++ran == kThreads * kPosts) all_ran.set();
+        });
+      }
+    });
+  }
+  for (auto& p : posters) p.join();
+  CHECK(all_ran.wait(30s));
+  grove::sleep(5ms);  // nothing runs twice
+  CHECK(ran.load() == kThreads * kPosts);
+  CHECK(elsewhere.load() == 0);
+}
+
+GROVE_TEST("this_hub() in a thread-pool job is a UsageError") {
+  std::string msg = grove::run_in_thread([] {
+    try {
+      grove::this_hub();
+      return std::string();
+    } catch (const grove::UsageError& e) {
+      return std::string(e.what());
+    }
+  });
+  CHECK(msg.find("thread-pool job") != std::string::npos);
 }

@@ -53,7 +53,8 @@ class GROVE_API HubRef {
   std::shared_ptr<detail::HubInbox> inbox_;
 };
 
-// The calling OS thread's hub (created if it has none yet), as a HubRef.
+// The calling OS thread's hub (created if it has none yet), as a HubRef. UsageError in
+// a thread-pool job (a worker never runs its hub).
 GROVE_API HubRef this_hub();
 
 namespace detail {

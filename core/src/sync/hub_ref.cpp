@@ -6,6 +6,7 @@
 #include "../hub.hpp"
 #include "../log_internal.hpp"
 #include "hub_inbox.hpp"
+#include "pool_worker.hpp"
 
 namespace grove {
 
@@ -53,6 +54,13 @@ bool HubRef::is_current() const noexcept {
   return inbox_ && h && h->serial() == inbox_->serial();
 }
 
-HubRef this_hub() { return HubRef(detail::HubInbox::of_this_thread()); }
+HubRef this_hub() {
+  if (detail::tls_in_pool_worker) [[unlikely]] {
+    throw UsageError("grove::this_hub: called in a thread-pool job (run_in_thread / ThreadPool::run); a "
+                     "worker never runs its hub, so nothing posted to it would run. Take the HubRef on "
+                     "the green thread that called run_in_thread and pass it in");
+  }
+  return HubRef(detail::HubInbox::of_this_thread());
+}
 
 }  // namespace grove
