@@ -21,10 +21,13 @@
 
 namespace grove {
 
+// A copyable, thread-safe reference to one hub's inbox (see the comment at the top of
+// grove/hub_ref.hpp).
 class GROVE_API HubRef {
  public:
   // Refers to no hub (operator bool is false; post() is a UsageError).
   HubRef() noexcept = default;
+  // Refers to the hub of `inbox` (this_hub() and HubThread::hub() make them).
   explicit HubRef(std::shared_ptr<detail::HubInbox> inbox) noexcept : inbox_(std::move(inbox)) {}
 
   // Runs fn() in a new green thread on the hub, queued from any OS thread (the hub's
@@ -43,7 +46,9 @@ class GROVE_API HubRef {
   // True if this is the calling OS thread's hub.
   bool is_current() const noexcept;
 
+  // True unless empty.
   explicit operator bool() const noexcept { return inbox_ != nullptr; }
+  // True if both refer to the same hub (or both are empty).
   friend bool operator==(const HubRef& a, const HubRef& b) noexcept { return a.inbox_ == b.inbox_; }
 
   // For grove's own templates (spawn_on).

@@ -48,6 +48,8 @@ struct HubThreadCall final : HubThreadBody {
 struct HubThreadState;
 }  // namespace detail
 
+// An OS thread with a hub of its own, running a function as its root green thread
+// (see the comment at the top of grove/hub_thread.hpp). Neither copyable nor movable.
 class GROVE_API HubThread {
  public:
   // Starts a hub thread that only serves: green threads arrive by spawn_on() and

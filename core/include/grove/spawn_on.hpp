@@ -139,8 +139,11 @@ struct SpawnOnEntry final : InboxEntry {
 template <class T>
 class RemoteGreenThread {
  public:
+  // The function's return type.
   using value_type = T;
+  // An empty handle (every call but operator bool is a UsageError).
   RemoteGreenThread() noexcept = default;
+  // Shares `st` (spawn_on() makes handles this way).
   explicit RemoteGreenThread(std::shared_ptr<detail::RemoteState<T>> st) noexcept : st_(std::move(st)) {}
 
   // Waits until the green thread is dead (it returned, threw or was killed). A green
@@ -194,6 +197,7 @@ class RemoteGreenThread {
   // The hub it runs on.
   HubRef hub() const { return st()->hub; }
 
+  // True unless empty.
   explicit operator bool() const noexcept { return st_ != nullptr; }
 
  private:

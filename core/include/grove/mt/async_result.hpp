@@ -18,6 +18,8 @@
 
 namespace grove::mt {
 
+// A value or exception set once, awaited from any hub or OS thread (see the comment
+// at the top of grove/mt/async_result.hpp). Neither copyable nor movable.
 template <class T>
 class AsyncResult {
  public:

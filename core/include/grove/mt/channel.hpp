@@ -51,6 +51,7 @@ class Channel {
 
   // Items buffered now (always 0 when unbuffered).
   std::size_t size() const { return buf_.size(); }
+  // The capacity it was made with (0: unbuffered).
   std::size_t capacity() const noexcept { return buf_.capacity(); }
 
  private:

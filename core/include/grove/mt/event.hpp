@@ -15,6 +15,8 @@
 
 namespace grove::mt {
 
+// A flag awaited from any hub or OS thread (see the comment at the top of
+// grove/mt/event.hpp). Neither copyable nor movable.
 class GROVE_API Event {
  public:
   Event() = default;

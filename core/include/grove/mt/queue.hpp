@@ -44,7 +44,9 @@ class Queue {
   // Never waits: std::nullopt if the queue is empty.
   std::optional<T> try_get() { return buf_.get(false, nullptr, "mt::Queue::try_get"); }
 
+  // Items queued now.
   std::size_t size() const { return buf_.size(); }
+  // True if no item is queued now.
   bool empty() const { return size() == 0; }
 
  private:
