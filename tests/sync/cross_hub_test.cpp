@@ -216,6 +216,56 @@ GROVE_TEST("a receiver abandoned when its hub exited is skipped: the value goes 
   CHECK(next.get() == 6);
 }
 
+GROVE_TEST("close() wakes waiters on other hubs and plain threads with ChannelClosed; buffered items are still got") {
+  grove::mt::Channel<int> ch;
+  grove::HubThread other;
+  auto getter_there = grove::spawn_on(other.hub(), [&] {
+    try {
+      return std::to_string(ch.get());
+    } catch (const grove::ChannelClosed& e) {
+      return std::string(e.what());
+    }
+  });
+  std::string plain_msg;
+  std::thread plain([&] {
+    try {
+      plain_msg = std::to_string(ch.get());
+    } catch (const grove::ChannelClosed& e) {
+      plain_msg = e.what();
+    }
+  });
+  grove::sleep(20ms);  // both getters wait
+  ch.close();
+  plain.join();
+  CHECK(getter_there.get().find("closed") != std::string::npos);
+  CHECK(plain_msg.find("closed") != std::string::npos);
+  CHECK(ch.closed());
+  CHECK_THROWS_AS(ch.put(2), grove::ChannelClosed);
+
+  grove::mt::Channel<int> lonely;  // a putter waiting for a getter that never comes
+  auto putter = grove::spawn([&] {
+    try {
+      lonely.put(1);
+      return std::string("taken");
+    } catch (const grove::ChannelClosed& e) {
+      return std::string(e.what());
+    }
+  });
+  grove::sleep(5ms);
+  std::thread closer([&] { lonely.close(); });
+  closer.join();
+  CHECK(putter.get().find("closed") != std::string::npos);
+
+  grove::mt::Queue<int> q;
+  q.put(1);
+  q.put(2);
+  q.close();
+  CHECK(q.get() == 1);  // what was queued before close() is still got
+  CHECK(q.get() == 2);
+  CHECK_THROWS_AS(q.get(), grove::ChannelClosed);
+  CHECK_FALSE(q.try_get().has_value());
+}
+
 GROVE_TEST("mt::Event set by a plain thread wakes green threads on two hubs and a plain waiter") {
   grove::mt::Event ev;
   grove::HubThread other;

@@ -10,6 +10,7 @@
 //                  nothing is ready, no watcher is active, no thread-pool work is pending.
 // HubExited      - a cross-hub call needs a hub whose OS thread has exited (spawn_on,
 //                  HubRef::post, a RemoteGreenThread whose green thread was abandoned).
+// ChannelClosed  - put on a closed grove::mt::Channel / Queue, or get on one closed and empty.
 #pragma once
 
 #include <stdexcept>
@@ -75,6 +76,14 @@ class GreenThreadKilled : public std::runtime_error {
 // (grove::spawn_on, HubRef), or waiting for a green thread it abandoned when it exited
 // (RemoteGreenThread::join / get / kill). The message names the hub.
 class HubExited : public std::runtime_error {
+ public:
+  // Takes the message, as std::runtime_error does.
+  using std::runtime_error::runtime_error;
+};
+
+// put() on a grove::mt::Channel or mt::Queue that was closed, or get() on one that was
+// closed and has no item left (Go's closed channel; close() wakes every waiter with it).
+class ChannelClosed : public std::runtime_error {
  public:
   // Takes the message, as std::runtime_error does.
   using std::runtime_error::runtime_error;

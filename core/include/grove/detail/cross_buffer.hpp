@@ -7,16 +7,21 @@
 // out (into its hands, or into the buffer as it takes the oldest). Every hand-over is
 // decided under the mutex, so an item goes to exactly one getter: see
 // detail/cross_wait.hpp for why a kill or timeout racing a hand-over loses nothing.
+// close() refuses puts from then on, lets getters take what is buffered, and wakes
+// every waiter: a putter granted with its slot cleared, a getter with its slot empty,
+// both then throw ChannelClosed.
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include <grove/detail/cross_wait.hpp>
 #include <grove/duration.hpp>
+#include <grove/errors.hpp>
 
 namespace grove::detail {
 
@@ -29,8 +34,10 @@ class CrossBuffer {
 
   // Moves `item` to a getter or into the buffer; if neither can take it and `block`,
   // waits (false after `timeout`, `item` untouched). Errors as cross_wait().
+  // ChannelClosed if it was closed (before or while waiting; `item` not taken).
   bool put(T& item, bool block, const Duration* timeout, const char* what) {
     std::unique_lock<std::mutex> lk(mu_);
+    if (closed_) throw_closed(what);
     while (CrossWaiter* g = getters_.pop_front()) {
       auto* slot = static_cast<std::optional<T>*>(g->slot);
       slot->emplace(std::move(item));
@@ -44,12 +51,15 @@ class CrossBuffer {
     }
     if (!block) return false;
     CrossWaiter w;
-    w.slot = &item;  // a getter moves it out and grants us
-    return cross_wait(lk, putters_, w, what, timeout);
+    w.slot = &item;  // a getter moves it out and grants us; close() clears it and grants us
+    if (!cross_wait(lk, putters_, w, what, timeout)) return false;
+    if (!w.slot) throw_closed(what);
+    return true;
   }
 
   // Takes the oldest item (or a waiting putter's); if none and `block`, waits
-  // (std::nullopt after `timeout`). Errors as cross_wait().
+  // (std::nullopt after `timeout`). Errors as cross_wait(); ChannelClosed once it is
+  // closed and empty (try_get: std::nullopt).
   std::optional<T> get(bool block, const Duration* timeout, const char* what) {
     std::unique_lock<std::mutex> lk(mu_);
     if (!buf_.empty()) {
@@ -67,11 +77,28 @@ class CrossBuffer {
       if (cross_grant(*p)) return std::optional<T>(std::move(*static_cast<T*>(p->slot)));
     }
     if (!block) return std::nullopt;
+    if (closed_) throw_closed(what);
     std::optional<T> slot;
     CrossWaiter w;
     w.slot = &slot;
     if (!cross_wait(lk, getters_, w, what, timeout)) return std::nullopt;
+    if (!slot) throw_closed(what);  // woken by close()
     return slot;
+  }
+
+  // Refuses every later put and wakes every waiter (see above). Idempotent.
+  void close() noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    while (CrossWaiter* p = putters_.pop_front()) {
+      p->slot = nullptr;
+      cross_grant(*p);
+    }
+    cross_grant_all(getters_);
+  }
+  bool closed() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return closed_;
   }
 
   std::size_t size() const {
@@ -81,7 +108,12 @@ class CrossBuffer {
   std::size_t capacity() const noexcept { return cap_; }
 
  private:
+  [[noreturn]] static void throw_closed(const char* what) {
+    throw ChannelClosed(std::string("grove::") + what + ": closed");
+  }
+
   const std::size_t cap_;
+  bool closed_ = false;
   mutable std::mutex mu_;
   std::deque<T> buf_;
   CrossWaitList getters_;

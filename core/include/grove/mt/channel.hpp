@@ -33,18 +33,20 @@ class Channel {
 
   // Hands `item` over (to a getter, or into the buffer), waiting while that cannot
   // be done. False if `timeout` passed first (not sent). GreenletExit / TimeoutError if
-  // the green thread is interrupted while waiting (not sent); UsageError on the hub.
+  // the green thread is interrupted while waiting (not sent); UsageError on the hub;
+  // ChannelClosed if it is or gets closed (not sent).
   bool put(T item, std::optional<Duration> timeout = std::nullopt) {
     return buf_.put(item, true, timeout ? &*timeout : nullptr, "mt::Channel::put");
   }
-  // Takes an item, waiting until there is one. Interrupts and UsageError as put().
+  // Takes an item, waiting until there is one. Interrupts and UsageError as put();
+  // ChannelClosed once it is closed and no item is left.
   T get() { return *buf_.get(true, nullptr, "mt::Channel::get"); }
   // As get(), but std::nullopt if `timeout` passed first.
   std::optional<T> get(std::optional<Duration> timeout) {
     return buf_.get(true, timeout ? &*timeout : nullptr, "mt::Channel::get");
   }
   // Never waits: sends only if a getter waits or the buffer has room (moving from
-  // `item`); otherwise returns false and leaves `item` untouched.
+  // `item`); otherwise returns false and leaves `item` untouched. ChannelClosed if closed.
   bool try_put(T& item) { return buf_.put(item, false, nullptr, "mt::Channel::try_put"); }
   // Never waits: an item if one is buffered or a putter waits, else std::nullopt.
   std::optional<T> try_get() { return buf_.get(false, nullptr, "mt::Channel::try_get"); }
@@ -53,6 +55,15 @@ class Channel {
   std::size_t size() const { return buf_.size(); }
   // The capacity it was made with (0: unbuffered).
   std::size_t capacity() const noexcept { return buf_.capacity(); }
+
+  // Go's close(ch): every later put() throws ChannelClosed, get() takes what is left
+  // and then throws ChannelClosed, and every waiter wakes (a waiting putter and a
+  // getter finding nothing throw ChannelClosed). A hub that owns the producing side
+  // closes it when it stops, so consumers on other hubs do not wait forever. Any OS
+  // thread; never waits; closing again does nothing.
+  void close() noexcept { buf_.close(); }
+  // True once close() was called.
+  bool closed() const { return buf_.closed(); }
 
  private:
   detail::CrossBuffer<T> buf_;
