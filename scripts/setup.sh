@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config
   libev-dev libboost-context-dev libboost-dev libspdlog-dev
   libhttp-parser-dev  # samples/http_server
+  libunwind-dev libdw-dev  # call stacks in dumps (optional: without them dumps have none)
 )
 TEST_PACKAGES=(
   doctest-dev python3 strace binutils netcat-openbsd socat curl gnuplot-nox
@@ -20,6 +21,7 @@ TEST_PACKAGES=(
   cmake  # tests/consumers
   dpkg-dev debhelper lintian help2man  # tests/consumers/deb.sh: the Debian packages
   doxygen  # the API reference (ninja -C build api-docs)
+  gdb  # tests/core/gdb_test.sh: the gdb extension (core/gdb/)
 )
 
 case "${1:-}" in

@@ -1,4 +1,8 @@
 // diagnostics.cpp: format_run_info(), dump(), dump_on_signal().
+//
+// Each green thread's call stack comes from unwind.hpp: a suspended one's is read
+// from the registers its last switch saved, without resuming it; the caller's own
+// (the running green thread) from here.
 #include <grove/diagnostics.hpp>
 
 #include <cstdio>
@@ -6,6 +10,7 @@
 
 #include "hub.hpp"
 #include "overflow.hpp"
+#include "unwind.hpp"
 
 namespace grove {
 
@@ -30,6 +35,8 @@ std::string format_run_info() {
   if (!hub) return "grove: no hub on this thread\n";
   std::string out = "grove: " + std::to_string(hub->live_count()) + " green thread(s) besides the root\n";
   const double now = hub->now();
+  detail::unwind::Symbolize symbolize;
+  detail::unwind::Frames frames;
   hub->for_each_live([&](const detail::GreenThreadState* g) {
     char line[128];
     out += "  " + hub->describe(g) + " " + status_name(g->status);
@@ -39,6 +46,15 @@ std::string format_run_info() {
     }
     std::snprintf(line, sizeof line, ", stack %zu bytes\n", g->stack.size);
     out += g->is_root ? "\n" : line;
+    if (g == hub->running()) {
+      detail::unwind::from_here(frames);
+    } else if ((g->started || g->is_root) &&
+               (g->status == detail::Status::kParked || g->status == detail::Status::kReady)) {
+      detail::unwind::from_saved_context(g->fctx, frames);  // suspended by its last switch
+    } else {
+      return;  // not started, dead or abandoned at fork: no stack to show
+    }
+    symbolize.append(out, frames, "      ");
   });
   return out;
 }

@@ -9,7 +9,12 @@
 namespace grove {
 
 // One line per live green thread of this OS thread's hub (the root included): id,
-// name, state, what it waits on and for how long. Does not park.
+// name, state, what it waits on and for how long; under it, its call stack, innermost
+// frame first (function, and file:line where the code has debug info). A parked green
+// thread's stack is read from its saved registers without resuming it. Stacks need
+// grove built with libunwind (and libdw for file:line); without them each green
+// thread says so. Does not park. 10,000 parked green threads take about 0.15 s
+// (bench/core/dump_bench).
 GROVE_API std::string format_run_info();
 
 // Writes format_run_info() to `out` (stderr by default).

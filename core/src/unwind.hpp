@@ -1,0 +1,67 @@
+// unwind.hpp / unwind.cpp: call stacks of green threads, for diagnostics only.
+//
+// Three ways in: a parked (or ready) green thread's stack from its saved fcontext,
+// without resuming it; the calling code's own stack; and a signal handler's
+// interrupted context. Each records bare program counters into a fixed array
+// (no allocation: the signal paths use it too). Symbolize turns them into text
+// afterwards ("function (file:line)", or "function+0x1f in libfoo.so").
+//
+// Nothing here is on a hot path: it runs only when someone asks for a dump, when the
+// blocked-hub monitor reports, or when a green thread overflowed its stack.
+// Built without libunwind (meson: optional dependency) every stack is empty and
+// Symbolize says so once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+namespace grove::detail::unwind {
+
+inline constexpr int kMaxFrames = 48;
+
+struct Frames {
+  std::uintptr_t pc[kMaxFrames];
+  int n = 0;
+};
+
+// True when grove was built with libunwind (stacks can be taken at all).
+bool available() noexcept;
+
+// The stack of a context suspended by jump_fcontext (GreenThreadState::fctx), read
+// from the registers jump_fcontext saved at the top of that stack.
+void from_saved_context(const void* fctx, Frames& out) noexcept;
+
+// The caller's own stack, from its caller's frame on (this function's frame is left
+// out). Async-signal-safe with libunwind's local-only API.
+void from_here(Frames& out) noexcept;
+
+// The stack a signal interrupted, from the handler's `ucontext` argument.
+// Async-signal-safe with libunwind's local-only API.
+void from_signal_context(void* ucontext, Frames& out) noexcept;
+
+// Names program counters. Keeps a cache, so a dump of thousands of green threads
+// parked at the same few places resolves each address once. Not async-signal-safe.
+class Symbolize {
+ public:
+  Symbolize();
+  ~Symbolize();
+  Symbolize(const Symbolize&) = delete;
+  Symbolize& operator=(const Symbolize&) = delete;
+
+  // "function (file:line)" or "function+0xoff (module)" or "0xaddr (module)".
+  // `return_address`: pc is where a call returns to (every frame but the innermost
+  // of a stack), so the call itself is at pc - 1.
+  const std::string& name(std::uintptr_t pc, bool return_address);
+
+  // Appends one line per frame, each starting with `indent`: "#0 name".
+  void append(std::string& out, const Frames& frames, const char* indent);
+
+ private:
+  std::string resolve(std::uintptr_t pc);
+  void* dwfl_ = nullptr;  // elfutils' Dwfl session (libdw), when built with it
+  std::unordered_map<std::uintptr_t, std::string> cache_;
+};
+
+}  // namespace grove::detail::unwind
