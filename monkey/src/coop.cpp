@@ -298,7 +298,7 @@ ScopedNonblock::~ScopedNonblock() {
   errno = saved;
 }
 
-double fd_timeout(int fd, FdState& st, bool read) noexcept {
+double fd_timeout_slow(int fd, FdState& st, bool read) noexcept {
   std::atomic<std::int64_t>& slot = read ? st.rcv_timeout_us : st.snd_timeout_us;
   std::int64_t us = slot.load(std::memory_order_relaxed);
   if (us < 0) {

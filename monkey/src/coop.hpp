@@ -117,8 +117,14 @@ class ScopedNonblock {
   bool set_here_ = false;
 };
 
-// The SO_RCVTIMEO (read) / SO_SNDTIMEO (write) of fd in seconds, 0 for none.
-double fd_timeout(int fd, FdState& st, bool read) noexcept;
+// The SO_RCVTIMEO (read) / SO_SNDTIMEO (write) of fd in seconds, 0 for none. Asks the
+// kernel the first time only (fd_timeout_slow); after that, one load, inline.
+double fd_timeout_slow(int fd, FdState& st, bool read) noexcept;
+inline double fd_timeout(int fd, FdState& st, bool read) noexcept {
+  const std::int64_t us = (read ? st.rcv_timeout_us : st.snd_timeout_us).load(std::memory_order_relaxed);
+  if (us < 0) [[unlikely]] return fd_timeout_slow(fd, st, read);
+  return static_cast<double>(us) * 1e-6;
+}
 
 // For callers that are not green threads, on an fd grove made non-blocking but the
 // user did not: blocks in the real poll() until ready or the SO_*TIMEO passes.

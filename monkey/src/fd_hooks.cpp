@@ -105,10 +105,12 @@ int retry_unix_connect(int fd, FdState& st, grove::detail::Hub* hub, const socka
 int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags, const char* what) {
   // No per-call form: a listener a green thread accepts on keeps grove's O_NONBLOCK
   // (cleared for a program the process execs: exec_hooks.cpp).
+  const HookedFd h(fd);
   const int nfd = fd_io(
-      fd, true, what, [&](PerCall) { return real().accept4(fd, addr, len, flags); }, 0, false);
-  if (FdState* ls = nfd >= 0 ? tracked(fd) : nullptr)
-    track_new(nfd, flags & SOCK_NONBLOCK, ls->has(FdState::kStream), true);
+      h, true, what, [&](PerCall) { return real().accept4(fd, addr, len, flags); }, 0, false);
+  if (nfd < 0) return nfd;
+  const std::uint8_t listener = h.flags();  // still tracked: the new fd inherits its kind
+  if (listener & FdState::kTracked) track_new(nfd, flags & SOCK_NONBLOCK, listener & FdState::kStream, true);
   return nfd;
 }
 
@@ -154,10 +156,11 @@ GROVE_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 }
 
 GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
-  FdState* st = tracked(fd);
-  if (!st || st->has(FdState::kUserNb)) return real().connect(fd, addr, len);
-  grove::detail::Hub* hub = coop_hub(kSockets);
-  if (!hub && !st->has(FdState::kGroveNb)) return real().connect(fd, addr, len);
+  const HookedFd h(fd);
+  const Route route = h.route(h.flags());
+  if (route == Route::kPlain) return real().connect(fd, addr, len);
+  FdState* st = h.st;
+  grove::detail::Hub* hub = route == Route::kPark ? h.hub : nullptr;
   // No per-call form: grove's O_NONBLOCK is on the description while a green thread
   // connects, and off again after.
   std::optional<ScopedNonblock> nonblocking;

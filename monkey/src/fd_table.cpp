@@ -15,6 +15,8 @@
 
 namespace grove::monkey::detail {
 
+std::atomic<FdState*> g_chunks[kChunkCount];
+
 namespace {
 
 constexpr int kChunkBits = 10;
@@ -22,7 +24,6 @@ constexpr int kChunk = 1 << kChunkBits;
 constexpr int kChunks = 1 << 14;
 static_assert(kChunk == static_cast<int>(kSlotsPerChunk) && kChunks == static_cast<int>(kChunkCount));
 
-std::atomic<FdState*> g_chunks[kChunks];
 std::mutex g_grow;
 // Guards every FdState::next_dup (the rings of dups) and the changes that belong to a
 // file description, so a flag set through one fd cannot miss a dup made meanwhile.
@@ -184,13 +185,9 @@ FdState* slot_at(std::size_t chunk, std::size_t index) noexcept {
   return c ? &c[index] : nullptr;
 }
 
-void FdState::lock_waiters() noexcept {
-  while (lock.test_and_set(std::memory_order_acquire)) ::sched_yield();
-}
-
-FdState* tracked(int fd) noexcept {
-  FdState* s = slot(fd, false);
-  return s && s->has(FdState::kTracked) ? s : nullptr;
+void FdState::lock_waiters_slow() noexcept {
+  do ::sched_yield();
+  while (lock.test_and_set(std::memory_order_acquire));
 }
 
 RingLock::RingLock() noexcept : owns_(!t_ring_held) {

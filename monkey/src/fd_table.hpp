@@ -78,12 +78,34 @@ struct FdState {
   bool has(std::uint8_t f) const noexcept { return flags.load(std::memory_order_relaxed) & f; }
   void set(std::uint8_t f) noexcept { flags.fetch_or(f, std::memory_order_relaxed); }
   void clear(std::uint8_t f) noexcept { flags.fetch_and(static_cast<std::uint8_t>(~f), std::memory_order_relaxed); }
-  void lock_waiters() noexcept;
+  // A spin lock held for a few instructions; uncontended (the common case) it costs
+  // one exchange, inline.
+  void lock_waiters() noexcept {
+    if (lock.test_and_set(std::memory_order_acquire)) [[unlikely]] lock_waiters_slow();
+  }
   void unlock_waiters() noexcept { lock.clear(std::memory_order_release); }
+
+ private:
+  void lock_waiters_slow() noexcept;
 };
 
-// The state of fd if it is tracked, else nullptr. No lock, no allocation.
-FdState* tracked(int fd) noexcept;
+constexpr std::size_t kSlotsPerChunk = 1024;
+constexpr std::size_t kChunkCount = 1 << 14;
+// The table: chunk pointers, each chunk allocated the first time an fd in its range is
+// tracked and never freed, so an fd number's FdState never moves (fd_table.cpp).
+extern std::atomic<FdState*> g_chunks[kChunkCount];
+
+// The state of fd if it is tracked, else nullptr. No lock, no allocation: one atomic
+// load of the chunk pointer and one of the flags, inline (every hooked data call
+// starts here, once).
+inline FdState* tracked(int fd) noexcept {
+  const auto hi = static_cast<unsigned>(fd) / kSlotsPerChunk;  // a negative fd lands far past the end
+  if (hi >= kChunkCount) return nullptr;
+  FdState* chunk = g_chunks[hi].load(std::memory_order_acquire);
+  if (!chunk) return nullptr;
+  FdState* s = &chunk[static_cast<unsigned>(fd) % kSlotsPerChunk];
+  return s->has(FdState::kTracked) ? s : nullptr;
+}
 // Starts tracking a new fd (fresh state: kTracked plus `flags`). No-op for fd < 0
 // or beyond the table.
 void track(int fd, std::uint8_t flags) noexcept;
@@ -123,8 +145,6 @@ void forget_range(unsigned int first, unsigned int last) noexcept;
 template <class F>
 void for_each_slot(F&& fn);
 FdState* slot_at(std::size_t chunk, std::size_t index) noexcept;  // nullptr past the end / unallocated
-constexpr std::size_t kSlotsPerChunk = 1024;
-constexpr std::size_t kChunkCount = 1 << 14;
 template <class F>
 void for_each_slot(F&& fn) {
   for (std::size_t c = 0; c < kChunkCount; ++c) {

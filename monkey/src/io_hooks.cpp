@@ -76,21 +76,20 @@ std::size_t stream_want(std::size_t n, int flags) { return flags & (MSG_PEEK | M
 // here. As the real call: n bytes, or fewer at end of file
 // or on an error after some bytes. (A datagram socket returns one datagram either way.)
 // Not on the fast path: only calls with MSG_WAITALL ask.
-bool waits_for_all(int fd, int flags) {
+bool waits_for_all(const HookedFd& h, int flags) {
   if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
-  const FdState* st = tracked(fd);
-  return st && st->has(FdState::kStream) && !st->has(FdState::kUserNb) &&
-         (st->has(FdState::kGroveNb) || coop_hub(kSockets));
+  const std::uint8_t f = h.flags();
+  return (f & FdState::kStream) && h.route(f) != Route::kPlain;
 }
 
 template <class RecvSome>
-ssize_t recv_all(int fd, char* p, size_t n, RecvSome&& recv_some) {
+ssize_t recv_all(const HookedFd& h, char* p, size_t n, RecvSome&& recv_some) {
   size_t done = 0;
   for (;;) {
     const ssize_t r = recv_some(p + done, n - done);
     if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
     done += static_cast<size_t>(r);
-    if (r == 0 || done >= n || !waits_for_all(fd, MSG_WAITALL)) return static_cast<ssize_t>(done);
+    if (r == 0 || done >= n || !waits_for_all(h, MSG_WAITALL)) return static_cast<ssize_t>(done);
   }
 }
 
@@ -100,14 +99,15 @@ ssize_t recv_all(int fd, char* p, size_t n, RecvSome&& recv_some) {
 // call's (a stream has one peer). Stops, like the kernel's MSG_WAITALL read, once a
 // call brought ancillary data, so that the caller sees it; msg_controllen and
 // msg_flags are the last call's.
-ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
+ssize_t recvmsg_all(const HookedFd& h, msghdr* msg, int flags) {
+  const int fd = h.fd;
   const std::size_t control_len = msg->msg_controllen;
   const ssize_t first =
-      fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
+      fd_io(h, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
   std::size_t total = 0;
   for (std::size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
   if (first <= 0 || static_cast<std::size_t>(first) >= total || msg->msg_controllen != 0 ||
-      !waits_for_all(fd, MSG_WAITALL)) {
+      !waits_for_all(h, MSG_WAITALL)) {
     return first;
   }
   std::vector<iovec> iov(msg->msg_iov, msg->msg_iov + msg->msg_iovlen);
@@ -132,13 +132,13 @@ ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
     m.msg_iovlen = iov.size() - at;
     m.msg_controllen = control_len;
     const ssize_t r =
-        fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, &m, flags | dontwait(pc)); });
+        fd_io(h, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, &m, flags | dontwait(pc)); });
     if (r < 0) return static_cast<ssize_t>(done);
     msg->msg_controllen = m.msg_controllen;
     msg->msg_flags = m.msg_flags;
     done += static_cast<std::size_t>(r);
     skip(static_cast<std::size_t>(r));
-    if (r == 0 || done >= total || m.msg_controllen != 0 || !waits_for_all(fd, MSG_WAITALL)) {
+    if (r == 0 || done >= total || m.msg_controllen != 0 || !waits_for_all(h, MSG_WAITALL)) {
       return static_cast<ssize_t>(done);
     }
   }
@@ -146,104 +146,118 @@ ssize_t recvmsg_all(int fd, msghdr* msg, int flags) {
 
 // sendfile to a blocking-view fd sends the whole count, as the blocking call does:
 // fewer only at the end of in_fd or on an error after some bytes (then that count).
-ssize_t sendfile_fully(int out_fd, int in_fd, off_t* offset, size_t count) {
+ssize_t sendfile_fully(const HookedFd& out, int in_fd, off_t* offset, size_t count) {
   size_t done = 0;
   for (;;) {
     const ssize_t r = fd_io(
-        out_fd, false, "monkey: sendfile",
-        [&](PerCall) { return real().sendfile(out_fd, in_fd, offset, count - done); }, 0, false);
+        out, false, "monkey: sendfile",
+        [&](PerCall) { return real().sendfile(out.fd, in_fd, offset, count - done); }, 0, false);
     if (r < 0) return done ? static_cast<ssize_t>(done) : -1;
     done += static_cast<size_t>(r);
-    if (done >= count || r == 0 || !blocking_view(out_fd)) return static_cast<ssize_t>(done);
+    if (done >= count || r == 0 || !out.blocking_view()) return static_cast<ssize_t>(done);
   }
 }
 
 }  // namespace
 
+// Each hook looks its fd up once (HookedFd) and hands that down.
+
 GROVE_HOOK ssize_t read(int fd, void* buf, size_t n) {
-  return fd_io(fd, true, "monkey: read", [&](PerCall pc) { return read_as(pc, fd, buf, n); }, n);
+  const HookedFd h(fd);
+  return fd_io(h, true, "monkey: read", [&](PerCall pc) { return read_as(pc, fd, buf, n); }, n);
 }
 
 GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
-  return fd_io(fd, true, "monkey: readv", [&](PerCall pc) { return readv_as(pc, fd, iov, cnt); });
+  const HookedFd h(fd);
+  return fd_io(h, true, "monkey: readv", [&](PerCall pc) { return readv_as(pc, fd, iov, cnt); });
 }
 
 GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().recv(fd, buf, n, flags);
-  if (waits_for_all(fd, flags)) {
-    return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t len) {
+  const HookedFd h(fd);
+  if (waits_for_all(h, flags)) {
+    return recv_all(h, static_cast<char*>(buf), n, [&](char* p, size_t len) {
       return fd_io(
-          fd, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, p, len, flags | dontwait(pc)); },
+          h, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, p, len, flags | dontwait(pc)); },
           stream_want(len, flags));
     });
   }
   return fd_io(
-      fd, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, buf, n, flags | dontwait(pc)); },
+      h, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, buf, n, flags | dontwait(pc)); },
       stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   if (flags & MSG_DONTWAIT) return real().recvfrom(fd, buf, n, flags, addr, len);
-  if (waits_for_all(fd, flags)) {
-    return recv_all(fd, static_cast<char*>(buf), n, [&](char* p, size_t l) {
+  const HookedFd h(fd);
+  if (waits_for_all(h, flags)) {
+    return recv_all(h, static_cast<char*>(buf), n, [&](char* p, size_t l) {
       return fd_io(
-          fd, true, "monkey: recvfrom",
+          h, true, "monkey: recvfrom",
           [&](PerCall pc) { return real().recvfrom(fd, p, l, flags | dontwait(pc), addr, len); },
           stream_want(l, flags));
     });
   }
   return fd_io(
-      fd, true, "monkey: recvfrom",
+      h, true, "monkey: recvfrom",
       [&](PerCall pc) { return real().recvfrom(fd, buf, n, flags | dontwait(pc), addr, len); }, stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return real().recvmsg(fd, msg, flags);
-  if (waits_for_all(fd, flags)) return recvmsg_all(fd, msg, flags);
-  return fd_io(fd, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
+  const HookedFd h(fd);
+  if (waits_for_all(h, flags)) return recvmsg_all(h, msg, flags);
+  return fd_io(h, true, "monkey: recvmsg", [&](PerCall pc) { return real().recvmsg(fd, msg, flags | dontwait(pc)); });
 }
 
 // The timeout argument of recvmmsg is checked by the kernel only after each datagram,
 // as in the real call; parking waits for the first datagram without it.
 GROVE_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
   if (flags & MSG_DONTWAIT) return real().recvmmsg(fd, vec, vlen, flags, timeout);
-  return fd_io(fd, true, "monkey: recvmmsg",
+  const HookedFd h(fd);
+  return fd_io(h, true, "monkey: recvmmsg",
                [&](PerCall pc) { return real().recvmmsg(fd, vec, vlen, flags | dontwait(pc), timeout); });
 }
 
 GROVE_HOOK ssize_t write(int fd, const void* buf, size_t n) {
-  return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(fd, false, "monkey: write", [&](PerCall pc) { return write_as(pc, fd, p, len); });
+  const HookedFd h(fd);
+  return write_fully(h, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
+    return fd_io(h, false, "monkey: write", [&](PerCall pc) { return write_as(pc, fd, p, len); });
   });
 }
 
 // writev / sendmsg / sendmmsg may return a partial count on a stream socket (as the
 // real calls may after a signal); callers of these already loop.
 GROVE_HOOK ssize_t writev(int fd, const iovec* iov, int cnt) {
-  return fd_io(fd, false, "monkey: writev", [&](PerCall pc) { return writev_as(pc, fd, iov, cnt); });
+  const HookedFd h(fd);
+  return fd_io(h, false, "monkey: writev", [&](PerCall pc) { return writev_as(pc, fd, iov, cnt); });
 }
 
 GROVE_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().send(fd, buf, n, flags);
-  return write_fully(fd, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(fd, false, "monkey: send", [&](PerCall pc) { return real().send(fd, p, len, flags | dontwait(pc)); });
+  const HookedFd h(fd);
+  return write_fully(h, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
+    return fd_io(h, false, "monkey: send", [&](PerCall pc) { return real().send(fd, p, len, flags | dontwait(pc)); });
   });
 }
 
 GROVE_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len) {
   if (flags & MSG_DONTWAIT) return real().sendto(fd, buf, n, flags, addr, len);
-  return fd_io(fd, false, "monkey: sendto",
+  const HookedFd h(fd);
+  return fd_io(h, false, "monkey: sendto",
                [&](PerCall pc) { return real().sendto(fd, buf, n, flags | dontwait(pc), addr, len); });
 }
 
 GROVE_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return real().sendmsg(fd, msg, flags);
-  return fd_io(fd, false, "monkey: sendmsg", [&](PerCall pc) { return real().sendmsg(fd, msg, flags | dontwait(pc)); });
+  const HookedFd h(fd);
+  return fd_io(h, false, "monkey: sendmsg", [&](PerCall pc) { return real().sendmsg(fd, msg, flags | dontwait(pc)); });
 }
 
 GROVE_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   if (flags & MSG_DONTWAIT) return real().sendmmsg(fd, vec, vlen, flags);
-  return fd_io(fd, false, "monkey: sendmmsg",
+  const HookedFd h(fd);
+  return fd_io(h, false, "monkey: sendmmsg",
                [&](PerCall pc) { return real().sendmmsg(fd, vec, vlen, flags | dontwait(pc)); });
 }
 
@@ -256,12 +270,12 @@ GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset,
 // sendfile has no per-call non-blocking form: from a green thread, grove's O_NONBLOCK
 // is on the description for the span of the call only.
 GROVE_HOOK ssize_t grove_monkey_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  FdState* st = tracked(out_fd);
-  if (st && !st->has(FdState::kUserNb) && coop_hub(kSockets)) {
-    const ScopedNonblock nonblocking(out_fd, *st);
-    return sendfile_fully(out_fd, in_fd, offset, count);
+  const HookedFd out(out_fd);
+  if (out.route(out.flags()) == Route::kPark) {
+    const ScopedNonblock nonblocking(out_fd, *out.st);
+    return sendfile_fully(out, in_fd, offset, count);
   }
-  return sendfile_fully(out_fd, in_fd, offset, count);
+  return sendfile_fully(out, in_fd, offset, count);
 }
 
 GROVE_HOOK ssize_t grove_monkey_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {
