@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -145,4 +146,21 @@ GROVE_TEST("this_hub() in a thread-pool job is a UsageError") {
     }
   });
   CHECK(msg.find("thread-pool job") != std::string::npos);
+}
+
+GROVE_TEST("a HubThread destroyed on its own hub thread stops it instead of terminating the process") {
+  const auto fds_before = grove::test::open_fds();
+  auto t = std::make_unique<grove::HubThread>();
+  const grove::HubRef hub = t->hub();
+  grove::mt::Event destroyed;
+  grove::HubThread* raw = t.release();
+  CHECK(hub.post([raw, &destroyed] {
+    delete raw;  // on the thread itself: cannot join, detaches
+    destroyed.set();
+  }));
+  CHECK(destroyed.wait(10s));
+  // The detached thread ends by itself: its hub (and the hub's fds) go with it.
+  for (int i = 0; i < 2000 && (hub.alive() || grove::test::open_fds() != fds_before); ++i) grove::sleep(1ms);
+  CHECK_FALSE(hub.alive());
+  CHECK(grove::test::open_fds() == fds_before);
 }

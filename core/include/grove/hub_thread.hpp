@@ -67,6 +67,8 @@ class GROVE_API HubThread {
   HubThread(const HubThread&) = delete;
   HubThread& operator=(const HubThread&) = delete;
   // request_stop(), then join(); an exception fn threw is logged, not rethrown.
+  // Destroyed on its own hub thread (it cannot join itself), it stops the thread and
+  // detaches it.
   ~HubThread();
 
   // The thread's hub: spawn_on() / post() to it from anywhere. Stays valid (a

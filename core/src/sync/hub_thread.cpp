@@ -96,9 +96,12 @@ HubThread::~HubThread() {
   } catch (const std::exception& e) {
     detail::log_error("grove::HubThread: the thread's function failed: {}", e.what());
   } catch (...) {
-    if (thread_.joinable()) thread_.join();
     detail::log_error("grove::HubThread: the thread's function failed with a non-standard exception");
   }
+  // Still joinable only if join() refused: destroyed on its own thread (by something
+  // its function owned). The thread is ending anyway (request_stop); it keeps the
+  // state it shares alive, so let it go rather than std::terminate.
+  if (thread_.joinable()) thread_.detach();
 }
 
 HubRef HubThread::hub() const {
