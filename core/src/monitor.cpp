@@ -5,10 +5,29 @@
 
 #include "hub.hpp"
 #include "log_internal.hpp"
+#include "stack_sample.hpp"
+#include "unwind.hpp"
 
 namespace grove::detail {
 
-Monitor::Monitor(Hub& hub, int max_blocking_ms) : hub_(hub), max_blocking_ms_(max_blocking_ms) {
+namespace {
+
+// The running green thread's stack, sampled on the hub's OS thread and named here.
+std::string sampled_stack(pthread_t hub_thread) {
+  unwind::Frames frames;
+  if (!sample_thread_stack(hub_thread, frames, 200)) {
+    return "    (no stack: the hub's OS thread did not answer the sampling signal)\n";
+  }
+  unwind::Symbolize symbolize;
+  std::string out;
+  symbolize.append(out, frames, "    ");
+  return out;
+}
+
+}  // namespace
+
+Monitor::Monitor(Hub& hub, int max_blocking_ms)
+    : hub_(hub), hub_thread_(::pthread_self()), max_blocking_ms_(max_blocking_ms) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -51,8 +70,10 @@ void Monitor::run() {
       // The culprit is running (not switching), so its name is stable while we read it.
       culprit = gt ? hub_.describe(gt) : std::string("?");
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_change).count();
+      std::string stack = sampled_stack(hub_thread_);
+      if (!stack.empty() && stack.back() == '\n') stack.pop_back();
       log_warn("grove: the hub has been blocked for {} ms by green thread {} (no switch since; "
-               "GROVE_MAX_BLOCKING_MS={})", ms, culprit, max_blocking_ms_);
+               "GROVE_MAX_BLOCKING_MS={}); its stack now:\n{}", ms, culprit, max_blocking_ms_, stack);
       reported = true;
     }
   }

@@ -4,8 +4,11 @@
 // its own. It samples the hub's switch counter every threshold/4: if the counter has
 // not moved for longer than the threshold while the hub is not idle in epoll_wait, the
 // running green thread is keeping every other one from running. The monitor logs a
-// warning then (naming it), and again when it finally switches, with the total time.
+// warning then (naming it, with its call stack: stack_sample.hpp samples the hub's
+// OS thread), and again when it finally switches, with the total time.
 #pragma once
+
+#include <pthread.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -26,6 +29,7 @@ class Monitor {
   void run();
 
   Hub& hub_;
+  pthread_t hub_thread_;  // the OS thread the monitor is created on: the hub's
   int max_blocking_ms_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "hub.hpp"
+#include "unwind.hpp"
 
 namespace grove::detail {
 
@@ -91,7 +92,12 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
       describe_overflow(l, gt);
       l.put("; fault at 0x");
       l.put_num(reinterpret_cast<unsigned long long>(info->si_addr), 16);
+      l.put("; its stack (module+offset, for addr2line -Cfe):");
       l.write_out();
+      // Raw addresses only: unwind::write_raw says why.
+      unwind::Frames frames;
+      unwind::from_signal_context(uctx, frames);
+      unwind::write_raw(STDERR_FILENO, frames, "    ");
       ::signal(sig, SIG_DFL);
       return;
     }

@@ -7,7 +7,8 @@ namespace grove::detail {
 
 // Installs, once per process, a SIGSEGV/SIGBUS handler that runs on the alternate
 // signal stack. A fault inside the guard region of the running green thread's stack
-// is reported as that green thread's overflow (name, id, stack size) and the process
+// is reported as that green thread's overflow (name, id, stack size, its call stack
+// as raw addresses with module+offset) and the process
 // dies of the signal. Any other fault goes to the handler that was there before
 // (AddressSanitizer's, or the default).
 void install_overflow_handler();

@@ -6,9 +6,8 @@
 // need them) describe each frame exactly. glibc's backtrace() and libgcc's
 // _Unwind_Backtrace read those tables too but only from the calling code's live
 // registers; libunwind can start from any register set (unw_init_local on a filled-in
-// context), which is what a suspended green thread is. Its local-only API
-// (UNW_LOCAL_ONLY) is documented async-signal-safe for unw_init_local/unw_step, so the
-// overflow handler and the monitor's sampling signal can use it too.
+// context), which is what a suspended green thread is. Signal handlers use libgcc's
+// unwinder instead (from_signal_context, below, says why).
 //
 // Symbol names and file:line come from elfutils' libdwfl (libdw) when grove was built
 // with it: it reads .symtab (static functions too) and the line tables of modules
@@ -24,10 +23,13 @@
 #endif
 #if GROVE_HAVE_LIBDW
 #include <elfutils/libdwfl.h>
-#include <unistd.h>
 #endif
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
+#include <ucontext.h>
+#include <unwind.h>
 
 #include <cstdlib>
 
@@ -93,25 +95,106 @@ void from_saved_context(const void* fctx, Frames& out) noexcept {
   walk(cursor, out);
 }
 
-void from_signal_context(void* ucontext, Frames& out) noexcept {
-  out.n = 0;
-  if (!ucontext) return;
-  unw_cursor_t cursor;
-  // The kernel's ucontext_t is what libunwind's x86-64 unw_context_t is; the
-  // interrupted instruction is the innermost frame (UNW_INIT_SIGNAL_FRAME: its pc is
-  // not a return address).
-  if (unw_init_local2(&cursor, static_cast<unw_context_t*>(ucontext), UNW_INIT_SIGNAL_FRAME) < 0) return;
-  walk(cursor, out);
-}
-
 #else
 
 bool available() noexcept { return false; }
 void from_saved_context(const void*, Frames& out) noexcept { out.n = 0; }
 void from_here(Frames& out) noexcept { out.n = 0; }
-void from_signal_context(void*, Frames& out) noexcept { out.n = 0; }
 
 #endif
+
+// From a signal handler: libgcc's _Unwind_Backtrace, not libunwind. Both read the
+// same CFI, but libunwind 1.6 finds it through dl_iterate_phdr, which takes the
+// dynamic loader's lock (a handler that interrupted dlopen would wait forever), while
+// Debian 12's libgcc (GCC 12 on glibc 2.36) uses _dl_find_object, which takes no lock
+// and is async-signal-safe. It starts in the handler, steps through the kernel's
+// signal frame (__restore_rt) and on into the interrupted code: the frames before the
+// interrupted pc are the handler's own and are left out. No allocation, no lock.
+namespace {
+
+struct SignalTrace {
+  std::uintptr_t pc[kMaxFrames + 16];
+  int n = 0;
+};
+
+_Unwind_Reason_Code collect_frame(_Unwind_Context* ctx, void* arg) {
+  auto* t = static_cast<SignalTrace*>(arg);
+  if (t->n >= static_cast<int>(sizeof t->pc / sizeof t->pc[0])) return _URC_END_OF_STACK;
+  int before_insn = 0;
+  t->pc[t->n++] = static_cast<std::uintptr_t>(_Unwind_GetIPInfo(ctx, &before_insn));
+  return _URC_NO_REASON;
+}
+
+}  // namespace
+
+void from_signal_context(void* ucontext, Frames& out) noexcept {
+  out.n = 0;
+  if (!ucontext) return;
+#if defined(__x86_64__)
+  const auto interrupted =
+      static_cast<std::uintptr_t>(static_cast<ucontext_t*>(ucontext)->uc_mcontext.gregs[REG_RIP]);
+  SignalTrace t;
+  _Unwind_Backtrace(&collect_frame, &t);
+  int first = -1;
+  for (int i = 0; i < t.n && first < 0; ++i) {
+    if (t.pc[i] == interrupted) first = i;
+  }
+  if (first < 0) {  // could not step out of the handler: at least the interrupted pc
+    out.pc[0] = interrupted;
+    out.n = 1;
+    return;
+  }
+  for (int i = first; i < t.n && out.n < kMaxFrames; ++i) out.pc[out.n++] = t.pc[i];
+#endif
+}
+
+namespace {
+
+// Async-signal-safe formatting into a fixed buffer.
+struct RawLine {
+  char buf[512];
+  std::size_t n = 0;
+  void put(const char* s) {
+    while (*s && n < sizeof(buf) - 1) buf[n++] = *s++;
+  }
+  void put_hex(std::uintptr_t v) {
+    char tmp[24];
+    int i = 0;
+    do {
+      const unsigned d = static_cast<unsigned>(v % 16);
+      tmp[i++] = static_cast<char>(d < 10 ? '0' + d : 'a' + d - 10);
+      v /= 16;
+    } while (v && i < 23);
+    put("0x");
+    while (i > 0 && n < sizeof(buf) - 1) buf[n++] = tmp[--i];
+  }
+};
+
+}  // namespace
+
+void write_raw(int fd, const Frames& frames, const char* indent) noexcept {
+  for (int i = 0; i < frames.n; ++i) {
+    RawLine l;
+    l.put(indent);
+    l.put("#");
+    char num[4] = {static_cast<char>('0' + (i / 10) % 10), static_cast<char>('0' + i % 10), ' ', 0};
+    l.put(i < 10 ? num + 1 : num);
+    l.put_hex(frames.pc[i]);
+    // _dl_find_object (glibc 2.35+) takes no lock and is async-signal-safe; dladdr is not.
+    dl_find_object found;
+    if (_dl_find_object(reinterpret_cast<void*>(frames.pc[i]), &found) == 0 && found.dlfo_link_map) {
+      const char* module = found.dlfo_link_map->l_name;
+      l.put(" (");
+      l.put(module && *module ? module : "the executable");
+      l.put("+");
+      l.put_hex(frames.pc[i] - found.dlfo_link_map->l_addr);
+      l.put(")");
+    }
+    l.buf[l.n++] = '\n';
+    ssize_t r = ::write(fd, l.buf, l.n);
+    (void)r;
+  }
+}
 
 Symbolize::Symbolize() {
 #if GROVE_HAVE_LIBDW
@@ -205,9 +288,9 @@ std::string Symbolize::resolve(std::uintptr_t pc) {
 }
 
 void Symbolize::append(std::string& out, const Frames& frames, const char* indent) {
-  if (!available()) {
+  if (frames.n == 0) {
     out += indent;
-    out += "(no stack: grove was built without libunwind)\n";
+    out += available() ? "(no stack)\n" : "(no stack: grove was built without libunwind)\n";
     return;
   }
   for (int i = 0; i < frames.n; ++i) {

@@ -8,8 +8,8 @@
 //
 // Nothing here is on a hot path: it runs only when someone asks for a dump, when the
 // blocked-hub monitor reports, or when a green thread overflowed its stack.
-// Built without libunwind (meson: optional dependency) every stack is empty and
-// Symbolize says so once.
+// Built without libunwind (meson: optional dependency) the first two give empty
+// stacks and Symbolize says so.
 #pragma once
 
 #include <cstddef>
@@ -37,9 +37,17 @@ void from_saved_context(const void* fctx, Frames& out) noexcept;
 // out). Async-signal-safe with libunwind's local-only API.
 void from_here(Frames& out) noexcept;
 
-// The stack a signal interrupted, from the handler's `ucontext` argument.
-// Async-signal-safe with libunwind's local-only API.
+// The stack a signal interrupted, from inside the handler (`ucontext` is its third
+// argument): innermost, the interrupted pc. Async-signal-safe (libgcc's unwinder;
+// unwind.cpp says why not libunwind). Works without libunwind too.
 void from_signal_context(void* ucontext, Frames& out) noexcept;
+
+// Writes one line per frame to `fd`: "#i 0xpc (module+0xoffset)", the offset as
+// `addr2line -Cfe MODULE OFFSET` wants it. Async-signal-safe: for a SIGSEGV handler,
+// which must not look names up (that allocates and reads files, and the fault may
+// have happened inside malloc with its lock held: the handler would hang the process
+// instead of letting it die).
+void write_raw(int fd, const Frames& frames, const char* indent) noexcept;
 
 // Names program counters. Keeps a cache, so a dump of thousands of green threads
 // parked at the same few places resolves each address once. Not async-signal-safe.

@@ -8,6 +8,7 @@
 #include <grove/diagnostics.hpp>
 #include <grove/event.hpp>
 
+#include "child_process.hpp"
 #include "grove_test.hpp"
 
 namespace {
@@ -93,4 +94,35 @@ GROVE_TEST("a dump of 10,000 parked green threads, each with its stack, takes we
   }
   ev.set();
   for (auto& t : threads) t.join();
+}
+
+GROVE_TEST("the blocked-hub monitor's report carries the stack of the green thread that blocks the hub") {
+  // crash_helper's 'busy' green thread spins 300 ms in steady_clock::now() calls.
+  auto r = grove::test::run_crash_helper("monitor", {"GROVE_MAX_BLOCKING_MS=100"});
+  INFO(r.err);
+  CHECK(r.exited_ok());
+  const auto report = r.err.find("blocked for");
+  REQUIRE(report != std::string::npos);
+  const auto stack = r.err.find("its stack now:", report);
+  REQUIRE(stack != std::string::npos);
+  // Sampled on the hub's thread by a signal: from the interrupted code (the busy loop
+  // in main's lambda, run by its Task) down to where every green thread starts.
+  CHECK(r.err.find("#0 ", stack) != std::string::npos);
+  CHECK(r.err.find("main::{lambda()", stack) != std::string::npos);
+  CHECK(r.err.find("grove::detail::ContextEntry::run", stack) != std::string::npos);
+}
+
+GROVE_TEST("the stack overflow report carries the overflowing green thread's stack as module+offset") {
+  auto r = grove::test::run_crash_helper("overflow", {"GROVE_STACK_GUARD=mprotect"});
+  INFO(r.err);
+  CHECK(r.signaled());
+  const auto report = r.err.find("stack overflow in green thread 'deep'");
+  REQUIRE(report != std::string::npos);
+  const auto stack = r.err.find("its stack (module+offset", report);
+  REQUIRE(stack != std::string::npos);
+  // recurse_forever calls itself: many frames, all in the executable, each with an
+  // offset addr2line takes.
+  CHECK(r.err.find("#0 0x", stack) != std::string::npos);
+  CHECK(r.err.find("#20 0x", stack) != std::string::npos);
+  CHECK(r.err.find("(the executable+0x", stack) != std::string::npos);
 }
