@@ -8,7 +8,7 @@
 // Prints `name: value unit` lines:
 //   dump_green_threads    N, the number parked while dumping
 //   dump_ms               the fastest format_run_info() of N green threads
-//   dump_first_ms         the first one (symbol tables and line tables read cold)
+//   dump_first_ms         the first one (libunwind loaded, its caches cold)
 //   dump_bytes            the size of the text
 #include <chrono>
 #include <cstdio>

@@ -9,6 +9,14 @@
 // context), which is what a suspended green thread is. Signal handlers use libgcc's
 // unwinder instead (from_signal_context, below, says why).
 //
+// libunwind is loaded with dlopen(RTLD_LOCAL) on the first stack taken, not linked:
+// libunwind.so.8 also defines _Unwind_RaiseException and the rest of the C++ unwinding
+// ABI, and a program whose library list names it before libgcc_s (a static link of
+// libgrove puts -lunwind ahead of the compiler's -lgcc_s) would throw every C++
+// exception through it: measured 13 times slower than libgcc's on Debian 12. Loaded
+// locally, its symbols never join the global scope. Without libunwind.so.8 at run
+// time, stacks of green threads are empty and dumps say so.
+//
 // Symbol names and file:line come from elfutils' libdwfl (libdw) when grove was built
 // with it: it reads .symtab (static functions too) and the line tables of modules
 // built with -g; otherwise dladdr() names exported symbols only.
@@ -38,23 +46,48 @@ namespace grove::detail::unwind {
 #if GROVE_HAVE_LIBUNWIND
 namespace {
 
-void walk(unw_cursor_t& cursor, Frames& out) noexcept {
+// The four libunwind calls used (UNW_LOCAL_ONLY names), from libunwind.so.8.
+struct Libunwind {
+  int (*init_local2)(unw_cursor_t*, unw_context_t*, int) = nullptr;
+  int (*step)(unw_cursor_t*) = nullptr;
+  int (*get_reg)(unw_cursor_t*, unw_regnum_t, unw_word_t*) = nullptr;
+  int (*getcontext)(unw_context_t*) = nullptr;
+  bool loaded = false;
+
+  Libunwind() {
+    void* lib = ::dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;  // kept open for the life of the process once found
+    init_local2 = reinterpret_cast<decltype(init_local2)>(::dlsym(lib, "_ULx86_64_init_local2"));
+    step = reinterpret_cast<decltype(step)>(::dlsym(lib, "_ULx86_64_step"));
+    get_reg = reinterpret_cast<decltype(get_reg)>(::dlsym(lib, "_ULx86_64_get_reg"));
+    getcontext = reinterpret_cast<decltype(getcontext)>(::dlsym(lib, "_Ux86_64_getcontext"));
+    loaded = init_local2 && step && get_reg && getcontext;
+  }
+};
+
+const Libunwind& libunwind() {
+  static const Libunwind api;  // loaded once, on the first stack taken
+  return api;
+}
+
+void walk(const Libunwind& u, unw_cursor_t& cursor, Frames& out) noexcept {
   out.n = 0;
   while (out.n < kMaxFrames) {
     unw_word_t ip = 0;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    if (u.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
     out.pc[out.n++] = static_cast<std::uintptr_t>(ip);
-    if (unw_step(&cursor) <= 0) break;
+    if (u.step(&cursor) <= 0) break;
   }
 }
 
 }  // namespace
 
-bool available() noexcept { return true; }
+bool available() noexcept { return libunwind().loaded; }
 
 void from_saved_context(const void* fctx, Frames& out) noexcept {
   out.n = 0;
-  if (!fctx) return;
+  const Libunwind& u = libunwind();
+  if (!fctx || !u.loaded) return;
 #if defined(__x86_64__)
   // Boost.Context's x86-64 SysV jump_fcontext (checked against its disassembly, Boost
   // 1.74) leaves at the suspended stack pointer: [0] mxcsr + x87 control word,
@@ -78,8 +111,8 @@ void from_saved_context(const void* fctx, Frames& out) noexcept {
   // UNW_INIT_SIGNAL_FRAME: the saved pc is where the context resumes, not a return
   // address, so its frame is looked up at pc itself (in grove_jump_fcontext the unwind
   // rules at pc and at pc - 1 differ).
-  if (unw_init_local2(&cursor, &uc, UNW_INIT_SIGNAL_FRAME) < 0) return;
-  walk(cursor, out);
+  if (u.init_local2(&cursor, &uc, UNW_INIT_SIGNAL_FRAME) < 0) return;
+  walk(u, cursor, out);
 #else
   (void)fctx;  // the saved-register layout is only known for x86-64 here
 #endif
@@ -87,12 +120,14 @@ void from_saved_context(const void* fctx, Frames& out) noexcept {
 
 [[gnu::noinline]] void from_here(Frames& out) noexcept {
   out.n = 0;
+  const Libunwind& u = libunwind();
+  if (!u.loaded) return;
   unw_context_t uc;
-  if (unw_getcontext(&uc) < 0) return;
+  if (u.getcontext(&uc) < 0) return;
   unw_cursor_t cursor;
-  if (unw_init_local(&cursor, &uc) < 0) return;
-  if (unw_step(&cursor) <= 0) return;  // leave out this function's own frame
-  walk(cursor, out);
+  if (u.init_local2(&cursor, &uc, 0) < 0) return;
+  if (u.step(&cursor) <= 0) return;  // leave out this function's own frame
+  walk(u, cursor, out);
 }
 
 #else
@@ -290,7 +325,7 @@ std::string Symbolize::resolve(std::uintptr_t pc) {
 void Symbolize::append(std::string& out, const Frames& frames, const char* indent) {
   if (frames.n == 0) {
     out += indent;
-    out += available() ? "(no stack)\n" : "(no stack: grove was built without libunwind)\n";
+    out += available() ? "(no stack)\n" : "(no stack: libunwind.so.8 is not installed, or grove was built without libunwind)\n";
     return;
   }
   for (int i = 0; i < frames.n; ++i) {

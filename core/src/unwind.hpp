@@ -8,8 +8,9 @@
 //
 // Nothing here is on a hot path: it runs only when someone asks for a dump, when the
 // blocked-hub monitor reports, or when a green thread overflowed its stack.
-// Built without libunwind (meson: optional dependency) the first two give empty
-// stacks and Symbolize says so.
+// Without libunwind (meson: optional dependency, its headers only; libunwind.so.8 is
+// loaded at run time, unwind.cpp says why) the first two give empty stacks and
+// Symbolize says so.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +27,7 @@ struct Frames {
   int n = 0;
 };
 
-// True when grove was built with libunwind (stacks can be taken at all).
+// True when grove was built with libunwind and libunwind.so.8 could be loaded.
 bool available() noexcept;
 
 // The stack of a context suspended by jump_fcontext (GreenThreadState::fctx), read

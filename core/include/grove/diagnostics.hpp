@@ -12,9 +12,9 @@ namespace grove {
 // name, state, what it waits on and for how long; under it, its call stack, innermost
 // frame first (function, and file:line where the code has debug info). A parked green
 // thread's stack is read from its saved registers without resuming it. Stacks need
-// grove built with libunwind (and libdw for file:line); without them each green
-// thread says so. Does not park. 10,000 parked green threads take about 0.15 s
-// (bench/core/dump_bench).
+// libunwind (libunwind.so.8, loaded on first use) and libdw for file:line; without
+// them each green thread says so. Does not park. 10,000 parked green threads take
+// 0.15 to 0.2 s (bench/core/dump_bench). docs/debugging.md shows the output.
 GROVE_API std::string format_run_info();
 
 // Writes format_run_info() to `out` (stderr by default).
