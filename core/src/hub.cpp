@@ -312,6 +312,7 @@ Hub::~Hub() {
     dump_signal_owner[dump_signal_.signum] = 0;
   }
   const bool on_root = current_ == &root_;
+  if (on_root) context::forget(&hub_);  // its TSan fiber (context.hpp); never runs again
   if (root_.locals && root_.status != Status::kAbandoned) destroy_locals(&root_);
   if (live_count_ > 0) report_abandoned();
   ev_loop_destroy(loop_);
@@ -455,7 +456,7 @@ inline void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcep
   current_ = to;
   to->status = Status::kRunning;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  running_.store(to, std::memory_order_relaxed);
+  running_.store(to, std::memory_order_release);
   GreenThreadState* prev = context::jump(from, to);
   // Resumed: `from` runs again.
   restore_thread_state(from);
@@ -682,7 +683,7 @@ inline void Hub::finish(GreenThreadState* self) noexcept {
   current_ = next;
   next->status = Status::kRunning;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  running_.store(next, std::memory_order_relaxed);
+  running_.store(next, std::memory_order_release);
   context::jump_dying(self, next);
 }
 

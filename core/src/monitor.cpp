@@ -66,8 +66,10 @@ void Monitor::run() {
       continue;
     }
     if (!reported && now - last_change >= threshold) {
-      const GreenThreadState* gt = hub_.running_.load(std::memory_order_relaxed);
-      // The culprit is running (not switching), so its name is stable while we read it.
+      const GreenThreadState* gt = hub_.running_.load(std::memory_order_acquire);
+      // The culprit is running (not switching), so its name is stable while we read it;
+      // acquire pairs with the hub's release store of running_ at the switch, after
+      // the green thread's name and id were written (on the hub's OS thread).
       culprit = gt ? hub_.describe(gt) : std::string("?");
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_change).count();
       std::string stack = sampled_stack(hub_thread_);

@@ -9,7 +9,9 @@
 #endif
 #endif
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "child_process.hpp"
 #include "grove_test.hpp"
@@ -30,4 +32,13 @@ GROVE_TEST("ThreadSanitizer reports nothing when the same increments hold a mute
   CHECK(r.exited_ok());
   CHECK(r.err.find("ThreadSanitizer") == std::string::npos);
   CHECK(r.err.find("counter 2") != std::string::npos);
+}
+
+// Each hub's own context is a TSan fiber, and TSan keeps at most 8,128 threads (fibers
+// included): one left behind per hub would end a long-running program that starts
+// OS threads with hubs one after another ("Thread limit exceeded. Dying.").
+GROVE_TEST("more OS threads with a hub than TSan's thread limit, one after another") {
+  for (int i = 0; i < 8200; ++i) {
+    std::thread([] { grove::sleep(std::chrono::microseconds(1)); }).join();  // runs its hub's loop
+  }
 }
