@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# micro_instructions.sh SRC BUILD: instructions per yield-loop iteration (two green
+# threads, one yield each) and per spawn+join, from callgrind runs of micro.cpp at
+# two iteration counts (the difference cancels start-up). SRC is a grove source tree,
+# BUILD a release build of it.
+set -eu
+S=$1; B=$2; o=$(mktemp -d)
+trap 'rm -rf "$o"' EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+g++ -std=c++20 -O2 -I"$S/core/include" -I"$B/core/include" "$here/micro.cpp" -o "$o/micro" \
+  -L"$B" -lgrove -Wl,-rpath,"$B" -lspdlog -lfmt -pthread
+for w in yield spawn; do
+  for n in 100000 200000; do
+    valgrind --tool=callgrind --callgrind-out-file="$o/cg.$w.$n" -q "$o/micro" "$w" "$n"
+  done
+  a=$(awk '/^totals:|^summary:/{print $2}' "$o/cg.$w.100000" | tail -1)
+  b=$(awk '/^totals:|^summary:/{print $2}' "$o/cg.$w.200000" | tail -1)
+  echo "${w}_instructions: $(python3 -c "print(round(($b-$a)/100000,1))") instructions"
+done
