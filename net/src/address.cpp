@@ -1,6 +1,8 @@
 // address.cpp: parsing and printing socket addresses.
 #include <grove/net/address.hpp>
 
+#include "port.hpp"
+
 #include <arpa/inet.h>
 #include <net/if.h>
 
@@ -18,14 +20,11 @@ namespace {
   throw std::invalid_argument(msg);
 }
 
-std::uint16_t parse_port(std::string_view text, std::string_view port) {
-  if (port.empty()) bad(text, "missing port after ':' (expected host:port, [v6]:port or a /unix/path)");
-  unsigned value = 0;
-  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec == std::errc::result_out_of_range && p == port.data() + port.size()) value = 65536;
-  else if (ec != std::errc() || p != port.data() + port.size()) bad(text, "the port is not a number");
-  if (value > 65535) bad(text, "the port is out of range (0..65535)");
-  return static_cast<std::uint16_t>(value);
+// The port, or bad() with why it is not one.
+std::uint16_t port_of(std::string_view text, std::string_view port) {
+  std::uint16_t value = 0;
+  if (const char* why = detail::parse_port(port, value)) bad(text, why);
+  return value;
 }
 
 bool fill_ip(sockaddr_storage& ss, socklen_t& len, std::string_view host, std::uint16_t port) {
@@ -103,7 +102,7 @@ Address Address::parse(std::string_view text) {
     auto close = text.find(']');
     if (close == std::string_view::npos) bad(text, "missing ']' after an IPv6 host");
     if (close + 1 >= text.size() || text[close + 1] != ':') bad(text, "missing :port after ']'");
-    std::uint16_t port = parse_port(text, text.substr(close + 2));
+    std::uint16_t port = port_of(text, text.substr(close + 2));
     if (!fill_ip(a.storage_, a.len_, text.substr(1, close - 1), port) ||
         a.family() != Family::kIPv6) {
       bad(text, "the part in [] is not an IPv6 address");
@@ -113,7 +112,7 @@ Address Address::parse(std::string_view text) {
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos) bad(text, "missing :port (expected host:port, [v6]:port or a /unix/path)");
   if (text.find(':') != colon) bad(text, "an IPv6 host must be written in brackets, as [::1]:7000");
-  std::uint16_t port = parse_port(text, text.substr(colon + 1));
+  std::uint16_t port = port_of(text, text.substr(colon + 1));
   if (colon == 0) bad(text, "missing host before ':'");
   if (!fill_ip(a.storage_, a.len_, text.substr(0, colon), port)) {
     bad(text,

@@ -1,6 +1,7 @@
 // endpoint.cpp: parsing "host:port" strings with a host name, and picking the
 // address a server listens on.
 #include "endpoint.hpp"
+#include "port.hpp"
 
 #include <netdb.h>
 
@@ -19,15 +20,11 @@ namespace {
   throw std::invalid_argument(msg);
 }
 
-// The same rules, and words, as Address::parse's port.
-std::uint16_t parse_port(std::string_view text, std::string_view port) {
-  if (port.empty()) bad(text, "missing port after ':' (expected host:port, [v6]:port or a /unix/path)");
-  unsigned value = 0;
-  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec == std::errc::result_out_of_range && p == port.data() + port.size()) value = 65536;
-  else if (ec != std::errc() || p != port.data() + port.size()) bad(text, "the port is not a number");
-  if (value > 65535) bad(text, "the port is out of range (0..65535)");
-  return static_cast<std::uint16_t>(value);
+// The port, or bad() with why it is not one.
+std::uint16_t port_of(std::string_view text, std::string_view port) {
+  std::uint16_t value = 0;
+  if (const char* why = detail::parse_port(port, value)) bad(text, why);
+  return value;
 }
 
 }  // namespace
@@ -45,7 +42,7 @@ Endpoint Endpoint::parse(std::string_view text, Use use) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos) bad(text, "missing :port (expected host:port, [v6]:port or a /unix/path)");
   if (text.find(':') != colon) bad(text, "an IPv6 host must be written in brackets, as [::1]:7000");
-  ep.port = parse_port(text, text.substr(colon + 1));
+  ep.port = port_of(text, text.substr(colon + 1));
   const std::string_view host = text.substr(0, colon);
   if (host.empty()) {
     if (use == Use::kConnect) bad(text, "missing host before ':' (\":port\" means every interface only to a server)");

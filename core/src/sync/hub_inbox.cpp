@@ -106,39 +106,33 @@ bool HubInbox::closed() const {
 
 void HubInbox::on_async(struct ev_loop*, ev_async* w, int) noexcept { static_cast<HubInbox*>(w->data)->drain(); }
 
-void HubInbox::drain() noexcept {
-  InboxEntry* list;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    list = head_;
-    head_ = tail_ = nullptr;
-    for (InboxEntry* e = list; e; e = e->next) e->queued = false;
-  }
-  // Every entry of the batch runs before any green thread does (run() never switches),
-  // so a waiter that finds its wake entry no longer queued knows it has been run.
+InboxEntry* HubInbox::take_batch(bool close) noexcept {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (close) closed_ = true;
+  InboxEntry* list = head_;
+  head_ = tail_ = nullptr;
+  for (InboxEntry* e = list; e; e = e->next) e->queued = false;
+  return list;
+}
+
+template <class F>
+void HubInbox::each_unlinked(InboxEntry* list, F&& f) noexcept {
   while (list) {
     InboxEntry* e = list;
     list = list->next;
     e->next = nullptr;
-    e->run();
+    f(e);
   }
 }
 
+void HubInbox::drain() noexcept {
+  // Every entry of the batch runs before any green thread does (run() never switches),
+  // so a waiter that finds its wake entry no longer queued knows it has been run.
+  each_unlinked(take_batch(false), [](InboxEntry* e) { e->run(); });
+}
+
 void HubInbox::close() noexcept {
-  InboxEntry* list;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    closed_ = true;
-    list = head_;
-    head_ = tail_ = nullptr;
-    for (InboxEntry* e = list; e; e = e->next) e->queued = false;
-  }
-  while (list) {
-    InboxEntry* e = list;
-    list = list->next;
-    e->next = nullptr;
-    e->drop();
-  }
+  each_unlinked(take_batch(true), [](InboxEntry* e) { e->drop(); });
   while (ExitHook* h = hooks_) {
     remove_exit_hook(h);
     h->hub_exited();

@@ -62,6 +62,12 @@ class GROVE_API HubInbox {
  private:
   static void on_async(struct ev_loop*, ev_async* w, int) noexcept;
   void drain() noexcept;
+  // Takes every queued entry (marked no longer queued) under the mutex; closes the
+  // inbox in the same step if `close`.
+  InboxEntry* take_batch(bool close) noexcept;
+  // Calls f on each entry of a taken batch, unlinked first (f may queue it again).
+  template <class F>
+  static void each_unlinked(InboxEntry* list, F&& f) noexcept;
 
   Hub& hub_;
   const std::uint64_t serial_;
