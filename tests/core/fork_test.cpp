@@ -48,6 +48,18 @@ void bound_child() {
   ::signal(SIGALRM, [](int) { ::_exit(100 + g_step); });
 }
 
+// A green thread parked in a read on `a` (up to 5 s), storing how many bytes it got.
+grove::GreenThreadHandle parked_reader(Socket& a, std::size_t& got) {
+  auto reader = grove::spawn([&a, &got] {
+    a.settimeout(5s);
+    char buf[4];
+    std::error_code ec;
+    got = a.recv_into(buf, sizeof buf, ec);
+  });
+  grove::yield();
+  return reader;
+}
+
 // What the child's hub must still do: sleep, spawn + join, run_in_thread (new workers:
 // the parent's do not exist here), and socket I/O on a pair of its own. Returns 0 if
 // all of it worked, else which step failed.
@@ -159,13 +171,7 @@ GROVE_TEST("a green thread that was ready but had not run at fork() never runs i
 GROVE_TEST("in the child, joining or killing a green thread abandoned at fork() raises UsageError") {
   auto [a, b] = Socket::pair();
   std::size_t got = 0;
-  auto reader = grove::spawn([&a, &got] {
-    a.settimeout(5s);
-    char buf[4];
-    std::error_code ec;
-    got = a.recv_into(buf, sizeof buf, ec);
-  });
-  grove::yield();
+  auto reader = parked_reader(a, got);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -198,13 +204,7 @@ GROVE_TEST("in the child, joining or killing a green thread abandoned at fork() 
 GROVE_TEST("an abandoned reader's watcher does not spin the child's hub while its fd is readable") {
   auto [a, b] = Socket::pair();
   std::size_t got = 0;
-  auto reader = grove::spawn([&a, &got] {
-    a.settimeout(5s);
-    char buf[4];
-    std::error_code ec;
-    got = a.recv_into(buf, sizeof buf, ec);
-  });
-  grove::yield();
+  auto reader = parked_reader(a, got);
   b.sendall("x", 1);  // readable in both processes until the parent's reader runs
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
@@ -227,13 +227,7 @@ GROVE_TEST("an abandoned reader's watcher does not spin the child's hub while it
 GROVE_TEST("in the child, a socket an abandoned green thread was parked in can be used") {
   auto [a, b] = Socket::pair();
   std::size_t got = 0;
-  auto reader = grove::spawn([&a, &got] {
-    a.settimeout(5s);
-    char buf[4];
-    std::error_code ec;
-    got = a.recv_into(buf, sizeof buf, ec);
-  });
-  grove::yield();
+  auto reader = parked_reader(a, got);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
