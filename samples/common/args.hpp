@@ -92,11 +92,15 @@ class Args {
 };
 
 // The options of a server sample that takes no others: --port N [--host H]
-// [--max-connections N] (0: no limit).
+// [--max-connections N] (0: no limit) [--hubs N] (hubs serving, each on an OS thread
+// of its own; 1: the main thread's only) [--workers N] (prefork worker processes; 0:
+// serve in this process).
 struct ServerArgs {
   std::string host = "127.0.0.1";
   long long port = -1;
   std::size_t max_connections = 0;
+  std::size_t hubs = 1;
+  std::size_t workers = 0;
 };
 
 inline ServerArgs server_args(int argc, char** argv, const char* usage_line) {
@@ -106,6 +110,8 @@ inline ServerArgs server_args(int argc, char** argv, const char* usage_line) {
     if (args.is("--port")) out.port = args.number(0, 65535);
     else if (args.is("--host")) out.host = args.text();
     else if (args.is("--max-connections")) out.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
+    else if (args.is("--hubs")) out.hubs = static_cast<std::size_t>(args.number(1, 1024));
+    else if (args.is("--workers")) out.workers = static_cast<std::size_t>(args.number(0, 1024));
     else args.usage();
   }
   if (out.port < 0) args.usage_missing();
