@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # gdb_test.sh TARGET GDB_SCRIPT [--no-core]: the gdb extension (core/gdb/libgrove-gdb.py) on a live
-# process and on a core file. TARGET (tests/core/gdb_target.cpp) parks 'gdb-waiter' in
+# process, on a core file gdb wrote (generate-core-file) and on one the kernel wrote when the
+# process died of SIGABRT (a crash, with grove's default guard pages). TARGET (tests/core/gdb_target.cpp) parks 'gdb-waiter' in
 # gdb_target_waits_on_event and 'gdb-sleeper' in gdb_target_sleeps, then stops at
 # gdb_target_all_parked. Exit 77 (meson: skipped) where gdb is missing or ptrace is not
 # permitted. --no-core (sanitizer builds): no core file; AddressSanitizer's shadow
 # memory would make it tens of gigabytes.
 set -u
-target=$1
+target=$(realpath "$1")
 script=$2
 with_core=1
 [ "${3:-}" = --no-core ] && with_core=0
@@ -21,7 +22,10 @@ fi
 # gdb's generate-core-file saves a mapping only if it can read all of it: the guard
 # pages MADV_GUARD_INSTALL puts in the middle of a stack mapping (Linux 6.13+, grove's
 # default there) cannot be read, so the green threads' stacks would be missing from
-# the core. mprotect guards are mappings of their own, which gcore skips.
+# gdb's core. mprotect guards are mappings of their own, which gcore skips. The kernel's
+# core dump (a crash) writes the guard pages as zeros and keeps the stacks: the last part
+# of this test runs with the default guards.
+default_guard=${GROVE_STACK_GUARD-}
 export GROVE_STACK_GUARD=mprotect
 
 work=$(mktemp -d)
@@ -86,5 +90,31 @@ elif [ -s "$work/core" ]; then
 else
   echo "FAIL: gdb wrote no core file"
   fail=1
+fi
+
+# The kernel's core file of a crash, with the default guard pages: only where the kernel
+# writes core files to the working directory (core_pattern not a pipe to a collector).
+pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|')
+if ((!with_core)); then
+  :
+elif [[ $pattern == '|'* || $pattern == */* ]]; then
+  echo "=== kernel core file: not tried (core_pattern '$pattern' does not write to the working directory)"
+else
+  mkdir "$work/crash"
+  (
+    cd "$work/crash" && ulimit -c unlimited &&
+    if [ -n "$default_guard" ]; then export GROVE_STACK_GUARD=$default_guard; else unset GROVE_STACK_GUARD; fi &&
+    gdb -nx -batch -ex "break gdb_target_all_parked" -ex run -ex "signal SIGABRT" "$target" >/dev/null 2>&1
+  )
+  kcore=$(find "$work/crash" -maxdepth 1 -name 'core*' -type f | head -1)
+  if [ -z "$kcore" ]; then
+    echo "=== kernel core file: none written (ulimit -c or the kernel refused); not checked"
+  else
+    gdb -nx -batch -ex "source $script" -ex "set pagination off" "${commands[@]}" \
+      "$target" "$kcore" >"$work/kcore.txt" 2>&1
+    echo "=== kernel core file (default guard pages)"
+    cat "$work/kcore.txt"
+    check "kernel core" "$work/kcore.txt" "${expected[@]}"
+  fi
 fi
 exit $fail
