@@ -9,6 +9,7 @@
 #   headers      every public header (grove/detail/ aside) compiles on its own, and none
 #                pulls in libev's or Boost's headers or macros
 #   pkg-config   consumer.cpp with `pkg-config --cflags --libs grove`, linked and run
+#   gdb-autoload gdb loads the installed gdb extension with libgrove by itself
 #   static       consumer.cpp against libgrove.a with `pkg-config --static --libs grove`
 #   monkey       monkey_consumer.cpp with `pkg-config --cflags --libs grove-monkey`
 #   preload      LD_PRELOAD=<libdir>/libgrove_monkey.so works from this prefix (which
@@ -129,6 +130,27 @@ $CXX "${cxxflags[@]}" "$work/pc/consumer.cpp" -o "$work/pc/consumer" \
   "${grove_cflags[@]}" "${grove_libs[@]}" -Wl,-rpath,"$libdir" >>"$step_log" 2>&1
 readelf -d "$work/pc/consumer" | grep -q 'NEEDED.*\[libgrove\.so\.' || fail "consumer does not need libgrove.so"
 run_program "grove $version consumer ok" "$work/pc/consumer"
+end
+
+# --- gdb auto-load -----------------------------------------------------------------
+
+begin gdb-autoload "gdb loads the installed extension with libgrove (info green-threads)"
+# gdb looks for <scripts-directory>/<the library's real path>-gdb.py; a distribution's
+# gdb searches /usr/share/gdb/auto-load, this prefix's is $prefix/share/gdb/auto-load.
+if ! command -v gdb >/dev/null; then
+  echo "gdb is not installed: not checked (scripts/setup.sh --test installs it)" >>"$step_log"
+elif ! gdb -nx -batch -ex run /bin/true 2>&1 | grep -q "exited normally"; then
+  echo "gdb cannot run a program here (ptrace not permitted?): not checked" >>"$step_log"
+else
+  autoload=$(find "$prefix" -path '*/gdb/auto-load/*' -name "libgrove.so.$version-gdb.py" | head -n 1)
+  [ -n "$autoload" ] || fail "the gdb extension was not installed under <datadir>/gdb/auto-load"
+  gdb -nx -batch -iex "set auto-load scripts-directory ${autoload%%/gdb/auto-load/*}/gdb/auto-load" \
+    -iex "set auto-load safe-path $prefix" -ex "break grove::detail::Hub::park" -ex run \
+    -ex "info green-threads" -ex kill "$work/pc/consumer" >"$work/gdb-autoload.txt" 2>&1 || true
+  cat "$work/gdb-autoload.txt" >>"$step_log"
+  grep -Eq "^[0-9]+ green thread\(s\)" "$work/gdb-autoload.txt" ||
+    fail "gdb did not auto-load $autoload for $libdir/libgrove.so.$version (no 'info green-threads')"
+fi
 end
 
 # --- pkg-config, static ----------------------------------------------------------
