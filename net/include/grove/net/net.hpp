@@ -6,11 +6,13 @@
 //   BufferedStream   buffered_stream.hpp  read_line / read_until / buffered writes
 //   StreamServer     stream_server.hpp    one green thread per TCP connection
 //   DatagramServer   datagram_server.hpp  UDP server
+//   prefork          prefork.hpp          N worker processes on one listener, supervised
 #pragma once
 
 #include <grove/net/address.hpp>
 #include <grove/net/buffered_stream.hpp>
 #include <grove/net/datagram_server.hpp>
+#include <grove/net/prefork.hpp>
 #include <grove/net/resolve.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/net/stream_server.hpp>

@@ -1,0 +1,469 @@
+// prefork_supervisor.cpp: the parent side of prefork: forks the workers, replaces the
+// ones that die (with a back-off for a crash loop), stops them gracefully and rolls
+// them on request. The behaviour is described in grove/net/prefork.hpp.
+//
+// One green thread does all of it, in a loop: read the self-pipe (signal numbers from
+// the handlers of prefork_signal_pipe.cpp; stop() and restart() write SIGTERM / SIGHUP
+// there too), reap, act, then park in wait_readable on the pipe until the next byte
+// or the next deadline (a restart due, a worker to SIGKILL).
+#include <grove/net/prefork.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <grove/errors.hpp>
+#include <grove/log.hpp>
+#include <spdlog/fmt/fmt.h>
+
+#include "endpoint.hpp"
+#include "prefork_signal_pipe.hpp"
+#include "prefork_worker.hpp"
+
+namespace grove::net {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kMaxWorkers = 1024;
+// A worker that dies sooner than this after its start is in a crash loop.
+constexpr Duration kCrashUptime = 1s;
+constexpr Duration kFirstBackoff = 100ms;
+// The longest park without news: a safety net only (every event writes the pipe).
+constexpr Duration kMaxPark = 1s;
+
+double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::sigabbrev_np(sig);
+    return std::string("was killed by signal ") + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  return "ended (status " + std::to_string(status) + ")";
+}
+
+}  // namespace
+
+struct PreforkSupervisor::Impl {
+  Socket listener;
+  Address address;
+  std::string unlink_path;  // a Unix socket file the endpoint constructor made
+  Worker worker;
+  PreforkOptions opts;
+  int pipe[2] = {-1, -1};
+  bool ran = false;
+
+  // A worker process.
+  struct Process {
+    pid_t pid = 0;
+    std::size_t slot = 0;
+    unsigned generation = 0;      // the rolling restart it was started for
+    Clock::time_point started;
+    bool asked_to_stop = false;   // sent SIGTERM: it is leaving, nothing replaces it
+    bool killed = false;          // sent SIGKILL
+    Clock::time_point kill_at;    // when it gets SIGKILL, once asked to stop
+  };
+  // A place for one serving worker.
+  struct Slot {
+    bool start_due = false;       // needs a worker at `start_at`
+    Clock::time_point start_at;
+    unsigned quick_deaths = 0;    // deaths within kCrashUptime in a row
+  };
+  std::vector<Process> procs;
+  std::vector<Slot> slots;
+  unsigned generation = 0;        // bumped by each rolling restart request
+  bool stopping = false;
+  Clock::time_point roll_retry_at{};  // a fork for the roll failed: not before then
+
+  const detail::SupervisorSignalPipe* signals = nullptr;  // during run()
+
+  void check_options() const;
+  void make_pipe();
+  void supervise();
+  void drain_pipe(bool& stop, bool& roll);
+  void reap();
+  void on_exit(const Process& p, int status);
+  bool fork_worker(std::size_t slot);
+  void ask_to_stop(Process& p, Clock::time_point deadline);
+  void begin_stop();
+  void roll();
+  void kill_overdue(Clock::time_point now);
+  Clock::time_point next_deadline(Clock::time_point now) const;
+  void kill_all_now() noexcept;
+  void close_listener() noexcept;
+};
+
+void PreforkSupervisor::Impl::check_options() const {
+  if (!worker) throw UsageError("grove::net::PreforkSupervisor: the worker function is empty");
+  if (opts.workers > kMaxWorkers) {
+    throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::workers = " + std::to_string(opts.workers) +
+                     " is more than " + std::to_string(kMaxWorkers) + " worker processes");
+  }
+  if (opts.stop_timeout < Duration::zero() || opts.restart_backoff_max < Duration::zero()) {
+    throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::stop_timeout and restart_backoff_max must not "
+                     "be negative");
+  }
+  std::error_code ec;
+  const int accepting = listener.get_option(SOL_SOCKET, SO_ACCEPTCONN, ec);
+  if (ec || !accepting || listener.type() != SocketType::kStream) {
+    throw UsageError("grove::net::PreforkSupervisor: the listener is not a listening stream socket (bind and "
+                     "listen() it first)");
+  }
+}
+
+void PreforkSupervisor::Impl::make_pipe() {
+  if (::pipe2(pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::system_category(), "grove::net::PreforkSupervisor: pipe2");
+  }
+}
+
+PreforkSupervisor::PreforkSupervisor(Socket listener, Worker worker, PreforkOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& im = *impl_;
+  im.listener = std::move(listener);
+  im.worker = std::move(worker);
+  im.opts = std::move(options);
+  im.check_options();
+  im.address = im.listener.local_address();
+  im.make_pipe();
+}
+
+PreforkSupervisor::PreforkSupervisor(std::string_view endpoint, Worker worker, PreforkOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& im = *impl_;
+  im.worker = std::move(worker);
+  im.opts = std::move(options);
+  // Checked before binding, so a bad option leaves no socket file behind.
+  if (!im.worker || im.opts.workers > kMaxWorkers) im.check_options();
+  const auto ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kListen);
+  const Address want = ep.listen_address("grove::net::PreforkSupervisor");
+  Socket s(want.family(), SocketType::kStream);
+  if (want.family() != Family::kUnix) s.set_reuse_address(true);
+  s.bind(want);
+  im.listener = std::move(s);
+  im.address = im.listener.local_address();
+  if (im.address.family() == Family::kUnix && !im.address.host().empty() && im.address.host()[0] != '@') {
+    im.unlink_path = im.address.host();
+  }
+  try {
+    im.listener.listen(im.opts.backlog);
+    im.check_options();
+    im.make_pipe();
+  } catch (...) {
+    im.close_listener();
+    throw;
+  }
+}
+
+PreforkSupervisor::~PreforkSupervisor() {
+  Impl& im = *impl_;
+  im.close_listener();
+  if (im.pipe[0] >= 0) ::close(im.pipe[0]);
+  if (im.pipe[1] >= 0) ::close(im.pipe[1]);
+}
+
+const Address& PreforkSupervisor::address() const noexcept { return impl_->address; }
+
+std::vector<int> PreforkSupervisor::worker_pids() const {
+  std::vector<std::pair<std::size_t, int>> serving;
+  for (const Impl::Process& p : impl_->procs) {
+    if (!p.asked_to_stop) serving.emplace_back(p.slot, p.pid);
+  }
+  std::sort(serving.begin(), serving.end());
+  std::vector<int> out;
+  for (const auto& s : serving) out.push_back(s.second);
+  return out;
+}
+
+void PreforkSupervisor::stop() noexcept {
+  const char c = SIGTERM;
+  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
+}
+
+void PreforkSupervisor::restart() noexcept {
+  const char c = SIGHUP;
+  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
+}
+
+void PreforkSupervisor::run() {
+  Impl& im = *impl_;
+  if (im.ran) throw UsageError("grove::net::PreforkSupervisor::run: called twice (the listener is closed when it returns)");
+  const detail::SupervisorSignalPipe signals(im.pipe[1]);
+  im.ran = true;
+  im.signals = &signals;
+  struct Finish {
+    Impl& im;
+    ~Finish() {
+      im.kill_all_now();  // none left unless run() is unwinding
+      im.close_listener();
+      im.signals = nullptr;
+    }
+  } finish{im};
+
+  std::size_t n = im.opts.workers;
+  if (n == 0) {
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    n = cpus > 0 ? static_cast<std::size_t>(cpus) : 1;
+  }
+  im.slots.assign(n, Impl::Slot{true, Clock::now(), 0});
+  grove::logger().info("{}: {} workers serving {}", im.opts.name, n, im.address.to_string());
+  im.supervise();
+  grove::logger().info("{}: every worker has exited", im.opts.name);
+}
+
+void PreforkSupervisor::Impl::supervise() {
+  for (;;) {
+    bool stop = false, roll_asked = false;
+    drain_pipe(stop, roll_asked);
+    reap();
+    if (stop && !stopping) begin_stop();
+    if (roll_asked && !stopping) {
+      ++generation;
+      grove::logger().info("{}: rolling restart of {} workers", opts.name, slots.size());
+    }
+    const Clock::time_point now = Clock::now();
+    if (stopping) {
+      if (procs.empty()) return;
+    } else {
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        if (slots[i].start_due && slots[i].start_at <= now) fork_worker(i);
+      }
+      roll();
+    }
+    kill_overdue(now);
+    const Clock::time_point next = next_deadline(Clock::now());
+    const Duration wait = std::max(Duration::zero(), std::chrono::duration_cast<Duration>(next - Clock::now()));
+    std::error_code ec;
+    wait_readable(pipe[0], wait, ec);
+    if (ec && ec != std::errc::timed_out) throw std::system_error(ec, "grove::net::PreforkSupervisor::run: wait");
+  }
+}
+
+void PreforkSupervisor::Impl::drain_pipe(bool& stop, bool& roll_asked) {
+  char buf[64];
+  for (;;) {
+    const ssize_t n = ::read(pipe[0], buf, sizeof buf);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      const int sig = buf[i];
+      if (sig == SIGTERM || sig == SIGINT) {
+        if (!stopping && !stop) {
+          grove::logger().info("{}: {}: stopping the workers (stop timeout {} ms)", opts.name,
+                               sig == SIGINT ? "SIGINT" : "SIGTERM", ms(opts.stop_timeout));
+        }
+        stop = true;
+      } else if (sig == SIGHUP) {
+        roll_asked = true;
+      }
+      // SIGCHLD: reap() looks at every worker anyway.
+    }
+  }
+}
+
+void PreforkSupervisor::Impl::reap() {
+  for (std::size_t i = 0; i < procs.size();) {
+    int status = 0;
+    const pid_t r = ::waitpid(procs[i].pid, &status, WNOHANG);
+    if (r == procs[i].pid || (r < 0 && errno == ECHILD)) {
+      // ECHILD: reaped by someone else (a waitpid(-1) elsewhere in the process).
+      const Process p = procs[i];
+      procs.erase(procs.begin() + static_cast<std::ptrdiff_t>(i));
+      on_exit(p, r < 0 ? 0 : status);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void PreforkSupervisor::Impl::on_exit(const Process& p, int status) {
+  const Duration uptime = Clock::now() - p.started;
+  if (p.asked_to_stop || stopping) {
+    grove::logger().info("{}: worker {} (pid {}) {}", opts.name, p.slot, p.pid, describe_status(status));
+    return;
+  }
+  Slot& s = slots[p.slot];
+  if (uptime < kCrashUptime) {
+    ++s.quick_deaths;
+  } else {
+    s.quick_deaths = 0;
+  }
+  Duration delay = Duration::zero();
+  if (s.quick_deaths > 0) {
+    delay = kFirstBackoff;
+    for (unsigned k = 1; k < s.quick_deaths && delay < opts.restart_backoff_max; ++k) delay *= 2;
+    delay = std::min(delay, opts.restart_backoff_max);
+  }
+  if (s.quick_deaths > 1) {
+    grove::logger().error("{}: worker {} (pid {}) {} {:.0f} ms after it started, {} times in a row (crash loop); "
+                          "restarting it in {:.0f} ms",
+                          opts.name, p.slot, p.pid, describe_status(status), ms(uptime), s.quick_deaths, ms(delay));
+  } else {
+    grove::logger().warn("{}: worker {} (pid {}) {} after {:.0f} ms; restarting it{}", opts.name, p.slot, p.pid,
+                         describe_status(status), ms(uptime),
+                         delay > Duration::zero() ? fmt::format(" in {:.0f} ms", ms(delay)) : std::string());
+  }
+  s.start_due = true;
+  s.start_at = Clock::now() + delay;
+}
+
+bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
+  Slot& s = slots[slot];
+  const pid_t parent = ::getpid();
+  std::fflush(nullptr);  // or the child would write this process's buffered output again
+  pid_t pid;
+  {
+    const detail::SupervisorSignalsBlocked blocked;
+    pid = ::fork();
+    if (pid == 0) {
+      detail::WorkerStart start;
+      start.index = slot;
+      start.supervisor = parent;
+      start.supervisor_pipe[0] = pipe[0];
+      start.supervisor_pipe[1] = pipe[1];
+      start.previous_chld = &signals->previous(SIGCHLD);
+      start.previous_hup = &signals->previous(SIGHUP);
+      start.mask = &blocked.previous_mask();
+      start.name = &opts.name;
+      detail::run_worker_process(start, listener, worker);
+    }
+  }
+  if (pid < 0) {
+    const int e = errno;
+    ++s.quick_deaths;
+    Duration delay = kFirstBackoff;
+    for (unsigned k = 1; k < s.quick_deaths && delay < opts.restart_backoff_max; ++k) delay *= 2;
+    delay = std::min(delay, opts.restart_backoff_max);
+    grove::logger().error("{}: cannot fork worker {}: {}; retrying in {:.0f} ms", opts.name, slot, std::strerror(e),
+                          ms(delay));
+    s.start_due = true;
+    s.start_at = Clock::now() + delay;
+    return false;
+  }
+  s.start_due = false;
+  Process p;
+  p.pid = pid;
+  p.slot = slot;
+  p.generation = generation;
+  p.started = Clock::now();
+  procs.push_back(p);
+  grove::logger().info("{}: worker {} started (pid {})", opts.name, slot, pid);
+  return true;
+}
+
+void PreforkSupervisor::Impl::ask_to_stop(Process& p, Clock::time_point deadline) {
+  if (!p.asked_to_stop) {
+    p.asked_to_stop = true;
+    p.kill_at = deadline;
+    ::kill(p.pid, SIGTERM);
+  } else {
+    p.kill_at = std::min(p.kill_at, deadline);
+  }
+}
+
+void PreforkSupervisor::Impl::begin_stop() {
+  stopping = true;
+  for (Slot& s : slots) s.start_due = false;
+  const Clock::time_point deadline = Clock::now() + opts.stop_timeout;
+  for (Process& p : procs) ask_to_stop(p, deadline);
+}
+
+void PreforkSupervisor::Impl::roll() {
+  // One slot at a time: wait while an old worker is still leaving.
+  for (const Process& p : procs) {
+    if (p.asked_to_stop) return;
+  }
+  if (Clock::now() < roll_retry_at) return;
+  for (Process& p : procs) {
+    if (p.generation >= generation) continue;
+    const pid_t old = p.pid;
+    const std::size_t slot = p.slot;
+    if (!fork_worker(slot)) {  // procs may have grown: `p` is not used after this
+      slots[slot].start_due = false;  // the old worker goes on serving; retry later
+      roll_retry_at = Clock::now() + kFirstBackoff;
+      return;
+    }
+    for (Process& q : procs) {
+      if (q.pid == old) ask_to_stop(q, Clock::now() + opts.stop_timeout);
+    }
+    return;
+  }
+}
+
+void PreforkSupervisor::Impl::kill_overdue(Clock::time_point now) {
+  for (Process& p : procs) {
+    if (p.asked_to_stop && !p.killed && now >= p.kill_at) {
+      grove::logger().warn("{}: worker {} (pid {}) did not exit within {:.0f} ms of SIGTERM: SIGKILL", opts.name,
+                           p.slot, p.pid, ms(opts.stop_timeout));
+      ::kill(p.pid, SIGKILL);
+      p.killed = true;
+    }
+  }
+}
+
+Clock::time_point PreforkSupervisor::Impl::next_deadline(Clock::time_point now) const {
+  Clock::time_point next = now + kMaxPark;
+  if (!stopping) {
+    for (const Slot& s : slots) {
+      if (s.start_due) next = std::min(next, s.start_at);
+    }
+    if (generation > 0 && roll_retry_at > now) next = std::min(next, roll_retry_at);
+  }
+  for (const Process& p : procs) {
+    if (p.asked_to_stop && !p.killed) next = std::min(next, p.kill_at);
+  }
+  return next;
+}
+
+void PreforkSupervisor::Impl::kill_all_now() noexcept {
+  if (procs.empty()) return;
+  try {
+    grove::logger().warn("{}: run() is interrupted: SIGKILL to {} workers", opts.name, procs.size());
+  } catch (...) {
+  }
+  for (const Process& p : procs) ::kill(p.pid, SIGKILL);
+  // They die at once; this blocks the OS thread only that long.
+  for (const Process& p : procs) {
+    int status = 0;
+    while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  procs.clear();
+}
+
+void PreforkSupervisor::Impl::close_listener() noexcept {
+  listener.close();
+  if (!unlink_path.empty()) {
+    ::unlink(unlink_path.c_str());
+    unlink_path.clear();
+  }
+}
+
+void prefork(Socket listener, PreforkSupervisor::Worker worker, PreforkOptions options) {
+  PreforkSupervisor(std::move(listener), std::move(worker), std::move(options)).run();
+}
+
+void prefork(std::string_view endpoint, PreforkSupervisor::Worker worker, PreforkOptions options) {
+  PreforkSupervisor(endpoint, std::move(worker), std::move(options)).run();
+}
+
+}  // namespace grove::net
