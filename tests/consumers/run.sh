@@ -145,7 +145,7 @@ else
   autoload=$(find "$prefix" -path '*/gdb/auto-load/*' -name "libgrove.so.$version-gdb.py" | head -n 1)
   [ -n "$autoload" ] || fail "the gdb extension was not installed under <datadir>/gdb/auto-load"
   gdb -nx -batch -iex "set auto-load scripts-directory ${autoload%%/gdb/auto-load/*}/gdb/auto-load" \
-    -iex "set auto-load safe-path $prefix" -ex "break grove::detail::Hub::park" -ex run \
+    -iex "set auto-load safe-path $prefix" -iex "set breakpoint pending on" -ex "break grove::detail::Hub::park" -ex run \
     -ex "info green-threads" -ex kill "$work/pc/consumer" >"$work/gdb-autoload.txt" 2>&1 || true
   cat "$work/gdb-autoload.txt" >>"$step_log"
   grep -Eq "^[0-9]+ green thread\(s\)" "$work/gdb-autoload.txt" ||
