@@ -6,6 +6,10 @@
 //   BufferedStream   buffered_stream.hpp  read_line / read_until / buffered writes
 //   StreamServer     stream_server.hpp    one green thread per TCP connection
 //   DatagramServer   datagram_server.hpp  UDP server
+//   TlsContext       tls_context.hpp      TLS settings (OpenSSL SSL_CTX), client and server
+//   TlsStream        tls_stream.hpp       a TLS connection over a Socket; connect_tls
+//   tls_handler      tls_server.hpp       StreamServer serving TLS
+//   TlsErrc          tls_error.hpp        TLS error categories
 //   prefork          prefork.hpp          N worker processes on one listener, supervised
 #pragma once
 
@@ -16,3 +20,7 @@
 #include <grove/net/resolve.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/net/stream_server.hpp>
+#include <grove/net/tls_context.hpp>
+#include <grove/net/tls_error.hpp>
+#include <grove/net/tls_server.hpp>
+#include <grove/net/tls_stream.hpp>

@@ -60,6 +60,7 @@ enum class ShutdownHow : std::uint8_t { kRead, kWrite, kBoth };
 
 namespace detail {
 struct SocketState;
+struct SocketAccess;  // net/src: TlsStream parks on the socket's own watchers
 }
 
 class Socket;
@@ -265,6 +266,7 @@ class GROVE_API Socket {
   Address peer_address() const;
 
  private:
+  friend struct detail::SocketAccess;
   explicit Socket(std::unique_ptr<detail::SocketState> s) noexcept;
   std::unique_ptr<detail::SocketState> s_;
 };

@@ -1,0 +1,533 @@
+// tls_test.cpp: TlsContext, TlsStream, connect_tls and tls_handler, grove against
+// grove over loopback with certificates made at test time (tls_certs.hpp). The
+// clients no one here wrote (openssl s_client / s_server, curl, python3's ssl) are
+// in tests/samples/drive_tls.py.
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+
+#include <grove/net/stream_server.hpp>
+#include <grove/net/tls_server.hpp>
+#include <grove/net/tls_stream.hpp>
+
+#include "net_test.hpp"
+#include "tls_certs.hpp"
+
+using namespace net_test;
+using grove::net::StreamServer;
+using grove::net::TlsClientOptions;
+using grove::net::TlsContext;
+using grove::net::TlsErrc;
+using grove::net::TlsServerOptions;
+using grove::net::TlsStream;
+
+namespace {
+
+// One CA and a localhost certificate for the whole run.
+tls_test::TestPki& pki() {
+  static tls_test::TestPki p;
+  return p;
+}
+const tls_test::CertFiles& localhost_cert() {
+  static const tls_test::CertFiles c = pki().issue("localhost");
+  return c;
+}
+
+TlsContext server_ctx(const tls_test::CertFiles& c = localhost_cert(), std::vector<std::string> alpn = {}) {
+  TlsServerOptions o;
+  o.cert_file = c.cert;
+  o.key_file = c.key;
+  o.alpn = std::move(alpn);
+  return TlsContext::server(o);
+}
+
+TlsContext client_ctx(std::vector<std::string> alpn = {}) {
+  TlsClientOptions o;
+  o.ca_file = pki().ca_file();
+  o.alpn = std::move(alpn);
+  return TlsContext::client(o);
+}
+
+void echo_tls(TlsStream& t, const Address&) {
+  char buf[4096];
+  std::error_code ec;
+  for (int i = 0; i < 100000; ++i) {
+    const std::size_t n = t.recv_into(buf, sizeof buf, ec);
+    if (ec || n == 0) return;
+    t.sendall(buf, n, ec);
+    if (ec) return;
+  }
+}
+
+// A grove TLS echo server on 127.0.0.1, stopped by the destructor.
+struct EchoServer {
+  StreamServer server;
+  explicit EchoServer(const TlsContext& ctx, grove::Duration handshake_timeout = 5s)
+      : server(Address::parse("127.0.0.1:0"), grove::net::tls_handler(ctx, echo_tls, handshake_timeout)) {
+    server.start();
+  }
+  ~EchoServer() { server.stop(); }
+  std::uint16_t port() const { return server.address().port(); }
+};
+
+// The server still answers a verified client.
+void check_serves(std::uint16_t port) {
+  TlsStream t = grove::net::connect_tls("localhost", port, client_ctx(), 5s);
+  t.settimeout(5s);
+  t.sendall("still here");
+  char buf[10];
+  CHECK(t.recv_exactly(buf, sizeof buf) == sizeof buf);
+  CHECK(std::string(buf, sizeof buf) == "still here");
+  t.shutdown();
+}
+
+// The handshake's error when `ctx` connects to `port` as `host`.
+std::error_code handshake_error(std::uint16_t port, const TlsContext& ctx, const std::string& host = "localhost") {
+  std::error_code ec;
+  TlsStream t = grove::net::connect_tls(host, port, ctx, 5s, ec);
+  return ec;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ contexts
+
+TEST_CASE("TlsContext errors name the file and OpenSSL's reason") {
+  TlsServerOptions o;
+  o.cert_file = pki().dir() + "/missing.pem";
+  o.key_file = localhost_cert().key;
+  try {
+    TlsContext::server(o);
+    FAIL("no error for a missing certificate file");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("missing.pem") != std::string::npos);
+    CHECK(e.code() == std::errc::no_such_file_or_directory);
+  }
+  o.cert_file = pki().write("garbage.pem", "not a certificate\n");
+  try {
+    TlsContext::server(o);
+    FAIL("no error for a malformed certificate file");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("garbage.pem") != std::string::npos);
+    CHECK(std::string(e.what()).find("no start line") != std::string::npos);
+    CHECK(e.code().category() == grove::net::tls_category());
+  }
+  const tls_test::CertFiles other = pki().issue("other");
+  o.cert_file = localhost_cert().cert;
+  o.key_file = other.key;
+  try {
+    TlsContext::server(o);
+    FAIL("no error for a key that does not match");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("does not match") != std::string::npos);
+    CHECK(std::string(e.what()).find("key values mismatch") != std::string::npos);
+  }
+  CHECK_THROWS_AS(TlsContext::server(TlsServerOptions{}), std::invalid_argument);
+  TlsClientOptions c;
+  c.ca_file = pki().dir() + "/no-ca.pem";
+  CHECK_THROWS_WITH_AS(TlsContext::client(c), doctest::Contains("no-ca.pem"), std::system_error);
+  c = {};
+  c.ciphersuites = "TLS_NO_SUCH_SUITE";
+  CHECK_THROWS_WITH_AS(TlsContext::client(c), doctest::Contains("ciphersuites"), std::system_error);
+}
+
+TEST_CASE("a client context verifies by default and says so") {
+  CHECK(TlsContext::client().verifies_peer());
+  TlsClientOptions o;
+  o.insecure_skip_verify = true;
+  CHECK_FALSE(TlsContext::client(o).verifies_peer());
+  CHECK(server_ctx().is_server());
+}
+
+// ------------------------------------------------------------------ grove <-> grove
+
+GROVE_TEST("a grove client and a grove server echo over verified TLS 1.3 with ALPN") {
+  EchoServer srv(server_ctx(localhost_cert(), {"h2", "http/1.1"}));
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), client_ctx({"http/1.1", "h2"}), 5s);
+  CHECK(t.version() == "TLSv1.3");
+  CHECK(t.alpn_protocol() == "h2");  // the server's preference among those offered
+  CHECK(t.server_name() == "localhost");
+  t.settimeout(10s);
+  // Bigger than the socket buffers, so both sides park on WANT_WRITE / WANT_READ.
+  std::string big(4 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  auto writer = grove::spawn([&] { t.sendall(big); });
+  std::string back(big.size(), '\0');
+  CHECK(t.recv_exactly(back.data(), back.size()) == big.size());
+  writer.join();
+  CHECK(back == big);
+  t.shutdown();  // close_notify: the server reads end of file and closes with its own
+  char c;
+  CHECK(t.recv_into(&c, 1) == 0);
+}
+
+GROVE_TEST("connect_tls verifies an IP address against the certificate's IP entry") {
+  EchoServer srv(server_ctx());
+  TlsStream t = grove::net::connect_tls("127.0.0.1", srv.port(), client_ctx(), 5s);
+  t.sendall("ip");
+  CHECK(t.recv(2) == "ip");
+  Socket s = Socket::tcp();
+  s.connect(srv.server.address(), 5s);
+  TlsStream other = TlsStream::client(std::move(s), client_ctx(), "127.0.0.2");  // not in the certificate
+  std::error_code ec;
+  other.handshake(5s, ec);
+  CHECK(ec == std::error_code(X509_V_ERR_IP_ADDRESS_MISMATCH, grove::net::tls_verify_category()));
+}
+
+GROVE_TEST("a TLS 1.2 connection works when the client speaks only TLS 1.2") {
+  EchoServer srv(server_ctx());
+  TlsContext c = client_ctx();
+  SSL_CTX_set_max_proto_version(c.native_handle(), TLS1_2_VERSION);
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), c, 5s);
+  CHECK(t.version() == "TLSv1.2");
+  t.sendall("twelve");
+  CHECK(t.recv(6) == "twelve");
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  o.min_version = grove::net::TlsVersion::kTls13;
+  EchoServer only13(TlsContext::server(o));
+  const std::error_code ec = handshake_error(only13.port(), c);
+  CHECK(ec.category() == grove::net::tls_category());
+  check_serves(only13.port());
+}
+
+GROVE_TEST("a second connection resumes the session from a ticket") {
+  EchoServer srv(server_ctx());
+  TlsContext c = client_ctx();
+  for (int i = 0; i < 2; ++i) {
+    TlsStream t = grove::net::connect_tls("localhost", srv.port(), c, 5s);
+    CHECK(t.session_reused() == (i == 1));
+    t.sendall("x");  // the TLS 1.3 ticket comes after the handshake: read past it
+    CHECK(t.recv(1) == "x");
+    t.shutdown();
+  }
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  o.session_tickets = false;
+  EchoServer no_tickets(TlsContext::server(o));
+  for (int i = 0; i < 2; ++i) {
+    TlsStream t = grove::net::connect_tls("localhost", no_tickets.port(), c, 5s);
+    CHECK_FALSE(t.session_reused());
+    t.sendall("x");
+    CHECK(t.recv(1) == "x");
+  }
+}
+
+GROVE_TEST("a server picks its certificate by the name the client sends (SNI)") {
+  tls_test::CertSpec b;
+  b.common_name = "b.test";
+  b.dns = {"b.test"};
+  b.ips = {};
+  std::map<std::string, TlsContext> by_name{{"b.test", server_ctx(pki().issue("b", b))}};
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  std::vector<std::string> asked;
+  o.select_context = [&](std::string_view name) -> std::optional<TlsContext> {
+    asked.emplace_back(name);
+    auto it = by_name.find(std::string(name));
+    if (it == by_name.end()) return std::nullopt;
+    return it->second;
+  };
+  StreamServer server(Address::parse("127.0.0.1:0"), grove::net::tls_handler(TlsContext::server(o),
+                                                                               [](TlsStream& t, const Address&) {
+                                                                                 t.sendall(t.server_name());
+                                                                               }));
+  server.start();
+  // b.test: the certificate for b.test; localhost: the default one.
+  for (const std::string name : {"b.test", "localhost"}) {
+    Socket s = Socket::tcp();
+    s.connect(server.address(), 5s);
+    TlsStream t = TlsStream::client(std::move(s), client_ctx(), name);
+    t.handshake(5s);
+    CHECK(t.recv(64) == name);
+  }
+  CHECK(asked == std::vector<std::string>{"b.test", "localhost"});
+  server.stop();
+}
+
+GROVE_TEST("a server that requires a client certificate refuses a client without one") {
+  const tls_test::CertFiles client_cert = [] {
+    tls_test::CertSpec s;
+    s.common_name = "client one";
+    s.dns = {};
+    s.ips = {};
+    s.client = true;
+    return pki().issue("client", s);
+  }();
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  o.client_auth = grove::net::TlsClientAuth::kRequired;
+  o.client_ca_file = pki().ca_file();
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(TlsContext::server(o), [](TlsStream& t, const Address&) {
+                        t.sendall(t.peer_subject() + "\n");
+                      }));
+  server.start();
+  {  // without a certificate: the TLS 1.3 client learns it at its first read
+    std::error_code ec;
+    TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s, ec);
+    if (!ec) t.recv(64, ec);
+    CHECK(ec.category() == grove::net::tls_category());
+  }
+  TlsClientOptions c;
+  c.ca_file = pki().ca_file();
+  c.cert_file = client_cert.cert;
+  c.key_file = client_cert.key;
+  TlsStream t = grove::net::connect_tls("localhost", server.address().port(), TlsContext::client(c), 5s);
+  t.settimeout(5s);
+  CHECK(t.recv(64) == "CN=client one\n");
+  server.stop();
+}
+
+// ------------------------------------------------------------------ refused certificates
+
+GROVE_TEST("a certificate for another name is refused with hostname mismatch") {
+  EchoServer srv(server_ctx());
+  const std::error_code ec = handshake_error(srv.port(), client_ctx(), "127.0.0.1");
+  CHECK_FALSE(ec);
+  tls_test::CertSpec other;
+  other.common_name = other.dns[0] = "other.test";
+  other.ips = {};
+  EchoServer wrong(server_ctx(pki().issue("other-name", other)));
+  std::error_code e2;
+  TlsStream t = grove::net::connect_tls("localhost", wrong.port(), client_ctx(), 5s, e2);
+  CHECK(e2 == std::error_code(X509_V_ERR_HOSTNAME_MISMATCH, grove::net::tls_verify_category()));
+  CHECK(e2.message().find("certificate verify failed") != std::string::npos);
+  try {
+    grove::net::connect_tls("localhost", wrong.port(), client_ctx(), 5s);
+    FAIL("no error");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("localhost") != std::string::npos);
+  }
+  check_serves(srv.port());
+}
+
+GROVE_TEST("expired and not yet valid certificates are refused") {
+  tls_test::CertSpec expired;
+  expired.not_before = -3 * 86400;
+  expired.not_after = -86400;
+  tls_test::CertSpec future;
+  future.not_before = 86400;
+  future.not_after = 3 * 86400;
+  EchoServer old_srv(server_ctx(pki().issue("expired", expired)));
+  EchoServer new_srv(server_ctx(pki().issue("future", future)));
+  CHECK(handshake_error(old_srv.port(), client_ctx()) ==
+        std::error_code(X509_V_ERR_CERT_HAS_EXPIRED, grove::net::tls_verify_category()));
+  CHECK(handshake_error(new_srv.port(), client_ctx()) ==
+        std::error_code(X509_V_ERR_CERT_NOT_YET_VALID, grove::net::tls_verify_category()));
+}
+
+GROVE_TEST("a certificate from an unknown CA and a self-signed one are refused by default") {
+  tls_test::TestPki stranger("stranger");
+  EchoServer unknown(server_ctx(stranger.issue("localhost")));
+  CHECK(handshake_error(unknown.port(), client_ctx()) ==
+        std::error_code(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, grove::net::tls_verify_category()));
+  EchoServer self(server_ctx(pki().self_signed("self")));
+  // The system's CA bundle, as a client gets by default.
+  CHECK(handshake_error(self.port(), TlsContext::client()) ==
+        std::error_code(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, grove::net::tls_verify_category()));
+  // ... unless verification is turned off by name.
+  TlsClientOptions o;
+  o.insecure_skip_verify = true;
+  TlsStream t = grove::net::connect_tls("localhost", self.port(), TlsContext::client(o), 5s);
+  t.sendall("ok");
+  CHECK(t.recv(2) == "ok");
+  CHECK_THROWS_AS(TlsStream::client(Socket::tcp(), client_ctx(), ""), grove::UsageError);
+}
+
+// ------------------------------------------------------------------ faults
+
+GROVE_TEST("plaintext sent to a TLS port ends that connection only") {
+  EchoServer srv(server_ctx());
+  Socket s = Socket::tcp();
+  s.connect(srv.server.address(), 5s);
+  s.settimeout(5s);
+  s.sendall("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  char buf[256];
+  std::error_code ec;
+  std::size_t total = 0;
+  for (int i = 0; i < 10; ++i) {  // an alert at most, then end of file
+    const std::size_t n = s.recv_into(buf, sizeof buf, ec);
+    if (ec || n == 0) break;
+    total += n;
+  }
+  CHECK(total < 64);
+  check_serves(srv.port());
+  for (int i = 0; i < 100 && srv.server.connection_count() > 0; ++i) grove::sleep(5ms);
+  CHECK(srv.server.connection_count() == 0);
+}
+
+GROVE_TEST("a TLS client to a plaintext port fails its handshake") {
+  StreamServer plain(Address::parse("127.0.0.1:0"), [](Socket& s, const Address&) {
+    s.sendall("220 hello, this is not TLS\r\n");
+    char buf[512];
+    std::error_code ec;
+    for (int i = 0; i < 100; ++i) {
+      if (s.recv_into(buf, sizeof buf, ec) == 0 || ec) return;
+    }
+  });
+  plain.start();
+  std::error_code ec;
+  const auto t0 = std::chrono::steady_clock::now();
+  TlsStream t = grove::net::connect_tls("localhost", plain.address().port(), client_ctx(), 5s, ec);
+  CHECK(ec.category() == grove::net::tls_category());
+  CHECK(ec != std::errc::timed_out);
+  CHECK(elapsed_s(t0) < 2.0);
+  plain.stop();
+}
+
+GROVE_TEST("a client that stalls in the handshake is dropped when the handshake timeout fires") {
+  EchoServer srv(server_ctx(), 200ms);
+  Socket s = Socket::tcp();
+  s.connect(srv.server.address(), 5s);
+  grove::sleep(20ms);
+  CHECK(srv.server.connection_count() == 1);
+  s.settimeout(3s);
+  const auto t0 = std::chrono::steady_clock::now();
+  char c;
+  CHECK(s.recv_into(&c, 1) == 0);  // the server gave up and closed
+  CHECK(elapsed_s(t0) < 1.5);
+  check_serves(srv.port());
+  // The client side: a server that accepts and never answers.
+  Socket l = listener();
+  std::error_code ec;
+  const auto t1 = std::chrono::steady_clock::now();
+  TlsStream t = grove::net::connect_tls("127.0.0.1", l.local_address().port(), client_ctx(), 200ms, ec);
+  CHECK(ec == std::errc::timed_out);
+  CHECK(elapsed_s(t1) < 1.5);
+}
+
+GROVE_TEST("a peer that closes without close_notify is truncation, unless allowed") {
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(server_ctx(), [](TlsStream& t, const Address&) {
+                        t.sendall("partial");
+                        t.close();  // no close_notify
+                      }));
+  server.start();
+  for (const bool allow : {false, true}) {
+    TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s);
+    t.settimeout(5s);
+    t.allow_truncation(allow);
+    char buf[7];
+    CHECK(t.recv_exactly(buf, sizeof buf) == 7);
+    std::error_code ec;
+    CHECK(t.recv_into(buf, sizeof buf, ec) == 0);
+    if (allow) {
+      CHECK_FALSE(ec);
+      CHECK(t.recv_into(buf, sizeof buf, ec) == 0);  // and stays at end of file
+      CHECK_FALSE(ec);
+    } else {
+      CHECK(ec == TlsErrc::kTruncated);
+      CHECK(ec.message().find("unexpected eof") != std::string::npos);
+      CHECK_THROWS_AS(t.recv_into(buf, sizeof buf), std::system_error);  // the same error again
+    }
+  }
+  server.stop();
+}
+
+GROVE_TEST("garbage records after the handshake end that connection only") {
+  std::error_code server_saw;
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(server_ctx(), [&](TlsStream& t, const Address&) {
+                        char buf[64];
+                        t.recv_into(buf, sizeof buf, server_saw);
+                      }));
+  server.start();
+  TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s);
+  // An application-data record header with a body of noise, straight on the socket.
+  std::string junk = "\x17\x03\x03\x00\x20";
+  junk.append(32, '\x5a');
+  t.socket().sendall(junk);
+  t.settimeout(5s);
+  char c;
+  std::error_code ec;
+  t.recv_into(&c, 1, ec);  // the server's alert, or end of file
+  for (int i = 0; i < 100 && server.connection_count() > 0; ++i) grove::sleep(5ms);
+  CHECK(server_saw.category() == grove::net::tls_category());
+  CHECK(server.connection_count() == 0);
+  server.stop();
+}
+
+GROVE_TEST("a TLS 1.2 renegotiation attempt is refused") {
+  EchoServer srv(server_ctx());
+  TlsContext c = client_ctx();
+  SSL_CTX_set_max_proto_version(c.native_handle(), TLS1_2_VERSION);
+  SSL_CTX_clear_options(c.native_handle(), SSL_OP_NO_RENEGOTIATION);
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), c, 5s);
+  t.settimeout(5s);
+  REQUIRE(SSL_renegotiate(t.native_handle()) == 1);
+  std::error_code ec;
+  t.sendall("again?", 6, ec);  // sends the new ClientHello first
+  char buf[8];
+  if (!ec) t.recv_into(buf, sizeof buf, ec);
+  CHECK(ec);
+  check_serves(srv.port());
+}
+
+// ------------------------------------------------------------------ parking
+
+GROVE_TEST("a TLS recv times out as a socket's does and may be retried") {
+  EchoServer srv(server_ctx());
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), client_ctx(), 5s);
+  t.settimeout(50ms);
+  char buf[4];
+  std::error_code ec;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(t.recv_into(buf, sizeof buf, ec) == 0);
+  CHECK(ec == std::errc::timed_out);
+  CHECK(elapsed_s(t0) >= 0.04);
+  t.settimeout(5s);
+  t.sendall("more");
+  CHECK(t.recv_exactly(buf, 4) == 4);
+  CHECK(std::string(buf, 4) == "more");
+}
+
+GROVE_TEST("closing a TLS stream wakes a green thread parked in it with ECANCELED") {
+  EchoServer srv(server_ctx());
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), client_ctx(), 5s);
+  std::error_code ec;
+  auto reader = grove::spawn([&] {
+    char buf[4];
+    t.recv_into(buf, sizeof buf, ec);
+  });
+  grove::sleep(10ms);
+  t.close();
+  reader.join();
+  CHECK(ec == std::error_code(ECANCELED, std::system_category()));
+  std::error_code later;
+  t.sendall("x", 1, later);
+  CHECK(later == std::error_code(EBADF, std::system_category()));
+}
+
+GROVE_TEST("one green thread reads while another writes on the same TLS stream") {
+  EchoServer srv(server_ctx());
+  TlsStream t = grove::net::connect_tls("localhost", srv.port(), client_ctx(), 5s);
+  t.settimeout(10s);
+  constexpr int kMessages = 2000;
+  auto writer = grove::spawn([&] {
+    for (int i = 0; i < kMessages; ++i) t.sendall("0123456789abcdef");
+  });
+  std::string got;
+  char buf[4096];
+  for (int i = 0; i < 100000 && got.size() < kMessages * 16u; ++i) got.append(buf, t.recv_into(buf, sizeof buf));
+  writer.join();
+  CHECK(got.size() == kMessages * 16u);
+  CHECK(got.substr(got.size() - 16) == "0123456789abcdef");
+}
+
+GROVE_TEST("a TlsStream refuses a context of the wrong side") {
+  CHECK_THROWS_AS(TlsStream::client(Socket::tcp(), server_ctx(), "localhost"), grove::UsageError);
+  CHECK_THROWS_AS(TlsStream::server(Socket::tcp(), client_ctx()), grove::UsageError);
+  CHECK_THROWS_AS(grove::net::tls_handler(client_ctx(), echo_tls), grove::UsageError);
+  TlsStream closed;
+  std::error_code ec;
+  closed.handshake(1s, ec);
+  CHECK(ec == std::error_code(EBADF, std::system_category()));
+}
