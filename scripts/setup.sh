@@ -10,10 +10,12 @@ BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config
   libev-dev libboost-context-dev libboost-dev libspdlog-dev
   libhttp-parser-dev  # samples/http_server
+  libssl-dev  # TLS (net/src/tls_*): OpenSSL 3
   libunwind-dev libdw-dev  # call stacks in dumps (optional: without them dumps have none)
 )
 TEST_PACKAGES=(
   doctest-dev python3 strace binutils netcat-openbsd socat curl gnuplot-nox
+  openssl  # tests/samples/drive_tls.py: s_client, s_server and a throwaway CA
   redis-server redis-tools libhiredis-dev
   libcurl4-openssl-dev  # samples/monkey_fetch and the monkey tests
   nginx-light  # the peer of samples/http_server in bench/servers
