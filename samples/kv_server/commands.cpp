@@ -28,7 +28,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "connection.hpp"
+#include "client.hpp"
 #include "glob.hpp"
 #include "reply.hpp"
 #include "resp_parser.hpp"
@@ -70,27 +70,27 @@ Store::Slot& set_string(Store& store, std::string_view key, std::string_view val
 
 // --- server ---
 
-void cmd_ping(Connection& c, Args a) {
+void cmd_ping(Client& c, Args a) {
   if (a.size() > 2) return reply::error(c.out(), "ERR wrong number of arguments for 'ping' command");
   if (a.size() == 2) return reply::bulk(c.out(), a[1]);
   reply::simple(c.out(), "PONG");
 }
 
-void cmd_echo(Connection& c, Args a) { reply::bulk(c.out(), a[1]); }
+void cmd_echo(Client& c, Args a) { reply::bulk(c.out(), a[1]); }
 
-void cmd_quit(Connection& c, Args) {
+void cmd_quit(Client& c, Args) {
   reply::ok(c.out());
   c.close_after_reply();
 }
 
-void cmd_select(Connection& c, Args a) {
+void cmd_select(Client& c, Args a) {
   long long db;
   if (!parse_ll(a[1], db)) return reply::error(c.out(), reply::kNotInteger);
   if (db != 0) return reply::error(c.out(), "ERR DB index is out of range");
   reply::ok(c.out());
 }
 
-void cmd_config(Connection& c, Args a) {
+void cmd_config(Client& c, Args a) {
   if (!iequals(a[1], "get")) {
     return reply::error(c.out(), "ERR unknown subcommand '" + std::string(a[1]) + "'. Try CONFIG HELP.");
   }
@@ -112,10 +112,10 @@ void cmd_config(Connection& c, Args a) {
   for (std::size_t i = 0; i < n; ++i) reply::bulk(c.out(), pairs[i]);
 }
 
-void cmd_info(Connection& c, Args) {
+void cmd_info(Client& c, Args) {
   const Store& st = c.store();
   std::string info = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nserver:kv_server (grove)\r\n\r\n";
-  info += "# Clients\r\nconnected_clients:" + std::to_string(c.server().clients) +
+  info += "# Clients\r\nconnected_clients:" + std::to_string(c.server().clients.load(std::memory_order_relaxed)) +
           "\r\nblocked_clients:" + std::to_string(st.blocked_clients()) + "\r\n\r\n";
   info += "# Keyspace\r\n";
   if (st.size() > 0) {
@@ -124,9 +124,9 @@ void cmd_info(Connection& c, Args) {
   reply::bulk(c.out(), info);
 }
 
-void cmd_dbsize(Connection& c, Args) { reply::integer(c.out(), static_cast<long long>(c.store().size())); }
+void cmd_dbsize(Client& c, Args) { reply::integer(c.out(), static_cast<long long>(c.store().size())); }
 
-void cmd_flushall(Connection& c, Args a) {
+void cmd_flushall(Client& c, Args a) {
   if (a.size() > 2 || (a.size() == 2 && !iequals(a[1], "async") && !iequals(a[1], "sync"))) {
     return reply::error(c.out(), reply::kSyntax);
   }
@@ -136,7 +136,7 @@ void cmd_flushall(Connection& c, Args a) {
 
 // --- strings ---
 
-void cmd_get(Connection& c, Args a) {
+void cmd_get(Client& c, Args a) {
   Store::Slot* s = c.store().find(a[1]);
   if (!s) return reply::nil(c.out());
   const std::string* str = as_string(s);
@@ -155,7 +155,7 @@ std::int64_t expire_bound_base(std::int64_t now) {
 }
 
 // SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | KEEPTTL]
-void cmd_set(Connection& c, Args a) {
+void cmd_set(Client& c, Args a) {
   bool nx = false, xx = false, get = false, keepttl = false;
   char ttl_unit = 0;     // 'e' (EX) or 'p' (PX) once given: the same may come again, as in redis
   long long ttl_ms = 0;  // 0: none given
@@ -212,7 +212,7 @@ void cmd_set(Connection& c, Args a) {
   if (!get) reply::ok(c.out());
 }
 
-void cmd_mget(Connection& c, Args a) {
+void cmd_mget(Client& c, Args a) {
   reply::array(c.out(), a.size() - 1);
   for (std::size_t i = 1; i < a.size(); ++i) {
     Store::Slot* s = c.store().find(a[i]);
@@ -225,13 +225,13 @@ void cmd_mget(Connection& c, Args a) {
   }
 }
 
-void cmd_mset(Connection& c, Args a) {
+void cmd_mset(Client& c, Args a) {
   if (a.size() % 2 == 0) return reply::error(c.out(), "ERR wrong number of arguments for 'mset' command");
   for (std::size_t i = 1; i < a.size(); i += 2) c.store().set_expire(set_string(c.store(), a[i], a[i + 1]), 0);
   reply::ok(c.out());
 }
 
-void incr_by(Connection& c, std::string_view key, long long delta) {
+void incr_by(Client& c, std::string_view key, long long delta) {
   Store& store = c.store();
   Store::Slot* s = store.find(key);
   long long v = 0;
@@ -255,16 +255,16 @@ void incr_by(Connection& c, std::string_view key, long long delta) {
   reply::integer(c.out(), v);
 }
 
-void cmd_incr(Connection& c, Args a) { incr_by(c, a[1], 1); }
-void cmd_decr(Connection& c, Args a) { incr_by(c, a[1], -1); }
+void cmd_incr(Client& c, Args a) { incr_by(c, a[1], 1); }
+void cmd_decr(Client& c, Args a) { incr_by(c, a[1], -1); }
 
-void cmd_incrby(Connection& c, Args a) {
+void cmd_incrby(Client& c, Args a) {
   long long d;
   if (!parse_ll(a[2], d)) return reply::error(c.out(), reply::kNotInteger);
   incr_by(c, a[1], d);
 }
 
-void cmd_decrby(Connection& c, Args a) {
+void cmd_decrby(Client& c, Args a) {
   long long d;
   if (!parse_ll(a[2], d)) return reply::error(c.out(), reply::kNotInteger);
   if (d == kLLMin) return reply::error(c.out(), "ERR decrement would overflow");
@@ -273,25 +273,25 @@ void cmd_decrby(Connection& c, Args a) {
 
 // --- keys ---
 
-void cmd_del(Connection& c, Args a) {
+void cmd_del(Client& c, Args a) {
   long long n = 0;
   for (std::size_t i = 1; i < a.size(); ++i) n += c.store().erase(a[i]);
   reply::integer(c.out(), n);
 }
 
-void cmd_exists(Connection& c, Args a) {
+void cmd_exists(Client& c, Args a) {
   long long n = 0;
   for (std::size_t i = 1; i < a.size(); ++i) n += c.store().find(a[i]) != nullptr;
   reply::integer(c.out(), n);
 }
 
-void cmd_type(Connection& c, Args a) {
+void cmd_type(Client& c, Args a) {
   Store::Slot* s = c.store().find(a[1]);
   reply::simple(c.out(), !s ? "none" : as_string(s) ? "string" : "list");
 }
 
 // O(keys), as in redis: meant for debugging and tests, not for a busy server.
-void cmd_keys(Connection& c, Args a) {
+void cmd_keys(Client& c, Args a) {
   const std::string_view pattern = a[1];
   const bool all = pattern == "*";
   const std::int64_t now = Store::now_ms();
@@ -305,7 +305,7 @@ void cmd_keys(Connection& c, Args a) {
 }
 
 // EXPIRE / PEXPIRE key time [NX | XX | GT | LT]
-void expire_generic(Connection& c, Args a, long long unit_ms, const char* name) {
+void expire_generic(Client& c, Args a, long long unit_ms, const char* name) {
   long long t;
   if (!parse_ll(a[2], t)) return reply::error(c.out(), reply::kNotInteger);
   bool nx = false, xx = false, gt = false, lt = false;
@@ -342,10 +342,10 @@ void expire_generic(Connection& c, Args a, long long unit_ms, const char* name) 
   reply::integer(c.out(), 1);
 }
 
-void cmd_expire(Connection& c, Args a) { expire_generic(c, a, 1000, "expire"); }
-void cmd_pexpire(Connection& c, Args a) { expire_generic(c, a, 1, "pexpire"); }
+void cmd_expire(Client& c, Args a) { expire_generic(c, a, 1000, "expire"); }
+void cmd_pexpire(Client& c, Args a) { expire_generic(c, a, 1, "pexpire"); }
 
-void ttl_generic(Connection& c, Args a, bool ms) {
+void ttl_generic(Client& c, Args a, bool ms) {
   Store::Slot* s = c.store().find(a[1]);
   if (!s) return reply::integer(c.out(), -2);
   if (s->second.expire_at == 0) return reply::integer(c.out(), -1);
@@ -353,10 +353,10 @@ void ttl_generic(Connection& c, Args a, bool ms) {
   reply::integer(c.out(), ms ? left : (left + 500) / 1000);
 }
 
-void cmd_ttl(Connection& c, Args a) { ttl_generic(c, a, false); }
-void cmd_pttl(Connection& c, Args a) { ttl_generic(c, a, true); }
+void cmd_ttl(Client& c, Args a) { ttl_generic(c, a, false); }
+void cmd_pttl(Client& c, Args a) { ttl_generic(c, a, true); }
 
-void cmd_persist(Connection& c, Args a) {
+void cmd_persist(Client& c, Args a) {
   Store::Slot* s = c.store().find(a[1]);
   if (!s || s->second.expire_at == 0) return reply::integer(c.out(), 0);
   c.store().set_expire(*s, 0);
@@ -365,7 +365,7 @@ void cmd_persist(Connection& c, Args a) {
 
 // --- lists ---
 
-void push_generic(Connection& c, Args a, bool left) {
+void push_generic(Client& c, Args a, bool left) {
   Store& store = c.store();
   Store::Slot* s = store.find(a[1]);
   if (s && !as_list(s)) return reply::error(c.out(), reply::kWrongType);
@@ -386,11 +386,11 @@ void push_generic(Connection& c, Args a, bool left) {
   store.serve_blocked(a[1]);  // clients blocked on the key get their elements now
 }
 
-void cmd_lpush(Connection& c, Args a) { push_generic(c, a, true); }
-void cmd_rpush(Connection& c, Args a) { push_generic(c, a, false); }
+void cmd_lpush(Client& c, Args a) { push_generic(c, a, true); }
+void cmd_rpush(Client& c, Args a) { push_generic(c, a, false); }
 
 // LPOP / RPOP key [count]
-void pop_generic(Connection& c, Args a, bool left) {
+void pop_generic(Client& c, Args a, bool left) {
   if (a.size() > 3) {
     return reply::error(c.out(), left ? "ERR wrong number of arguments for 'lpop' command"
                                       : "ERR wrong number of arguments for 'rpop' command");
@@ -422,10 +422,10 @@ void pop_generic(Connection& c, Args a, bool left) {
   if (list->empty()) store.erase(s);
 }
 
-void cmd_lpop(Connection& c, Args a) { pop_generic(c, a, true); }
-void cmd_rpop(Connection& c, Args a) { pop_generic(c, a, false); }
+void cmd_lpop(Client& c, Args a) { pop_generic(c, a, true); }
+void cmd_rpop(Client& c, Args a) { pop_generic(c, a, false); }
 
-void cmd_llen(Connection& c, Args a) {
+void cmd_llen(Client& c, Args a) {
   Store::Slot* s = c.store().find(a[1]);
   if (!s) return reply::integer(c.out(), 0);
   List* list = as_list(s);
@@ -433,7 +433,7 @@ void cmd_llen(Connection& c, Args a) {
   reply::integer(c.out(), static_cast<long long>(list->size()));
 }
 
-void cmd_lrange(Connection& c, Args a) {
+void cmd_lrange(Client& c, Args a) {
   long long start, stop;
   if (!parse_ll(a[2], start) || !parse_ll(a[3], stop)) return reply::error(c.out(), reply::kNotInteger);
   Store::Slot* s = c.store().find(a[1]);
@@ -451,7 +451,7 @@ void cmd_lrange(Connection& c, Args a) {
 
 // BLPOP / BRPOP key [key ...] timeout: the timeout in seconds (a float; 0 waits
 // forever). Pops from the first non-empty key, in argument order; otherwise blocks.
-void bpop_generic(Connection& c, Args a, bool left) {
+void bpop_generic(Client& c, Args a, bool left) {
   const std::string_view t = a.back();
   char buf[64];
   double seconds = 0;
@@ -491,12 +491,12 @@ void bpop_generic(Connection& c, Args a, bool left) {
   c.block_pop(keys, timeout, left);
 }
 
-void cmd_blpop(Connection& c, Args a) { bpop_generic(c, a, true); }
-void cmd_brpop(Connection& c, Args a) { bpop_generic(c, a, false); }
+void cmd_blpop(Client& c, Args a) { bpop_generic(c, a, true); }
+void cmd_brpop(Client& c, Args a) { bpop_generic(c, a, false); }
 
 struct Command {
   int arity;
-  void (*run)(Connection&, Args);
+  void (*run)(Client&, Args);
 };
 
 using Table = std::unordered_map<std::string_view, Command>;
@@ -520,7 +520,7 @@ const Table& table() {
 }
 
 // "ERR unknown command 'FOO', with args beginning with: 'a' 'b' ", as redis 7.
-void unknown_command(Connection& c, Args a) {
+void unknown_command(Client& c, Args a) {
   std::string msg = "ERR unknown command '";
   msg.append(a[0].substr(0, 128));
   msg += "', with args beginning with: ";
@@ -537,7 +537,7 @@ void unknown_command(Connection& c, Args a) {
 
 }  // namespace
 
-void execute(Connection& c, std::span<const std::string_view> argv) {
+void execute(Client& c, std::span<const std::string_view> argv) {
   // Command names are matched lower-cased, in a copy: the original spelling goes
   // into error messages.
   char name[16];

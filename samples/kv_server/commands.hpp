@@ -6,11 +6,11 @@
 
 namespace kv {
 
-class Connection;
+class Client;
 
 // Runs one request (argv[0] is the command name, any case) and appends its reply to
 // c.out(). Unknown commands and wrong argument counts get redis's error replies.
 // Parks only in BLPOP / BRPOP.
-void execute(Connection& c, std::span<const std::string_view> argv);
+void execute(Client& c, std::span<const std::string_view> argv);
 
 }  // namespace kv

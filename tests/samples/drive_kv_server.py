@@ -234,9 +234,9 @@ def wait_for(pred, what, timeout=20):
 
 # --- scenarios ---
 
-def kv_redis_cli():
+def kv_redis_cli(*server_args):
     """Every command, its options and its errors, through redis-cli."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     p = srv.port
     checks = [
         (["PING"], "PONG"),
@@ -423,9 +423,9 @@ def kv_same_as_redis():
     srv.stop()
 
 
-def kv_pipelining():
+def kv_pipelining(*server_args):
     """redis-cli --pipe (mass insertion) and raw pipelines, in order."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     n = 20000
     data = b"".join(Resp.encode("SET", f"key:{i}", f"value:{i}") for i in range(n))
     data += b"".join(Resp.encode("INCR", "counter") for _ in range(n))
@@ -453,10 +453,10 @@ def kv_pipelining():
     srv.stop()
 
 
-def kv_blocking_pops():
+def kv_blocking_pops(*server_args):
     """BLPOP served FIFO across redis-cli clients; timeouts; a blocked client that
     hangs up is cleaned up and takes nothing."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     p = srv.port
     ctl = Resp(p)
     first = subprocess.Popen(["redis-cli", "-p", str(p), "--no-raw", "BLPOP", "queue", "0"], stdout=subprocess.PIPE)
@@ -508,9 +508,9 @@ def kv_blocking_pops():
     srv.stop(signal.SIGTERM)
 
 
-def kv_malformed_frames():
+def kv_malformed_frames(*server_args):
     """A malformed or oversized frame closes that connection only."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     keeper = Resp(srv.port)
     assert keeper.cmd("SET", "alive", "yes") == "OK"
     for frame in MALFORMED_FRAMES + [b"*1\r\n$4\r\nPINGxx", b"*1\r\n$4\r\nPING\n\n"]:
@@ -536,9 +536,9 @@ def kv_malformed_frames():
     srv.stop()
 
 
-def kv_many_clients():
+def kv_many_clients(*server_args):
     """200 clients at once, each with its own keys and a shared counter."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     n, rounds = 200, 20
     sel = selectors.DefaultSelector()
     state = {}
@@ -598,9 +598,9 @@ def kv_many_clients():
     srv.stop()
 
 
-def kv_expiry():
+def kv_expiry(*server_args):
     """Keys expire when read (lazily) and, unread, by the sweeping green thread."""
-    srv = KvServer()
+    srv = KvServer(*server_args)
     c = Resp(srv.port)
     assert c.cmd("SET", "short", "v", "PX", "50") == "OK"
     time.sleep(0.2)
@@ -669,17 +669,214 @@ def kv_batching():
     shutil.rmtree(top)
 
 
-def kv_hiredis():
+def kv_hiredis(*server_args):
     """hiredis's synchronous API: types, binary values, pipelines, blocking pops."""
     assert HIREDIS_CLIENT, "no kv_hiredis_client given"
-    srv = KvServer()
+    srv = KvServer(*server_args)
     r = subprocess.run([HIREDIS_CLIENT, str(srv.port)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ok" in r.stdout, r
     srv.stop()
 
 
+# --- several hubs (--hubs N): one store hub executes, the others forward ---
+
+HUBS = ("--hubs", "4")
+
+
+def kv_hubs_semantics():
+    """With --hubs 4, replies byte for byte as redis-server's while the requests of one
+    sequence go round-robin over 16 connections (spread over the hubs by SO_REUSEPORT):
+    every connection sees the one keyspace. Then redis-cli (a new connection per
+    command), malformed frames, expiry and hiredis, as with one hub."""
+    ref = RedisServer()
+    srv = KvServer(*HUBS)
+    try:
+        a = Resp(ref.path)
+        conns = [Resp(srv.port) for _ in range(16)]
+        for i, req in enumerate(SAME_AS_REDIS):
+            mode = req[-1] if req[-1] in ("sorted", "ttl") else None
+            args = req[:-1] if mode else req
+            b = conns[i % len(conns)]
+            a.send(*args)
+            b.send(*args)
+            want, got = a.reply_raw(), b.reply_raw()
+            if mode == "sorted":
+                want, got = sorted(parse(want)), sorted(parse(got))
+            elif mode == "ttl" and abs(parse(want) - parse(got)) == 1:
+                got = want
+            assert want == got, f"{args} on connection {i % len(conns)}: redis-server replied {want!r}, " \
+                                f"kv_server {got!r}"
+        # The same sequence pipelined in one send on each of 4 fresh connections in
+        # turn (a batch forwarded whole), against the reference.
+        for k in range(4):
+            reqs = [r[:-1] if r[-1] in ("sorted", "ttl") else r for r in SAME_AS_REDIS]
+            reqs = [r for r in reqs if r[0].upper() not in ("TTL", "KEYS")]  # timing and order dependent
+            data = b"".join(Resp.encode(*r) for r in reqs)
+            c = Resp(srv.port)
+            a.s.sendall(data)
+            c.s.sendall(data)
+            for r in reqs:
+                want, got = a.reply_raw(), c.reply_raw()
+                assert want == got, f"pipelined {r} (round {k}): redis-server replied {want!r}, kv_server {got!r}"
+            c.close()
+        for c in conns:
+            c.close()
+        a.close()
+        for frame in MALFORMED_FRAMES:
+            a, b = Resp(ref.path), Resp(srv.port)
+            a.s.sendall(b"PING\r\n" + frame)
+            b.s.sendall(b"PING\r\n" + frame)
+            want, got = a.read_until_closed(), b.read_until_closed()
+            assert want == got, f"{frame[:40]!r}: redis-server sent {want!r}, kv_server {got!r}"
+            a.close()
+            b.close()
+        # QUIT in the middle of a pipeline: the requests behind it are not run.
+        q = Resp(srv.port)
+        q.s.sendall(Resp.encode("SET", "quit-before", "1") + Resp.encode("QUIT") + Resp.encode("SET", "quit-after", "1"))
+        assert q.read_until_closed() == b"+OK\r\n+OK\r\n"
+        q.close()
+        c = Resp(srv.port)
+        assert c.cmd("EXISTS", "quit-before", "quit-after") == 1
+        c.close()
+    finally:
+        ref.stop()
+    srv.stop()
+    kv_redis_cli(*HUBS)
+    kv_malformed_frames(*HUBS)
+    kv_expiry(*HUBS)
+    kv_hiredis(*HUBS)
+
+
+def kv_hubs_many_clients():
+    """200 clients over 4 hubs, 20 rounds each of SET/GET of their own key and INCR of
+    a shared counter: the counter ends at exactly 4,000 (each INCR atomic across
+    hubs), every GET returns its own client's value, INFO counts every hub's clients."""
+    kv_many_clients(*HUBS)
+    # Many short connections (each a store session started and ended) in parallel
+    # with long ones: the counter stays exact.
+    srv = KvServer(*HUBS)
+    deadline = time.time() + 60
+    procs = [subprocess.Popen(["redis-cli", "-p", str(srv.port), "-r", "200", "INCR", "burst"],
+                              stdout=subprocess.DEVNULL) for _ in range(4)]
+    for _ in range(50):
+        c = Resp(srv.port)
+        assert isinstance(c.cmd("INCR", "burst"), int)
+        c.close()
+        assert time.time() < deadline
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    c = Resp(srv.port)
+    assert c.cmd("GET", "burst") == b"850"
+    c.close()
+    srv.stop()
+
+
+def kv_hubs_blocking():
+    """With --hubs 4: everything kv_blocking_pops checks, then 8 clients blocked on 8
+    keys (over the hubs) are each woken by an RPUSH from another connection, while
+    other clients keep being served; a batch that blocks has its earlier replies sent
+    first and its later requests run after the pop."""
+    kv_blocking_pops(*HUBS)
+    srv = KvServer(*HUBS)
+    p = srv.port
+    ctl = Resp(p)
+    waiters = []
+    for i in range(8):
+        w = Resp(p)
+        w.s.sendall(Resp.encode("SET", f"mine{i}", "x") + Resp.encode("BLPOP", f"q{i}", "other", "0") +
+                    Resp.encode("GET", f"mine{i}"))
+        assert w.reply() == "OK"
+        waiters.append(w)
+    wait_for(lambda: blocked_clients(ctl) == 8, "8 clients to block")
+    # Others are served meanwhile, on every hub.
+    others = [Resp(p) for _ in range(16)]
+    for k in range(5):
+        for j, o in enumerate(others):
+            assert o.cmd("INCR", "served") == k * len(others) + j + 1
+    for i in reversed(range(8)):
+        pusher = others[i]
+        assert pusher.cmd("RPUSH", f"q{i}", f"v{i}") == 1
+        assert waiters[i].reply() == [f"q{i}".encode(), f"v{i}".encode()], f"waiter {i}"
+        assert waiters[i].reply() == b"x"
+        assert blocked_clients(ctl) == i
+    assert ctl.cmd("KEYS", "q*") == []
+    # A BLPOP that times out on another hub: nil, nobody left blocked.
+    t = Resp(p)
+    assert t.cmd("BLPOP", "never", "0.1") is None
+    assert blocked_clients(ctl) == 0
+    for c in waiters + others + [t, ctl]:
+        c.close()
+    srv.stop()
+
+
+def kv_hubs_pipelining():
+    """With --hubs 4: redis-cli --pipe and raw pipelines as kv_pipelining; a burst of
+    10,000 mixed requests in one send on each of 8 connections, replies in order
+    (some past 64 KiB, sent in several parts); clients that hang up with a batch in
+    flight leave the server serving."""
+    kv_pipelining(*HUBS)
+    srv = KvServer(*HUBS)
+    c = Resp(srv.port)
+    big = "b" * 100000
+    assert c.cmd("SET", "big", big) == "OK"
+    conns = [Resp(srv.port) for _ in range(8)]
+    for k, conn in enumerate(conns):
+        reqs = []
+        for i in range(10000):
+            if i % 1000 == 999:
+                reqs.append(Resp.encode("GET", "big"))
+            elif i % 2:
+                reqs.append(Resp.encode("SET", f"p{k}:{i}", f"v{i}"))
+            else:
+                reqs.append(Resp.encode("ECHO", f"e{k}:{i}"))
+        conn.s.sendall(b"".join(reqs))
+    for k, conn in enumerate(conns):
+        for i in range(10000):
+            got = conn.reply()
+            if i % 1000 == 999:
+                assert got == big.encode(), f"connection {k}, reply {i}: not the big value"
+            elif i % 2:
+                assert got == "OK", f"connection {k}, reply {i}: {got!r}"
+            else:
+                assert got == f"e{k}:{i}".encode(), f"connection {k}, reply {i}: {got!r}"
+        conn.close()
+    assert c.cmd("DBSIZE") == 1 + 8 * (5000 - 10)  # every odd i but the ten GETs
+    # Hang up right after sending a burst (its batch still in flight or not yet read).
+    for k in range(20):
+        h = Resp(srv.port)
+        h.s.sendall(b"".join(Resp.encode("INCR", "hangup") for _ in range(5000)) + Resp.encode("BLPOP", "nope", "0"))
+        h.close()
+    assert c.cmd("PING") == "PONG"
+    n = int(c.cmd("GET", "hangup") or 0)
+    assert 0 <= n <= 100000, n
+    wait_for(lambda: "connected_clients:1\r" in c.cmd("INFO").decode(), "the hung-up connections to be closed")
+    wait_for(lambda: blocked_clients(c) == 0, "the hung-up BLPOPs to be cleaned up")
+    c.close()
+    srv.stop()
+
+
+def kv_workers_refused():
+    """--workers N (prefork) is refused: separate processes would not share one
+    keyspace. Exit status 2, the reason on stderr, and the usage line says so."""
+    exe = os.path.join(SAMPLES, "kv_server")
+    r = subprocess.run([exe, "--port", "0", "--workers", "2"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r
+    assert "--workers is not offered" in r.stderr and "keyspace" in r.stderr, r.stderr
+    assert not r.stdout, r.stdout
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "--hubs N" in r.stdout and "no --workers" in r.stdout, r
+    # --workers 0 (serve in this process) is what it does anyway.
+    srv = KvServer("--workers", "0", "--hubs", "2")
+    c = Resp(srv.port)
+    assert c.cmd("PING") == "PONG"
+    c.close()
+    srv.stop()
+
+
 SCENARIOS = {f.__name__: f for f in (kv_redis_cli, kv_same_as_redis, kv_pipelining, kv_blocking_pops,
-                                     kv_malformed_frames, kv_many_clients, kv_expiry, kv_batching, kv_hiredis)}
+                                     kv_malformed_frames, kv_many_clients, kv_expiry, kv_batching, kv_hiredis,
+                                     kv_hubs_semantics, kv_hubs_many_clients, kv_hubs_blocking,
+                                     kv_hubs_pipelining, kv_workers_refused)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()
