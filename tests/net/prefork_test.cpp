@@ -155,8 +155,9 @@ std::vector<pid_t> wait_workers(pid_t sup, std::size_t n, const std::set<pid_t>&
   return w;
 }
 
-// Sends a request; returns the pid of the worker that answered, or -1.
-int ask(const Address& addr, std::chrono::milliseconds timeout = 3s) {
+// Sends a request; returns the pid of the worker that answered, or -1. `*accepted`
+// (if given) is set when the worker's first byte comes (its handler runs).
+int ask(const Address& addr, std::chrono::milliseconds timeout = 3s, bool* accepted = nullptr) {
   Socket c = Socket::tcp();
   c.settimeout(timeout);
   std::error_code ec;
@@ -170,18 +171,23 @@ int ask(const Address& addr, std::chrono::milliseconds timeout = 3s) {
     const std::size_t n = c.recv_into(buf, sizeof buf, ec);
     if (ec || n == 0) return -1;
     got.append(buf, n);
+    if (accepted) *accepted = true;
   }
-  return std::stoi(got);
+  return std::stoi(got.substr(got.find_first_not_of('+')));
 }
 
 // A worker serving with StreamServer: each request ("?") is answered with the
-// worker's pid and a newline, after `delay`; stops gracefully on request.
+// worker's pid and a newline; with a `delay`, a "+" at once and the pid after the
+// delay. Stops gracefully when asked.
 PreforkSupervisor::Worker pid_server(std::chrono::milliseconds delay = 0ms) {
   return [delay](PreforkWorker& w) {
     StreamServer server(std::move(w.listener()), [delay](Socket& s, const Address&) {
       char buf[16];
       while (s.recv_into(buf, sizeof buf) > 0) {
-        if (delay.count() > 0) grove::sleep(delay);
+        if (delay.count() > 0) {
+          s.sendall("+", 1);
+          grove::sleep(delay);
+        }
         s.sendall(std::to_string(::getpid()) + "\n");
       }
     });
@@ -209,7 +215,7 @@ GROVE_TEST("prefork: 3 workers serve the listener, connections land on more than
   CHECK(failures == 0);
   CHECK(served_by.size() >= 2);
   for (int pid : served_by) CHECK(std::count(workers.begin(), workers.end(), pid) == 1);
-  ::kill(sup.pid, SIGTERM);
+  ::kill(sup.pid, SIGINT);  // as SIGTERM
   CHECK(wait_exit(sup.pid) == 0);
 }
 
@@ -221,8 +227,8 @@ GROVE_TEST("prefork: a worker killed with SIGKILL mid-load is replaced while the
 
   // Two clients asking in a loop, from before the kill until the replacement serves.
   bool done = false;
-  int failures = 0, answers = 0, answers_while_replacing = 0;
-  bool replacing = false;
+  int failures = 0, answers = 0, answers_after_kill = 0;
+  bool killed = false;
   std::vector<grove::GreenThreadHandle> clients;
   for (int c = 0; c < 2; ++c) {
     clients.push_back(grove::spawn([&] {
@@ -232,18 +238,17 @@ GROVE_TEST("prefork: a worker killed with SIGKILL mid-load is replaced while the
           ++failures;
         } else {
           ++answers;
-          if (replacing) ++answers_while_replacing;
+          if (killed) ++answers_after_kill;
         }
       }
     }));
   }
   grove::sleep(100ms);
   const pid_t victim = before[1];
-  replacing = true;
+  killed = true;
   REQUIRE(::kill(victim, SIGKILL) == 0);
   const std::set<pid_t> old_victim{victim};
   const std::vector<pid_t> after = wait_workers(sup.pid, 3, old_victim);
-  replacing = false;
   CHECK(after.size() == 3);
   std::vector<pid_t> fresh;
   std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(fresh));
@@ -257,7 +262,7 @@ GROVE_TEST("prefork: a worker killed with SIGKILL mid-load is replaced while the
   // Only the connection each client had on the killed worker may fail.
   CHECK(failures <= 2);
   CHECK(answers > 10);
-  CHECK(answers_while_replacing > 0);
+  CHECK(answers_after_kill > 10);
   ::kill(sup.pid, SIGTERM);
   CHECK(wait_exit(sup.pid) == 0);
 }
@@ -270,11 +275,14 @@ GROVE_TEST("prefork: SIGTERM lets requests in flight finish, then every process 
 
   constexpr int kClients = 4;
   int replies[kClients] = {};
+  bool accepted[kClients] = {};
   std::vector<grove::GreenThreadHandle> clients;
   for (int c = 0; c < kClients; ++c) {
-    clients.push_back(grove::spawn([&, c] { replies[c] = ask(sup.address, 5s); }));
+    clients.push_back(grove::spawn([&, c] { replies[c] = ask(sup.address, 5s, &accepted[c]); }));
   }
-  grove::sleep(150ms);  // every request is accepted and its handler is sleeping
+  // Every request is accepted and its handler is sleeping.
+  for (int i = 0; i < 300 && std::count(accepted, accepted + kClients, true) < kClients; ++i) grove::sleep(5ms);
+  REQUIRE(std::count(accepted, accepted + kClients, true) == kClients);
   const auto t0 = Clock::now();
   REQUIRE(::kill(sup.pid, SIGTERM) == 0);
   for (auto& c : clients) c.join();
@@ -400,6 +408,44 @@ GROVE_TEST("prefork: restart() and stop() from a green thread of the supervisor'
     return after.size() == 2 && after[0] != before[0] && after[1] != before[1] ? 0 : kNotRolled;
   });
   CHECK(wait_exit(sup.pid) == 0);
+}
+
+GROVE_TEST("prefork: a run() that is killed SIGKILLs and reaps its workers and closes the listener") {
+  // run() in a green thread of its own (the workers fork from there), killed once the
+  // workers serve; the checks are the supervisor process's exit status.
+  constexpr int kNoWorkers = 20, kNotInterrupted = 21;
+  Socket l = net_test::listener();
+  const int fd = l.fd();
+  const std::uint16_t port = l.local_address().port();
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(60);
+    int code = 0;
+    {
+      PreforkSupervisor sup(std::move(l), pid_server(), {.workers = 2});
+      bool interrupted = false;
+      auto runner = grove::spawn([&] {
+        try {
+          sup.run();
+        } catch (const grove::GreenletExit&) {
+          interrupted = true;
+          throw;
+        }
+      });
+      for (int i = 0; i < 500 && sup.worker_pids().size() < 2; ++i) grove::sleep(10ms);
+      if (sup.worker_pids().size() != 2) code = kNoWorkers;
+      runner.kill();
+      if (!interrupted) code = kNotInterrupted;
+    }
+    if (!children_of(::getpid(), true).empty()) code = kChildLeft;
+    if (still_bound(fd, port)) code = kListenerLeft;
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  l.close();
+  CHECK(wait_exit(pid) == 0);
 }
 
 GROVE_TEST("prefork: the workers die with their supervisor") {
