@@ -107,6 +107,7 @@ struct PreforkSupervisor::Impl {
   void kill_overdue(Clock::time_point now);
   Clock::time_point next_deadline(Clock::time_point now) const;
   void kill_all_now() noexcept;
+  Duration backoff(unsigned quick_deaths) const noexcept;
   void close_listener() noexcept;
 };
 
@@ -307,12 +308,7 @@ void PreforkSupervisor::Impl::on_exit(const Process& p, int status) {
   } else {
     s.quick_deaths = 0;
   }
-  Duration delay = Duration::zero();
-  if (s.quick_deaths > 0) {
-    delay = kFirstBackoff;
-    for (unsigned k = 1; k < s.quick_deaths && delay < opts.restart_backoff_max; ++k) delay *= 2;
-    delay = std::min(delay, opts.restart_backoff_max);
-  }
+  const Duration delay = backoff(s.quick_deaths);
   if (s.quick_deaths > 1) {
     grove::logger().error("{}: worker {} (pid {}) {} {:.0f} ms after it started, {} times in a row (crash loop); "
                           "restarting it in {:.0f} ms",
@@ -324,6 +320,15 @@ void PreforkSupervisor::Impl::on_exit(const Process& p, int status) {
   }
   s.start_due = true;
   s.start_at = Clock::now() + delay;
+}
+
+// The wait before a slot's next start: none after a worker that lived, then 100 ms,
+// doubling with each quick death in a row, at most restart_backoff_max.
+Duration PreforkSupervisor::Impl::backoff(unsigned quick_deaths) const noexcept {
+  if (quick_deaths == 0) return Duration::zero();
+  Duration delay = kFirstBackoff;
+  for (unsigned k = 1; k < quick_deaths && delay < opts.restart_backoff_max; ++k) delay *= 2;
+  return std::min(delay, opts.restart_backoff_max);
 }
 
 bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
@@ -349,10 +354,7 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
   }
   if (pid < 0) {
     const int e = errno;
-    ++s.quick_deaths;
-    Duration delay = kFirstBackoff;
-    for (unsigned k = 1; k < s.quick_deaths && delay < opts.restart_backoff_max; ++k) delay *= 2;
-    delay = std::min(delay, opts.restart_backoff_max);
+    const Duration delay = backoff(++s.quick_deaths);
     grove::logger().error("{}: cannot fork worker {}: {}; retrying in {:.0f} ms", opts.name, slot, std::strerror(e),
                           ms(delay));
     s.start_due = true;
