@@ -507,3 +507,20 @@ GROVE_TEST("prefork: misuse is a UsageError, before any fork; run() restores the
   CHECK((seen.sa_handler == term_before.sa_handler));
   ::sigaction(SIGHUP, &saved, nullptr);
 }
+
+GROVE_TEST("prefork: the endpoint constructor binds; a Unix socket file it made is gone when run() returns") {
+  const std::string path = "/tmp/grove-prefork-test-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  {
+    PreforkSupervisor s("unix:" + path, [](PreforkWorker&) {}, {.workers = 1});
+    CHECK(s.address().host() == path);
+    CHECK(::access(path.c_str(), F_OK) == 0);
+    s.stop();
+    s.run();
+    CHECK(::access(path.c_str(), F_OK) != 0);
+  }
+  // A bad option leaves no file behind.
+  CHECK_THROWS_AS(PreforkSupervisor("unix:" + path, nullptr, {}), grove::UsageError);
+  CHECK(::access(path.c_str(), F_OK) != 0);
+  ::unlink(path.c_str());
+}
