@@ -91,6 +91,7 @@ using Hook = std::function<int(PreforkSupervisor&)>;
   int code = 0;
   const int fd = listener.fd();
   const std::uint16_t port = listener.local_address().port();
+  ::setpgid(0, 0);  // a process group of its own, as a shell job (Ctrl-C reaches it all)
   try {
     PreforkSupervisor sup(std::move(listener), std::move(worker), std::move(opts));
     grove::GreenThreadHandle h;
@@ -296,6 +297,20 @@ GROVE_TEST("prefork: SIGTERM lets requests in flight finish, then every process 
   std::error_code ec;
   again.bind(sup.address, ec);
   CHECK_MESSAGE(!ec, ec.message());
+}
+
+GROVE_TEST("prefork: Ctrl-C (SIGINT to the whole process group) is a graceful stop too") {
+  const Supervised sup = start_supervisor(pid_server(300ms), {.workers = 2, .stop_timeout = 5s});
+  REQUIRE(wait_workers(sup.pid, 2).size() == 2);
+  bool accepted = false;
+  int reply = 0;
+  auto client = grove::spawn([&] { reply = ask(sup.address, 5s, &accepted); });
+  for (int i = 0; i < 300 && !accepted; ++i) grove::sleep(5ms);
+  REQUIRE(accepted);
+  REQUIRE(::kill(-sup.pid, SIGINT) == 0);  // the supervisor and every worker
+  client.join();
+  CHECK(reply > 0);
+  CHECK(wait_exit(sup.pid) == 0);
 }
 
 GROVE_TEST("prefork: a worker that ignores the stop is killed after stop_timeout") {
