@@ -3,8 +3,8 @@
 // them on request. The behaviour is described in grove/net/prefork.hpp.
 //
 // One green thread does all of it, in a loop: read the self-pipe (signal numbers from
-// the handlers of prefork_signal_pipe.cpp; stop() and restart() write SIGTERM / SIGHUP
-// there too), reap, act, then park in wait_readable on the pipe until the next byte
+// the handlers of prefork_signal_pipe.cpp; stop() and restart() write a byte of their
+// own there too), reap, act, then park in wait_readable on the pipe until the next byte
 // or the next deadline (a restart due, a worker to SIGKILL).
 #include <grove/net/prefork.hpp>
 
@@ -41,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxWorkers = 1024;
+// What stop() and restart() write to the self-pipe (signal numbers are below 65).
+constexpr char kStopCall = 100, kRestartCall = 101;
 // A worker that dies sooner than this after its start is in a crash loop.
 constexpr Duration kCrashUptime = 1s;
 constexpr Duration kFirstBackoff = 100ms;
@@ -194,12 +196,12 @@ std::vector<int> PreforkSupervisor::worker_pids() const {
 }
 
 void PreforkSupervisor::stop() noexcept {
-  const char c = SIGTERM;
+  const char c = kStopCall;
   [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
 }
 
 void PreforkSupervisor::restart() noexcept {
-  const char c = SIGHUP;
+  const char c = kRestartCall;
   [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
 }
 
@@ -267,13 +269,14 @@ void PreforkSupervisor::Impl::drain_pipe(bool& stop, bool& roll_asked) {
     }
     for (ssize_t i = 0; i < n; ++i) {
       const int sig = buf[i];
-      if (sig == SIGTERM || sig == SIGINT) {
+      const char* why = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == kStopCall ? "stop()" : nullptr;
+      if (why) {
         if (!stopping && !stop) {
-          grove::logger().info("{}: {}: stopping the workers (stop timeout {} ms)", opts.name,
-                               sig == SIGINT ? "SIGINT" : "SIGTERM", ms(opts.stop_timeout));
+          grove::logger().info("{}: {}: stopping the workers (stop timeout {:.0f} ms)", opts.name, why,
+                               ms(opts.stop_timeout));
         }
         stop = true;
-      } else if (sig == SIGHUP) {
+      } else if (sig == SIGHUP || sig == kRestartCall) {
         roll_asked = true;
       }
       // SIGCHLD: reap() looks at every worker anyway.
