@@ -1,27 +1,26 @@
-// stream_server.cpp: the acceptor loop and the per-connection green threads.
+// stream_server.cpp: StreamServer: binding, starting and stopping its shards (one per
+// hub, stream_shard.hpp) and, with options.hubs > 1, its hub threads (server_hubs.hpp).
 #include <grove/net/stream_server.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <list>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <grove/detail/observer.hpp>
+#include <grove/detail/thread_owner.hpp>
 #include <grove/errors.hpp>
 #include <grove/green_thread.hpp>
-#include <grove/log.hpp>
 #include <grove/scheduler.hpp>
-#include <grove/wait.hpp>
 
 #include "endpoint.hpp"
 #include "hub.hpp"
+#include "reuseport_group.hpp"
+#include "server_hubs.hpp"
 #include "stop_handlers.hpp"
+#include "stream_shard.hpp"
 
 namespace grove::net {
 
@@ -36,177 +35,55 @@ struct WakeOnNotify final : grove::detail::Observer {
   grove::detail::GreenThreadState* gt;
 };
 
-// accept's errors are errno values. Only value() is used here and strerror for the
-// text: with no fd left, UBSan's vptr check of a call on the error_category cannot
-// read /proc and reports a false error.
-bool out_of_fds(const std::error_code& ec) {
-  const int e = ec.value();
-  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-}
-
-// Errors that say the listener cannot accept at all (closed under us, not a socket,
-// not listening, not a stream socket).
-bool listener_unusable(const std::error_code& ec) {
-  const int e = ec.value();
-  return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP;
+// a + b, without overflowing (stop(Duration::max())).
+Duration saturating_add(Duration a, Duration b) {
+  if (b > Duration::zero() && a > Duration::max() - b) return Duration::max();
+  return a + b;
 }
 
 }  // namespace
 
-// Shared by the server object, its acceptor and every handler (each holds a
-// reference), so a handler still unwinding after the server was destroyed (its
-// destroyer interrupted while stopping) never touches freed state.
-struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
+// The server object's state, on the server's hub. The shards (one per hub) hold what
+// their handlers need, so a handler still unwinding after the server was destroyed
+// (its destroyer interrupted while stopping) never touches freed state.
+struct StreamServer::Impl {
   Address want;
-  Address bound;
-  Socket listener;
-  Handler handler;
-  StreamServerOptions opts;
-  GreenThreadHandle acceptor;
-  std::list<GreenThreadHandle> conns;
-  std::size_t running = 0;  // handlers spawned and not finished (their ConnectionSlots)
-  grove::detail::ObserverList slot_waiters;  // the acceptor, waiting below the cap
+  Socket listener;  // passed in, until start() hands it to the server's shard
+  std::shared_ptr<detail::StreamCommon> common;
+  std::shared_ptr<detail::StreamShard> local;                // on the server's hub
+  std::vector<std::shared_ptr<detail::StreamShard>> remote;  // on `hubs` (hubs > 1)
+  detail::ServerHubs hubs;
   grove::detail::ObserverList stop_waiters;  // serve_forever()
+  grove::detail::ThreadOwner owner;
   bool started = false;
   bool stopped = false;
   bool unlink_at_stop = false;  // the listener is a Unix socket file start() made
-  bool killing = false;  // a stop() has killed the handlers: later ones only wait
 
-  // A handler's connection slot: its entry in `conns` and its place in `running`.
-  // Owned by the handler's function object, so it is given back when that object is
-  // destroyed: after the handler returns or throws, and also when the handler is
-  // killed before it first runs (its body, and anything in it, never runs then).
-  struct ConnectionSlot {
-    Impl* im;
-    std::list<GreenThreadHandle>::iterator it;
-    bool held = true;
-    ConnectionSlot(Impl* i, std::list<GreenThreadHandle>::iterator t) : im(i), it(t) {}
-    ConnectionSlot(ConnectionSlot&& o) noexcept : im(o.im), it(o.it), held(std::exchange(o.held, false)) {}
-    ConnectionSlot(const ConnectionSlot&) = delete;
-    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
-    ~ConnectionSlot();
-  };
-
-  void accept_loop();
-  void spawn_handler(Accepted a);
+  Impl(Handler h, StreamServerOptions o) : common(std::make_shared<detail::StreamCommon>()) {
+    detail::check_hubs_option(o.hubs, o.pool != nullptr, "grove::net::StreamServer");
+    common->handler = std::move(h);
+    common->opts = std::move(o);
+  }
+  const StreamServerOptions& opts() const { return common->opts; }
+  void start();
 };
 
-void StreamServer::Impl::spawn_handler(Accepted a) {
-  auto it = conns.emplace(conns.end());
-  ++running;
-  ConnectionSlot slot(this, it);
-  // If spawn throws, the slot (moved into the function object or still here) is
-  // given back as the exception leaves.
-  *it = grove::spawn(
-      SpawnOptions{0, opts.name + " " + a.peer.to_string()},
-      [this, self = shared_from_this(), slot = std::move(slot)](Socket sock, Address peer) {
-        try {
-          handler(sock, peer);
-        } catch (const std::exception& e) {
-          grove::logger().error("{}: handler for {} failed: {}; closing that connection", opts.name,
-                                peer.to_string(), e.what());
-        }
-      },
-      std::move(a.socket), a.peer);
-  // accept_loop() saw a free slot just before calling this, and nothing has run since
-  // (spawn does not switch), so add() takes it without parking: the handler is a
-  // member before it first runs. `h` is a copy: the slot erases *it when it ends.
-  if (opts.pool) {
-    const GreenThreadHandle h = *it;
-    opts.pool->add(h);
-  }
-}
-
-StreamServer::Impl::ConnectionSlot::~ConnectionSlot() {
-  if (!held) return;
-  --im->running;
-  im->conns.erase(it);
-  if (auto* o = im->slot_waiters.pop_front()) o->notify();
-}
-
-void StreamServer::Impl::accept_loop() {
-  Hub& hub = Hub::get();
-  double backoff = 0.005;
-  bool starved = false;  // out of fds, logged
-  bool failing = false;  // another accept error, logged
-  double turn = -1;
-  int accepted_this_turn = 0;
-  for (;;) {
-    while (opts.max_connections > 0 && running >= opts.max_connections) {
-      WakeOnNotify w(hub, hub.running());
-      slot_waiters.push_back(&w);
-      hub.park("StreamServer: waiting below max_connections");
-    }
-    if (opts.pool) opts.pool->wait_available();
-    std::error_code ec;
-    Accepted a = listener.accept(ec);
-    if (ec) {
-      if (!listener.is_open() || ec.value() == ECANCELED) return;  // stop()
-      if (out_of_fds(ec)) {
-        if (!starved) {
-          grove::logger().warn("{}: accept failed: {}; backing off and retrying until fds are free", opts.name,
-                               std::strerror(ec.value()));
-          starved = true;
-        }
-        grove::sleep(grove::seconds(backoff));
-        backoff = std::min(backoff * 2, 0.5);
-        continue;
-      }
-      if (listener_unusable(ec)) {  // not a listening stream socket: retrying cannot help
-        grove::logger().error("{}: accept failed: {}; no longer accepting", opts.name, std::strerror(ec.value()));
-        return;
-      }
-      if (!failing) {  // anything else (ECONNABORTED, EPERM from a firewall): back off
-        grove::logger().warn("{}: accept failed: {}; backing off and retrying", opts.name,
-                             std::strerror(ec.value()));
-        failing = true;
-      }
-      grove::sleep(grove::seconds(backoff));
-      backoff = std::min(backoff * 2, 0.5);
-      continue;
-    }
-    if (starved || failing) {
-      grove::logger().warn("{}: accepting connections again", opts.name);
-      starved = failing = false;
-    }
-    backoff = 0.005;
-    // Other users of a shared pool may have taken the slot while accept() parked:
-    // the accepted connection waits for one (and is closed if stop() ends the wait).
-    if (opts.pool) opts.pool->wait_available();
-    spawn_handler(std::move(a));
-    if (hub.now() != turn) {
-      turn = hub.now();
-      accepted_this_turn = 0;
-    }
-    if (++accepted_this_turn >= opts.max_accepts_per_turn) {
-      accepted_this_turn = 0;
-      grove::yield();  // let the new handlers run before accepting more
-    }
-  }
-}
-
 StreamServer::StreamServer(const Address& address, Handler handler, StreamServerOptions options)
-    : impl_(std::make_shared<Impl>()) {
+    : impl_(std::make_shared<Impl>(std::move(handler), std::move(options))) {
   impl_->want = address;
-  impl_->handler = std::move(handler);
-  impl_->opts = std::move(options);
 }
 
 StreamServer::StreamServer(std::string_view endpoint, Handler handler, StreamServerOptions options)
-    : impl_(std::make_shared<Impl>()) {
+    : impl_(std::make_shared<Impl>(std::move(handler), std::move(options))) {
   // A name is looked up here, not at start(): nothing of the server exists yet while
   // this parks, so a kill or the server's destruction cannot catch it half-started.
   const auto ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kListen);
   impl_->want = ep.listen_address("grove::net::StreamServer");
-  impl_->handler = std::move(handler);
-  impl_->opts = std::move(options);
 }
 
 StreamServer::StreamServer(Socket listener, Handler handler, StreamServerOptions options)
-    : impl_(std::make_shared<Impl>()) {
+    : impl_(std::make_shared<Impl>(std::move(handler), std::move(options))) {
   impl_->listener = std::move(listener);
-  impl_->handler = std::move(handler);
-  impl_->opts = std::move(options);
 }
 
 StreamServer::~StreamServer() {
@@ -214,56 +91,130 @@ StreamServer::~StreamServer() {
     stop(Duration::zero());
   } catch (...) {
     // A kill or Timeout of the destroying green thread interrupted the stop: make
-    // sure the acceptor and the handlers end. They hold the shared state, so they may
-    // finish after this object is gone.
+    // sure the acceptor and the handlers end. They hold their shard, so they may
+    // finish after this object is gone. The hub threads are told to stop, and joined
+    // as the state goes (ServerHubs).
     Impl& im = *impl_;
     im.listener.close();
-    const GreenThreadHandle self = grove::current();
     try {
-      if (im.acceptor && !(im.acceptor == self)) im.acceptor.kill_nowait();
-      for (const auto& h : im.conns) {
-        if (!(h == self)) h.kill_nowait();
+      im.hubs.request_stop(Duration::zero());
+      if (detail::StreamShard* sh = im.local.get()) {
+        sh->listener.close();
+        const GreenThreadHandle self = grove::current();
+        if (sh->acceptor && !(sh->acceptor == self)) sh->acceptor.kill_nowait();
+        for (const auto& h : sh->conns) {
+          if (!(h == self)) h.kill_nowait();
+        }
       }
     } catch (...) {
     }
   }
 }
 
-void StreamServer::start() {
-  Impl& im = *impl_;
-  if (im.started) throw UsageError("grove::net::StreamServer::start: already started");
-  const bool bound_here = !im.listener.is_open();
-  if (bound_here) {
-    Socket s(im.want.family(), SocketType::kStream);
-    if (im.want.family() != Family::kUnix) {
-      if (im.opts.reuse_address) s.set_reuse_address(true);
-      if (im.opts.reuse_port) s.set_reuse_port(true);
+void StreamServer::Impl::start() {
+  const StreamServerOptions& o = opts();
+  const std::size_t n = o.hubs;
+  const bool bound_here = !listener.is_open();
+  std::vector<Socket> group;  // hubs > 1 on an IP address: a listener per hub
+  Socket first;
+  if (bound_here && n > 1 && want.family() != Family::kUnix) {
+    group = detail::bind_reuseport_group(want, SocketType::kStream, n, o.reuse_address, o.backlog);
+    first = std::move(group[0]);
+  } else if (bound_here) {
+    Socket s(want.family(), SocketType::kStream);
+    if (want.family() != Family::kUnix) {
+      if (o.reuse_address) s.set_reuse_address(true);
+      if (o.reuse_port) s.set_reuse_port(true);
     }
-    s.bind(im.want);
-    s.listen(im.opts.backlog);
-    im.listener = std::move(s);
+    s.bind(want);
+    s.listen(o.backlog);
+    first = std::move(s);
   } else {
     // A listener passed in must be a listening stream socket, or every accept fails.
     std::error_code ec;
-    const int accepting = im.listener.get_option(SOL_SOCKET, SO_ACCEPTCONN, ec);
-    if (ec || !accepting || im.listener.type() != SocketType::kStream) {
+    const int accepting = listener.get_option(SOL_SOCKET, SO_ACCEPTCONN, ec);
+    if (ec || !accepting || listener.type() != SocketType::kStream) {
       throw UsageError("grove::net::StreamServer::start: the listener passed in is not a listening stream "
                        "socket (bind and listen() it first)");
     }
+    first = std::move(listener);
   }
-  im.bound = im.listener.local_address();
+  const Address bound = first.local_address();
   // A Unix socket file the server made itself is removed at stop(), as Go's listener
   // does, so that a new server can bind the same path.
-  im.unlink_at_stop = bound_here && im.bound.family() == Family::kUnix && !im.bound.host().empty() &&
-                      im.bound.host()[0] != '@';
-  im.acceptor = grove::spawn(SpawnOptions{0, im.opts.name + " acceptor " + im.bound.to_string()},
-                             [p = impl_] { p->accept_loop(); });
-  im.started = true;
+  const bool unlink_path = bound_here && bound.family() == Family::kUnix && !bound.host().empty() &&
+                           bound.host()[0] != '@';
+  // Nothing of the server runs yet: a failure below closes what was made (a listener
+  // passed in goes back to the server, as when the check above refuses it).
+  struct Undo {
+    Impl& im;
+    Socket& first;
+    const Address& bound;
+    bool bound_here, unlink_path, done = false;
+    ~Undo() {
+      if (done) return;
+      if (im.local && im.local->listener.is_open()) first = std::move(im.local->listener);
+      if (!bound_here) im.listener = std::move(first);
+      if (unlink_path) ::unlink(bound.host().c_str());
+      im.local.reset();
+      im.remote.clear();
+      im.common->bound = Address();
+    }
+  } undo{*this, first, bound, bound_here, unlink_path};
+
+  common->bound = bound;
+  common->cap = o.max_connections == 0 ? 0 : (o.max_connections + n - 1) / n;  // each hub's share
+  local = std::make_shared<detail::StreamShard>(common);
+  local->listener = std::move(first);
+  if (n > 1) {
+    const bool handoff = group.empty();  // one listener for all hubs
+    std::vector<std::shared_ptr<detail::HubPart>> parts;
+    for (std::size_t i = 1; i < n; ++i) {
+      auto sh = std::make_shared<detail::StreamShard>(common);
+      if (!handoff) sh->listener_fd = detail::FdOwner(group[i].release());
+      remote.push_back(sh);
+      parts.push_back(sh);
+    }
+    if (handoff) {
+      auto h = std::make_unique<detail::Handoff>();
+      if (common->cap > 0) h->signal = std::make_shared<detail::SlotSignal>();
+      // Its own shard without a reference (the shard owns the Handoff: no cycle).
+      h->shards.push_back(std::shared_ptr<detail::StreamShard>(std::shared_ptr<detail::StreamShard>(), local.get()));
+      for (const auto& sh : remote) h->shards.push_back(sh);
+      for (const auto& sh : h->shards) {
+        sh->counted_across = true;
+        sh->slot_signal = h->signal;
+      }
+      local->handoff = std::move(h);
+    }
+    hubs.start(std::move(parts), o.name);  // publishes the shards to their hub threads
+    if (handoff) {
+      local->handoff->hubs.emplace_back();
+      for (std::size_t i = 0; i < hubs.size(); ++i) local->handoff->hubs.push_back(hubs.hub(i));
+    }
+  }
+  try {
+    local->spawn_acceptor();
+  } catch (...) {
+    hubs.reset();  // stops and joins them
+    throw;
+  }
+  undo.done = true;
+  unlink_at_stop = unlink_path;
+  started = true;
+}
+
+void StreamServer::start() {
+  Impl& im = *impl_;
+  im.owner.check("grove::net::StreamServer::start");
+  if (im.started) throw UsageError("grove::net::StreamServer::start: already started");
+  im.start();
 }
 
 void StreamServer::serve_forever() {
   const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
   Impl& im = *keep;
+  im.owner.check("grove::net::StreamServer::serve_forever");
   if (!im.started) start();
   Hub& hub = Hub::get();
   while (!im.stopped) {
@@ -276,6 +227,7 @@ void StreamServer::serve_forever() {
 void StreamServer::stop(Duration timeout) {
   const std::shared_ptr<Impl> keep = impl_;  // the server may be destroyed while this parks
   Impl& im = *keep;
+  im.owner.check("grove::net::StreamServer::stop");
   if (!im.started) {
     im.listener.close();
     return;
@@ -289,20 +241,35 @@ void StreamServer::stop(Duration timeout) {
       if (im) im->stop_waiters.notify_all();
     }
   } notify{im.stopped ? nullptr : &im};
+  detail::StreamShard& local = *im.local;
+  const StreamServerOptions& o = im.opts();
   if (!im.stopped) {
     im.stopped = true;
-    const std::string path = im.unlink_at_stop ? im.bound.host() : std::string();
-    im.listener.close();  // the acceptor wakes with ECANCELED and returns
+    // The other hubs stop in parallel with this one, each within timeout + grace.
+    im.hubs.request_stop(timeout);
+    const std::string path = im.unlink_at_stop ? im.common->bound.host() : std::string();
+    local.stopped = true;
+    local.listener.close();  // the acceptor wakes with ECANCELED and returns
     if (!path.empty()) ::unlink(path.c_str());
-    im.acceptor.kill();  // in case it was sleeping (out of fds) or below the cap
+    local.acceptor.kill();  // in case it was sleeping (out of fds) or below the cap
   }
   // A killed handler gives its slot back as it ends, started or not (ConnectionSlot);
-  // one still unwinding after the grace is left running with `keep`'s state.
-  detail::stop_handlers(im.conns, timeout, im.opts.stop_grace, im.killing, im.opts.name);
+  // one still unwinding after the grace is left running with its shard.
+  detail::stop_handlers(local.conns, timeout, o.stop_grace, local.killing, o.name);
+  // The first stop() joins the hub threads (each ends within timeout + grace of the
+  // request above); a later one waits for it as long as its own stop may take.
+  im.hubs.join(saturating_add(timeout > Duration::zero() ? timeout : Duration::zero(), o.stop_grace));
 }
 
 bool StreamServer::started() const noexcept { return impl_->started; }
-Address StreamServer::address() const { return impl_->bound; }
-std::size_t StreamServer::connection_count() const noexcept { return impl_->running; }
+Address StreamServer::address() const { return impl_->common->bound; }
+
+std::size_t StreamServer::connection_count() const noexcept {
+  const Impl& im = *impl_;
+  if (!im.local) return 0;
+  std::size_t n = im.local->running.load(std::memory_order_relaxed);
+  for (const auto& sh : im.remote) n += sh->running.load(std::memory_order_relaxed);
+  return n;
+}
 
 }  // namespace grove::net

@@ -23,8 +23,38 @@
 //
 //   grove::net::StreamServer server("localhost:7000", handler);   // resolved here
 //
-// A StreamServer belongs to the OS thread that created it; it is neither copyable
-// nor movable.
+// Every core (options.hubs = N > 1): start() also starts N-1 hub threads
+// (grove::HubThread) owned by the server, and the caller's hub and those N-1 serve.
+//
+//   grove::net::StreamServerOptions o;
+//   o.hubs = 4;
+//   grove::net::StreamServer server("127.0.0.1:7000", handler, o);
+//
+// Green threads never migrate: each connection's green thread runs on one hub for its
+// whole life, but the handler runs on N OS threads at once, so what handlers share
+// (a map, a counter, a log file) must be synchronized (std::mutex, std::atomic, or
+// grove/mt/*.hpp to park only the green thread); what a handler makes for itself
+// needs nothing. Hub-bound objects (grove::Event, grove::Queue, a Pool, a Socket)
+// made on one hub cannot be used by handlers on the others.
+//   - An IP address the server binds itself: N listeners bound to it with
+//     SO_REUSEPORT (set automatically), one per hub; the kernel spreads new
+//     connections among them (by a hash of the client's address and port), and each
+//     hub accepts and serves its own. With port 0 the first bind picks the port and
+//     the others bind the same one: address() gives it.
+//   - A Unix socket path, or a listener passed in (one socket, which SO_REUSEPORT
+//     cannot split): the caller's hub accepts for all and hands the accepted
+//     connections to the N hubs in turn (round-robin, itself included) through each
+//     hub's inbox (HubRef::post's way); the hub wraps the fd in a Socket there and
+//     serves it. A connection handed to a hub that is stopping or has exited is
+//     closed, never leaked.
+// stop() stops every hub's part in parallel and joins the hub threads (see stop()).
+//
+// A StreamServer belongs to the OS thread that first calls start(), serve_forever()
+// or stop() (the server's hub): those calls from any other OS thread are a
+// UsageError. To stop it from a handler on another hub, post the call to the
+// server's hub: `server_hub.post([&] { server.stop(); })` with server_hub =
+// grove::this_hub() taken where it was started. connection_count() and address() may
+// also be called by the handlers, on any hub. Neither copyable nor movable.
 #pragma once
 
 #include <cstddef>
@@ -51,12 +81,22 @@ struct StreamServerOptions {
   // SO_REUSEPORT, for several listeners on one port.
   bool reuse_port = false;
   // Cap on concurrent handlers; 0: no cap. At the cap the acceptor stops accepting
-  // (the kernel's backlog queues the rest) until a handler ends.
+  // (the kernel's backlog queues the rest) until a handler ends. With hubs = N > 1
+  // the cap is shared out: each hub serves at most ceil(max_connections / N) at once
+  // (so at most N * that in all). With one listener per hub, a hub at its share stops
+  // accepting while the others go on; with the hand-off (a Unix path, a listener
+  // passed in) the acceptor skips the hubs at their share and stops accepting while
+  // every hub is at it.
   std::size_t max_connections = 0;
   // Run the handlers as members of this Pool (gevent's StreamServer(spawn=pool)):
   // while it is full the acceptor stops accepting. The pool may be shared with other
   // work and with other servers; max_connections, if also set, applies as well.
+  // Only with hubs = 1: a Pool belongs to one hub (UsageError at construction).
   std::shared_ptr<Pool> pool;
+  // Hubs serving, each on its own OS thread: the caller's and hubs - 1 hub threads
+  // the server starts at start() and joins at stop() (see the file comment). 0 is a
+  // UsageError at construction. 1 (the default) starts no thread and costs nothing.
+  std::size_t hubs = 1;
   // Accepts in a row before the acceptor yields to let the new handlers run.
   int max_accepts_per_turn = 64;
   // How long stop() waits, after its timeout, for the handlers it killed to die (as
@@ -94,33 +134,41 @@ class GROVE_API StreamServer {
   // otherwise). Does not park.
   StreamServer(Socket listener, Handler handler, StreamServerOptions options = {});
   // stop(0s) if still running: kills the handlers (parks until they are dead, at
-  // most options.stop_grace).
+  // most options.stop_grace) and joins the hub threads.
   ~StreamServer();
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;
 
-  // Binds and listens (if needed) and spawns the acceptor green thread. Does not
-  // park. Throws std::system_error if bind/listen fail (e.g. EADDRINUSE; for a Unix
-  // socket path that exists, the message says whether a server listens on it or it
-  // is a file left over), UsageError if already started.
+  // Binds and listens (if needed) and spawns the acceptor green thread; with hubs > 1
+  // also starts the hub threads, each with its acceptor or ready for connections
+  // handed to it. Does not park (but blocks while each hub thread creates its hub).
+  // Throws std::system_error if bind/listen fail (e.g. EADDRINUSE; for a Unix socket
+  // path that exists, the message says whether a server listens on it or it is a file
+  // left over) or a hub thread cannot start; UsageError if already started. On an
+  // error nothing of the server is left: no listener it bound, no hub thread (a
+  // listener passed in stays with the server).
   void start();
   // start() unless started, then parks until stop() has finished (called by another
   // green thread, for example one waiting for a signal). Errors of start();
   // GreenletExit / TimeoutError if the caller is interrupted (the server keeps
   // running).
   void serve_forever();
-  // Stops accepting (closes the listener; a Unix socket file the server made is
+  // Stops accepting (closes the listeners; a Unix socket file the server made is
   // removed), lets running handlers finish for up to `timeout`, then kills the rest
   // and waits up to options.stop_grace for them to die; so it returns within
-  // timeout + stop_grace, whatever the handlers do. Afterwards no fd of this server
-  // is open, except those of handlers still unwinding after the grace (a clean-up
-  // that parks with no timeout): they are left running, detached, and logged (see
-  // StreamServerOptions::stop_grace). Parks. A second call (another green thread's,
-  // the destructor's) while the first still waits does the same with its own
-  // timeout, without killing again. A handler may call it: every other handler is
-  // stopped, and the caller's own connection closes when it returns. If the caller
-  // is interrupted meanwhile (GreenletExit / TimeoutError), the listener is closed
-  // but handlers not killed yet keep running.
+  // timeout + stop_grace, whatever the handlers do. With hubs > 1 every hub does this
+  // for its own handlers at the same time, then the hub threads are joined: it still
+  // returns within about timeout + stop_grace. Afterwards no fd of this server is open
+  // and no green thread or OS thread of it is left, except handlers still unwinding
+  // after the grace (a clean-up that parks with no timeout): they are left running,
+  // detached, and logged (see StreamServerOptions::stop_grace); on a hub thread they
+  // are abandoned when it exits. Parks. A second call (another green thread's, the
+  // destructor's) while the first still waits does the same with its own timeout,
+  // without killing again. A handler on the server's hub may call it: every other
+  // handler is stopped, and the caller's own connection closes when it returns. If
+  // the caller is interrupted meanwhile (GreenletExit / TimeoutError), the listeners
+  // are closed but handlers not killed yet keep running (a later stop() or the
+  // destructor finishes the work). UsageError from another OS thread than the server's.
   void stop(Duration timeout = std::chrono::seconds(1));
 
   // True once start() succeeded (it stays true after stop()).
@@ -128,7 +176,8 @@ class GROVE_API StreamServer {
   // The listening address (with the real port when it was bound to port 0). Empty
   // before start().
   Address address() const;
-  // Handlers running now.
+  // Handlers running now, on every hub (a sum of relaxed atomic counters: from another
+  // thread than the server's, an answer that may be a moment old).
   std::size_t connection_count() const noexcept;
 
  private:

@@ -1,0 +1,128 @@
+// stream_shard.hpp: one hub's share of a StreamServer: its listener, its acceptor and
+// the green threads of the connections it serves.
+//
+// A server with options.hubs = 1 has one shard, on the hub that started it. With
+// hubs = N > 1 it has N, one per hub (the server's own and N-1 hub threads, see
+// server_hubs.hpp), and one of two shapes:
+//   - an IP address the server binds itself: each shard has a listener of its own
+//     (SO_REUSEPORT, reuseport_group.hpp) and its own acceptor; a shard's state is
+//     touched only on its hub (connection_count() reads `running`, an atomic).
+//   - a Unix socket path or a listener passed in (one socket the kernel cannot split):
+//     the server's shard accepts for all, and its Handoff gives the accepted fds to the
+//     shards round-robin, itself included. A connection for another hub travels as a
+//     raw fd in a HandoffEntry through that hub's inbox; the hub wraps it in a Socket
+//     and spawns the handler as one of its own connections. The acceptor counts a
+//     connection up on the shard it picked, the shard counts it down when it ends.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grove/duration.hpp>
+#include <grove/green_thread.hpp>
+#include <grove/hub_ref.hpp>
+#include <grove/detail/observer.hpp>
+#include <grove/mt/event.hpp>
+#include <grove/net/stream_server.hpp>
+
+#include "fd_owner.hpp"
+#include "server_hubs.hpp"
+
+namespace grove::net::detail {
+
+// What every shard of one server reads. Fixed before the first shard starts (so
+// reading it from any hub needs no lock).
+struct StreamCommon {
+  StreamServer::Handler handler;
+  StreamServerOptions opts;
+  Address bound;        // the listening address
+  std::size_t cap = 0;  // connections one hub serves at once (0: no cap)
+};
+
+// Wakes a hand-off acceptor that waits for a hub below its cap, when a connection
+// ends on any hub.
+struct SlotSignal {
+  mt::Event freed;
+  std::atomic<bool> waiting{false};
+  // After the count went down (seq_cst: see Handoff::pick).
+  void notify() {
+    if (waiting.load()) freed.set();
+  }
+};
+
+struct StreamShard;
+
+// The hand-off acceptor's view of every shard (see the file comment).
+struct Handoff {
+  std::vector<std::shared_ptr<StreamShard>> shards;  // [0]: the acceptor's own (not owned)
+  std::vector<HubRef> hubs;                          // hubs[i]: shards[i]'s (hubs[0] unused)
+  std::shared_ptr<SlotSignal> signal;                // with a cap
+  std::size_t next = 0;
+
+  // The next shard in turn below the cap; parks while every one is at it.
+  std::size_t pick(std::size_t cap);
+  // Counts the connection on shards[k] and gives it to that shard's hub. A
+  // connection whose hub has exited is closed.
+  void give(std::size_t k, Accepted a);
+};
+
+// One hub's share of a StreamServer (see the file comment). Touched only on its hub,
+// except `running` (and, on the server's hub, `handoff`).
+struct StreamShard final : HubPart, std::enable_shared_from_this<StreamShard> {
+  explicit StreamShard(std::shared_ptr<const StreamCommon> c) : common(std::move(c)), opts(common->opts) {}
+
+  const std::shared_ptr<const StreamCommon> common;
+  const StreamServerOptions& opts;
+  Socket listener;
+  FdOwner listener_fd;  // on a hub thread, until begin() adopts it there
+  GreenThreadHandle acceptor;
+  std::list<GreenThreadHandle> conns;
+  // Handlers spawned and not finished (their ConnectionSlots). Counted on this hub
+  // with a relaxed load and store (no read-modify-write), unless `counted_across`.
+  std::atomic<std::size_t> running{0};
+  grove::detail::ObserverList slot_waiters;  // the acceptor, waiting below the cap
+  bool stopped = false;
+  bool killing = false;  // a stop has killed the handlers: later ones only wait
+  // Hand-off shape: the acceptor's hub counts up (fetch_add), this hub down.
+  bool counted_across = false;
+  std::shared_ptr<SlotSignal> slot_signal;  // hand-off shape with a cap
+  std::unique_ptr<Handoff> handoff;         // the accepting shard of the hand-off shape
+
+  // A handler's connection slot: its entry in `conns` and its count in `running`.
+  // Owned by the handler's function object, so it is given back when that object is
+  // destroyed: after the handler returns or throws, and also when the handler is
+  // killed before it first runs (its body, and anything in it, never runs then).
+  struct ConnectionSlot {
+    StreamShard* sh;
+    std::list<GreenThreadHandle>::iterator it;
+    bool held = true;
+    ConnectionSlot(StreamShard* s, std::list<GreenThreadHandle>::iterator t) : sh(s), it(t) {}
+    ConnectionSlot(ConnectionSlot&& o) noexcept : sh(o.sh), it(o.it), held(std::exchange(o.held, false)) {}
+    ConnectionSlot(const ConnectionSlot&) = delete;
+    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+    ~ConnectionSlot();
+  };
+
+  // Counts a connection this hub accepted (own-listener shapes).
+  void count_up() noexcept { running.store(running.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  // Gives a connection's count back (and wakes whoever waits below the cap).
+  void count_down() noexcept;
+  // Spawns the handler for a connection already counted; gives the count back if
+  // that throws.
+  void spawn_handler(Accepted a);
+  void spawn_acceptor();
+  void accept_loop();
+  // Closes the listener and kills the acceptor (parks until it is dead). Once.
+  void stop_accepting();
+
+  // HubPart, on a hub thread: adopt the listener and accept; stop.
+  void begin() override;
+  void end(Duration timeout) override;
+};
+
+}  // namespace grove::net::detail
