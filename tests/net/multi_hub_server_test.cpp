@@ -1,4 +1,4 @@
-// multi_hub_server_test.cpp: StreamServer with options.hubs > 1
+// multi_hub_server_test.cpp: StreamServer and DatagramServer with options.hubs > 1
 // (every core): SO_REUSEPORT listeners, the Unix-path hand-off, stop with
 // connections in flight, misuse. Every case also checks (GROVE_TEST) that the test's
 // hub is clean and no fd is left; the server's hub threads are checked gone by
@@ -23,11 +23,14 @@
 
 #include <grove/errors.hpp>
 #include <grove/hub_ref.hpp>
+#include <grove/net/datagram_server.hpp>
 #include <grove/net/stream_server.hpp>
 
 #include "net_test.hpp"
 
 using namespace net_test;
+using grove::net::DatagramServer;
+using grove::net::DatagramServerOptions;
 using grove::net::StreamServer;
 using grove::net::StreamServerOptions;
 
@@ -308,16 +311,69 @@ GROVE_TEST("a StreamServer on 2 hubs at port 0 binds both listeners to the same 
   CHECK(tcp_listeners_on(port) == 0);
 }
 
-GROVE_TEST("hubs 0 and a pool with several hubs are usage errors") {
+GROVE_TEST("a DatagramServer on 2 hubs answers datagrams from many client sockets on both hubs") {
+  const std::size_t threads_before = os_threads();
+  HubTally tally;
+  DatagramServerOptions o;
+  o.hubs = 2;
+  DatagramServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, std::string_view data, const Address& from) {
+    tally.record();
+    s.sendto(data.data(), data.size(), from);
+  }, o);
+  server.start();
+  CHECK(os_threads() == threads_before + 1);
+  std::vector<grove::GreenThread<int>> cs;
+  for (int i = 0; i < 40; ++i) {
+    cs.push_back(grove::spawn([&, i] {
+      Socket c = Socket::udp();
+      c.settimeout(5s);
+      c.bind(Address::parse("127.0.0.1:0"));
+      int ok = 0;
+      for (int k = 0; k < 3; ++k) {
+        const std::string m = message(i, k).substr(0, 512);
+        c.sendto(m.data(), m.size(), server.address());
+        char buf[1024];
+        Address from;
+        const std::size_t n = c.recvfrom(buf, sizeof buf, from);
+        if (std::string(buf, n) == m && from == server.address()) ++ok;
+      }
+      return ok;
+    }));
+  }
+  for (auto& g : cs) CHECK(g.get() == 3);
+  const auto per_hub = tally.get();
+  std::size_t total = 0;
+  for (const auto& [hub, n] : per_hub) total += n;
+  CHECK(total == 120);
+  CHECK(per_hub.size() == 2);
+  server.stop();
+  CHECK(os_threads() == threads_before);
+}
+
+GROVE_TEST("hubs 0, a pool with several hubs and a Unix datagram path with several hubs are usage errors") {
   StreamServerOptions zero;
   zero.hubs = 0;
   CHECK_THROWS_AS(StreamServer(Address::parse("127.0.0.1:0"), [](Socket&, const Address&) {}, zero),
+                  grove::UsageError);
+  DatagramServerOptions dzero;
+  dzero.hubs = 0;
+  CHECK_THROWS_AS(DatagramServer(Address::parse("127.0.0.1:0"), [](Socket&, std::string_view, const Address&) {}, dzero),
                   grove::UsageError);
   StreamServerOptions pooled;
   pooled.hubs = 2;
   pooled.pool = std::make_shared<grove::Pool>(4);
   CHECK_THROWS_WITH_AS(StreamServer(Address::parse("127.0.0.1:0"), [](Socket&, const Address&) {}, pooled),
                        doctest::Contains("a Pool belongs to one hub"), grove::UsageError);
+  DatagramServerOptions dpooled;
+  dpooled.hubs = 2;
+  dpooled.pool = std::make_shared<grove::Pool>(4);
+  CHECK_THROWS_AS(DatagramServer(Address::parse("127.0.0.1:0"), [](Socket&, std::string_view, const Address&) {}, dpooled),
+                  grove::UsageError);
+  DatagramServerOptions dunix;
+  dunix.hubs = 2;
+  CHECK_THROWS_WITH_AS(DatagramServer(Address::parse("unix:" + unix_path("dgram")),
+                                      [](Socket&, std::string_view, const Address&) {}, dunix),
+                       doctest::Contains("cannot be split between hubs"), grove::UsageError);
 }
 
 GROVE_TEST("a bind failure at start on several hubs throws and leaves no thread or fd") {
@@ -332,6 +388,13 @@ GROVE_TEST("a bind failure at start on several hubs throws and leaves no thread 
   CHECK(os_threads() == threads_before);
   CHECK(grove::test::open_fds() == fds_before);
 
+  Socket udp_taken = Socket::udp();
+  udp_taken.bind(Address::parse("127.0.0.1:0"));
+  DatagramServerOptions d;
+  d.hubs = 2;
+  DatagramServer dserver(udp_taken.local_address(), [](Socket&, std::string_view, const Address&) {}, d);
+  CHECK_THROWS_AS(dserver.start(), std::system_error);
+  CHECK(os_threads() == threads_before);
 }
 
 GROVE_TEST("start and stop of a StreamServer on several hubs from another OS thread are usage errors") {

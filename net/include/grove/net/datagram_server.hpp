@@ -18,6 +18,23 @@
 // server object exists (stop() closes it; sending then fails with a clear error).
 // A green thread the handler spawns by itself must end before the server is
 // destroyed; use options.pool instead, whose handlers stop() waits for or kills.
+//
+// Every core (options.hubs = N > 1, IP addresses only): start() also starts N-1 hub
+// threads (grove::HubThread) owned by the server, and binds N sockets to the address
+// with SO_REUSEPORT (set automatically; with port 0 the first bind picks the port and
+// the others bind the same one), one per hub, each with its own receiving green
+// thread. The kernel spreads the datagrams among them by a hash of the sender's
+// address and port: datagrams from one sender all go to one hub, in order. The
+// handler then runs on N OS threads at once, each call with its own hub's socket: what
+// handlers share must be synchronized (std::mutex, std::atomic, grove/mt/*.hpp).
+// stop() stops every hub's receiver and handlers in parallel and joins the hub
+// threads. A Unix datagram path with hubs > 1 is a UsageError at construction: one
+// socket cannot be split between hubs.
+//
+// A DatagramServer belongs to the OS thread that first calls start(),
+// serve_forever() or stop(): those calls from another OS thread are a UsageError (to
+// stop it from a handler on another hub, post the call to the server's hub with
+// HubRef::post). address() may also be called by the handlers, on any hub.
 #pragma once
 
 #include <cstddef>
@@ -43,7 +60,13 @@ struct DatagramServerOptions {
   std::size_t max_datagram = 65536;
   // Handle each datagram in a green thread of its own, a member of this Pool (which
   // may be shared with other work); nullptr: in the receiving green thread, in order.
+  // Only with hubs = 1: a Pool belongs to one hub (UsageError at construction).
   std::shared_ptr<Pool> pool;
+  // Hubs receiving, each on its own OS thread: the caller's and hubs - 1 hub threads
+  // the server starts at start() and joins at stop() (see the file comment). 0, or
+  // more than 1 on a Unix datagram path, is a UsageError at construction. 1 (the
+  // default) starts no thread and costs nothing.
+  std::size_t hubs = 1;
   // Prefix of the green threads' names and of log lines.
   std::string name = "DatagramServer";
   // How long stop() waits, after its timeout, for the handlers it killed to die; one
@@ -71,13 +94,16 @@ class GROVE_API DatagramServer {
   // string is std::invalid_argument quoting it; a name that does not resolve,
   // std::system_error quoting the name.
   DatagramServer(std::string_view endpoint, Handler handler, DatagramServerOptions options = {});
-  // stop() if still running.
+  // stop(0s) if still running (and joins the hub threads).
   ~DatagramServer();
   DatagramServer(const DatagramServer&) = delete;
   DatagramServer& operator=(const DatagramServer&) = delete;
 
-  // Binds and spawns the receiving green thread. Does not park. std::system_error
-  // if bind fails; UsageError if already started.
+  // Binds and spawns the receiving green thread (with hubs > 1: binds a socket per
+  // hub and starts the hub threads, each with its receiver). Does not park (but
+  // blocks while each hub thread creates its hub). std::system_error if bind fails or
+  // a hub thread cannot start (nothing of the server is left then); UsageError if
+  // already started.
   void start();
   // start() unless started, then parks until stop() has finished. Errors of
   // start(); GreenletExit / TimeoutError if the caller is interrupted (the server
@@ -87,9 +113,13 @@ class GROVE_API DatagramServer {
   // `timeout` to return, then killed, and waited for up to options.stop_grace: it
   // returns within timeout + stop_grace, leaving a handler whose clean-up still
   // parks running, detached, with a warning). Parks. Idempotent. From the handler it
-  // does not wait: the receiver ends when the handler returns. If the caller is
-  // interrupted meanwhile (GreenletExit / TimeoutError), the socket is closed but the
-  // handler may still run; serve_forever() returns either way.
+  // does not wait: the receiver ends when the handler returns. With hubs > 1 every
+  // hub does this at the same time, then the hub threads are joined (still within
+  // about timeout + stop_grace; from a handler they are joined by a later stop() or
+  // the destructor); afterwards no fd, green thread or OS thread of the server is
+  // left. If the caller is interrupted meanwhile (GreenletExit / TimeoutError), the
+  // socket is closed but the handler may still run; serve_forever() returns either
+  // way. UsageError from another OS thread than the server's.
   void stop(Duration timeout = std::chrono::seconds(1));
   // The bound address (real port when bound to port 0). Empty before start().
   Address address() const;
