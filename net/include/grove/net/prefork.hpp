@@ -19,10 +19,11 @@
 // The parent supervises, in the green thread that called run() (other green threads
 // of its hub keep running: it parks on a self-pipe fed by signal handlers):
 //   - A worker that ends (returns: status 0; throws: status 1, logged; dies of any
-//     signal, SIGKILL included) is replaced in its slot (same index()). One that dies
-//     less than 1 s after it started is restarted after a back-off: 100 ms, doubling
-//     at each such death of that slot, up to restart_backoff_max; the death is logged
-//     at error level ("crash loop"). One that lived longer is restarted at once.
+//     signal, SIGKILL included) is replaced in its slot (same index()), and its end
+//     is logged. One that dies less than 1 s after it started is restarted after a
+//     back-off: 100 ms, doubling with each such death of that slot in a row, up to
+//     restart_backoff_max; from the second in a row the log line is an error ("crash
+//     loop"). One that lived longer is restarted at once.
 //   - SIGTERM or SIGINT (or stop()): a graceful stop. Every worker gets SIGTERM (its
 //     wait_for_stop() returns), the parent waits up to stop_timeout for them to exit,
 //     SIGKILLs the rest, reaps them all, closes the listener and returns.
