@@ -296,6 +296,38 @@ GROVE_TEST("stop on several hubs kills handlers parked in recv after the timeout
   }
 }
 
+GROVE_TEST("serve_forever on several hubs returns after stop, and a server destroyed unstopped leaves nothing") {
+  const std::size_t threads_before = os_threads();
+  HubTally tally;
+  StreamServerOptions o;
+  o.hubs = 3;
+  {
+    StreamServer server(Address::parse("127.0.0.1:0"), echo_recording(tally), o);
+    auto stopper = grove::spawn([&] {
+      REQUIRE(eventually([&] { return server.started(); }));
+      CHECK(run_clients(server.address(), 12, 2) == 12);
+      server.stop();
+    });
+    server.serve_forever();
+    CHECK(os_threads() == threads_before);  // serve_forever returned after the hubs were joined
+    stopper.get();
+  }
+  {
+    // Destroyed with connections open and its handlers parked: the destructor's
+    // stop(0) kills them on every hub and joins the hub threads.
+    std::vector<Socket> clients;  // outlive the server: its handlers stay parked in recv
+    StreamServer server(Address::parse("127.0.0.1:0"), echo_recording(tally), o);
+    server.start();
+    for (int i = 0; i < 9; ++i) {
+      Socket c = Socket::tcp();
+      c.connect(server.address(), 5s);
+      clients.push_back(std::move(c));
+    }
+    REQUIRE(eventually([&] { return server.connection_count() == 9; }));
+  }
+  CHECK(os_threads() == threads_before);
+}
+
 GROVE_TEST("a StreamServer on 2 hubs at port 0 binds both listeners to the same real port") {
   HubTally tally;
   StreamServerOptions o;

@@ -54,7 +54,8 @@ namespace grove::net {
 struct DatagramServerOptions {
   // SO_REUSEADDR (IP addresses).
   bool reuse_address = true;
-  // SO_REUSEPORT, for several servers on one port.
+  // SO_REUSEPORT, for several servers on one port (set anyway with hubs > 1: one
+  // socket per hub).
   bool reuse_port = false;
   // Receive buffer in bytes; longer datagrams are truncated.
   std::size_t max_datagram = 65536;

@@ -78,7 +78,8 @@ struct StreamServerOptions {
   int backlog = 128;
   // SO_REUSEADDR (IP listeners the server binds itself).
   bool reuse_address = true;
-  // SO_REUSEPORT, for several listeners on one port.
+  // SO_REUSEPORT, for several listeners on one port (set anyway with hubs > 1 on an
+  // IP address: one listener per hub).
   bool reuse_port = false;
   // Cap on concurrent handlers; 0: no cap. At the cap the acceptor stops accepting
   // (the kernel's backlog queues the rest) until a handler ends. With hubs = N > 1
