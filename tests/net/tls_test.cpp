@@ -7,9 +7,13 @@
 
 #include <cstring>
 #include <map>
+#include <memory>
+#include <vector>
 #include <string>
 
+#include <grove/hub_thread.hpp>
 #include <grove/net/stream_server.hpp>
+#include <grove/spawn_on.hpp>
 #include <grove/net/tls_server.hpp>
 #include <grove/net/tls_stream.hpp>
 
@@ -530,4 +534,34 @@ GROVE_TEST("a TlsStream refuses a context of the wrong side") {
   std::error_code ec;
   closed.handshake(1s, ec);
   CHECK(ec == std::error_code(EBADF, std::system_category()));
+}
+
+// ------------------------------------------------------------------ several hubs
+
+GROVE_TEST("hubs on several OS threads share one server and one client context") {
+  const TlsContext server = server_ctx();
+  const TlsContext client = client_ctx();
+  constexpr int kHubs = 2;
+  constexpr int kConnections = 10;
+  std::vector<std::unique_ptr<grove::HubThread>> hubs;
+  std::vector<grove::RemoteGreenThread<int>> work;
+  for (int i = 0; i < kHubs; ++i) {
+    hubs.push_back(std::make_unique<grove::HubThread>());
+    work.push_back(grove::spawn_on(hubs.back()->hub(), [server, client] {
+      EchoServer srv(server);  // this hub's own server, with the shared context
+      int resumed = 0;
+      for (int c = 0; c < kConnections; ++c) {
+        TlsStream t = grove::net::connect_tls("localhost", srv.port(), client, 5s);
+        t.settimeout(5s);
+        resumed += t.session_reused() ? 1 : 0;
+        t.sendall("shared");
+        char buf[6];
+        if (t.recv_exactly(buf, sizeof buf) != sizeof buf) return -1;
+        t.shutdown();
+      }
+      return resumed;
+    }));
+  }
+  for (auto& w : work) CHECK(w.get() == kConnections - 1);  // all but the first resumed
+  hubs.clear();
 }

@@ -84,8 +84,9 @@ struct TlsClientOptions : TlsCommonOptions {
   std::string ca_file;
   // A directory of hashed CA certificates (c_rehash), used with or instead of ca_file.
   std::string ca_path;
-  // A client certificate (chain PEM) and its key, for servers that ask; both or none.
+  // A client certificate (chain PEM), for servers that ask; with key_file or not at all.
   std::string cert_file;
+  // The client certificate's private key (PEM).
   std::string key_file;
   // Accept any certificate and any name. Only for tests against throwaway servers: the
   // connection is then open to anyone in the middle.

@@ -41,5 +41,8 @@ GROVE_API std::error_code make_error_code(TlsErrc e) noexcept;
 
 }  // namespace grove::net
 
+namespace std {
+// TlsErrc compares with std::error_code (ec == grove::net::TlsErrc::kTruncated).
 template <>
-struct std::is_error_code_enum<grove::net::TlsErrc> : std::true_type {};
+struct is_error_code_enum<grove::net::TlsErrc> : true_type {};
+}  // namespace std

@@ -35,6 +35,13 @@
 // 5-byte header and then the body. So one 64-byte echo costs one read, one write
 // and, when the peer is slower, one epoll_wait, as with a plain Socket; grove adds
 // no allocation per record (OpenSSL's own buffers: see release_idle_buffers).
+// Measured (strace -c -f on samples/tls_echo_server, 2,000 64-byte ping-pongs from
+// python3's ssl): per message 1.0 recvfrom, 1.0 sendto, 1.0 epoll_wait, and no
+// read that failed with EAGAIN.
+//
+// BufferedStream works over a Socket only (it holds a Socket& and calls its
+// recv_into / sendall); reading lines from a TlsStream needs BufferedStream to take
+// a byte stream instead (the two calls behind an interface or function pointers).
 //
 // Writes after a timeout. OpenSSL keeps a record it could not finish sending and
 // needs the same bytes offered again; so after a send / sendall / shutdown that
@@ -79,7 +86,10 @@ class GROVE_API TlsStream {
 
   // Closes (see close()).
   ~TlsStream();
+  // Takes over `other`'s connection; `other` is left closed. A green thread parked in
+  // `other` goes on in this stream.
   TlsStream(TlsStream&& other) noexcept;
+  // Closes this stream (see close()), then takes over `other`'s connection.
   TlsStream& operator=(TlsStream&& other) noexcept;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
