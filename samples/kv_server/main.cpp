@@ -21,11 +21,8 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include <grove/grove.hpp>
-#include <grove/hub_thread.hpp>
-#include <grove/mt/event.hpp>
 #include <grove/net/stream_server.hpp>
 
 #include "../common/args.hpp"
@@ -66,45 +63,32 @@ int main(int argc, char** argv) {
   opts.name = "kv_server";
   opts.backlog = 1024;
   opts.max_connections = a.max_connections;
-  opts.reuse_port = a.hubs > 1;
+  opts.hubs = a.hubs;  // the main thread's hub (the store hub) and hubs - 1 more
   try {
     samples::install_stop_signals();
     auto state = std::make_shared<kv::ServerState>();
     state->store_hub = grove::this_hub();
-    const grove::net::StreamServer::Handler handler = [state](grove::net::Socket& sock,
-                                                              const grove::net::Address&) {
-      if (state->store_hub.is_current()) {
-        kv::Connection conn(sock, *state);  // executes its requests itself
-        conn.run();
-      } else {
-        kv::RemoteConnection conn(sock, state);  // forwards them to the store hub
-        conn.run();
-      }
-    };
-    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), handler,
-                                    opts);
+    grove::net::StreamServer server(
+        grove::net::Address::ip(host, static_cast<std::uint16_t>(port)),
+        [state](grove::net::Socket& sock, const grove::net::Address&) {
+          if (state->store_hub.is_current()) {
+            kv::Connection conn(sock, *state);  // executes its requests itself
+            conn.run();
+          } else {
+            kv::RemoteConnection conn(sock, state);  // forwards them to the store hub
+            conn.run();
+          }
+        },
+        opts);
     server.start();
-    // The other hubs, each with a listener on the same port (SO_REUSEPORT).
-    grove::mt::Event stop_hubs;
-    std::vector<std::unique_ptr<grove::HubThread>> hubs;
-    for (std::size_t i = 1; i < a.hubs; ++i) {
-      hubs.push_back(std::make_unique<grove::HubThread>([&stop_hubs, &handler, &opts, addr = server.address()] {
-        grove::net::StreamServer s(addr, handler, opts);
-        s.start();
-        stop_hubs.wait();
-        s.stop(std::chrono::seconds(2));
-      }));
-    }
     auto sweeper = grove::spawn(grove::SpawnOptions{.name = "kv_server-expiry"}, sweep_expired, std::ref(state->store));
     std::printf("kv_server listening on %s\n", server.address().to_string().c_str());
     std::fflush(stdout);
     const int sig = samples::wait_for_stop_signal();
     std::printf("kv_server: %s, stopping (%zu connection(s) open)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                state->clients.load());
+                server.connection_count());
     std::fflush(stdout);
-    stop_hubs.set();
-    server.stop(std::chrono::seconds(2));
-    for (auto& h : hubs) h->join();
+    server.stop(std::chrono::seconds(2));  // every hub's connections, then the hub threads
     // Sessions whose connections are gone end by themselves; kill any left (a BLPOP
     // whose kill is still on its way).
     state->sessions.kill(std::chrono::seconds(1));
