@@ -1,7 +1,11 @@
 // echo_server: echoes every byte back on each TCP connection, one green thread per
 // connection. Stops gracefully on Ctrl-C / SIGTERM.
 //
-//   echo_server --port 7000 [--host 127.0.0.1] [--max-connections N]
+//   echo_server --port 7000 [--host 127.0.0.1] [--max-connections N] [--hubs N] [--workers N]
+//
+// --hubs N serves on N hubs (N OS threads, one SO_REUSEPORT listener each); --workers N
+// forks N worker processes sharing one listener, under a supervisor (SIGHUP restarts
+// them one by one). See samples/common/serve.hpp.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,7 +15,7 @@
 #include <grove/net/stream_server.hpp>
 
 #include "../common/args.hpp"
-#include "../common/stop_signal.hpp"
+#include "../common/serve.hpp"
 
 namespace {
 
@@ -35,29 +39,9 @@ void echo(grove::net::Socket& sock, const grove::net::Address&) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const samples::ServerArgs a =
-      samples::server_args(argc, argv, "usage: echo_server --port N [--host H] [--max-connections N]");
-  const std::string& host = a.host;
-  const long long port = a.port;
+  const samples::ServerArgs a = samples::server_args(
+      argc, argv, "usage: echo_server --port N [--host H] [--max-connections N] [--hubs N] [--workers N]");
   grove::net::StreamServerOptions opts;
-  opts.name = "echo_server";
   opts.backlog = 1024;
-  opts.max_connections = a.max_connections;
-  try {
-    samples::install_stop_signals();
-    grove::net::StreamServer server(grove::net::Address::ip(host, static_cast<std::uint16_t>(port)), echo, opts);
-    server.start();
-    std::printf("echo_server listening on %s\n", server.address().to_string().c_str());
-    std::fflush(stdout);
-    const int sig = samples::wait_for_stop_signal();
-    std::printf("echo_server: %s, stopping (%zu connection(s) open)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                server.connection_count());
-    std::fflush(stdout);
-    server.stop(std::chrono::seconds(2));
-    std::printf("echo_server: stopped\n");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "echo_server: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return samples::serve("echo_server", a, echo, opts);
 }

@@ -33,13 +33,14 @@ std::string_view format_http_date(std::time_t t, char* buf) {
 
 namespace {
 
-// One hub thread formats responses, so the caches need no locking.
+// One cache per OS thread, so per hub (--hubs N serves on N of them, each formatting
+// its own responses): no locking, and no cache line shared between hubs.
 struct DateCache {
   std::time_t second = -1;
   char text[32];
   std::size_t len = 0;
 };
-DateCache g_date;
+thread_local DateCache g_date;
 
 // "HTTP/1.1 200 OK\r\n...Date: <29 chars>\r\n...\r\n\r\nHello, World!"
 struct HelloCache {
@@ -48,7 +49,7 @@ struct HelloCache {
   std::size_t head_len = 0;  // up to and including the blank line
   std::size_t len = 0;
 };
-HelloCache g_hello;
+thread_local HelloCache g_hello;
 
 }  // namespace
 

@@ -630,8 +630,58 @@ def http_wrk():
     shutil.rmtree(top)
 
 
+def http_many_keepalive(srv, root, clients=20, requests=25):
+    """clients keep-alive connections, each making `requests` GETs of / and a file; every
+    body checked. The clients are interleaved so that several hubs / workers serve at once."""
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20) for _ in range(clients)]
+    notes = read_file(root, "notes.txt")
+    for i in range(requests):
+        for c in conns:
+            path, want = ("/", b"Hello, World!") if i % 2 == 0 else ("/notes.txt", notes)
+            c.request("GET", path)
+            r = c.getresponse()
+            assert r.status == 200 and r.read() == want, (path, r.status)
+    for c in conns:
+        c.close()
+
+
+def http_hubs():
+    """--hubs 2: both hubs' Date caches and responses stay right under wrk and keep-alive clients."""
+    top, root = make_root()
+    srv = Server(root, "--hubs", "2")
+    assert len(os.listdir(f"/proc/{srv.proc.pid}/task")) >= 2
+    http_many_keepalive(srv, root)
+    r = subprocess.run(["wrk", "-t2", "-c50", "-d2s", "--timeout", "20s", srv.url + "/"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "Socket errors" not in r.stdout and "Non-2xx" not in r.stdout, r.stdout
+    srv.stop()
+    shutil.rmtree(top)
+
+
+def http_workers():
+    """--workers 2: two worker processes serve; SIGINT to the supervisor stops both, none left."""
+    top, root = make_root()
+    srv = Server(root, "--workers", "2")
+    pid = srv.proc.pid
+    deadline = time.time() + 15
+    kids = []
+    while time.time() < deadline:
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        if len(kids) == 2:
+            break
+        time.sleep(0.05)
+    assert len(kids) == 2, kids
+    http_many_keepalive(srv, root)
+    out = srv.stop()
+    assert "stopped" in out, out
+    for k in kids:
+        assert not os.path.exists(f"/proc/{k}"), f"worker {k} left behind"
+    shutil.rmtree(top)
+
+
 SCENARIOS = {f.__name__: f for f in (http_curl, http_client_keepalive, http_pipelining, http_bad_requests,
-                                     http_traversal, http_slowloris, http_big_files, http_batching, http_wrk)}
+                                     http_traversal, http_slowloris, http_big_files, http_batching, http_wrk,
+                                     http_hubs, http_workers)}
 
 if __name__ == "__main__":
     try:

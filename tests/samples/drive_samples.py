@@ -82,16 +82,15 @@ def echo_python():
     assert "stopped" in out, out
 
 
-def echo_1000_clients():
-    srv = Sample("echo_server", "--port", "0")
-    n = 1000
+def echo_many(port, n, tag="client"):
+    """n clients at once, each sends one distinct line and checks every byte of its echo."""
     sel = selectors.DefaultSelector()
     conns = {}
     for i in range(n):
         c = socket.socket()
         c.setblocking(False)
-        c.connect_ex(("127.0.0.1", srv.port))
-        msg = (f"client {i:04d} " + "x" * 80 + "\n").encode()
+        c.connect_ex(("127.0.0.1", port))
+        msg = (f"{tag} {i:04d} " + "x" * 80 + "\n").encode()
         conns[c] = [msg, 0, b""]  # message, bytes sent, bytes received
         sel.register(c, selectors.EVENT_WRITE)
     done = 0
@@ -118,7 +117,76 @@ def echo_1000_clients():
     assert done == n, f"only {done} of {n} clients got their bytes back"
     for c in conns:
         c.close()
+
+
+def echo_1000_clients():
+    srv = Sample("echo_server", "--port", "0")
+    echo_many(srv.port, 1000)
     srv.stop(signal.SIGTERM)
+
+
+def os_threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def children(pid):
+    """The pids of pid's child processes (those alive or not yet reaped)."""
+    kids = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return sorted(kids)
+
+
+def wait_until(what, cond, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def gone(pid):
+    """True once pid has exited and been reaped (the supervisor reaps every worker)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def echo_hubs():
+    """--hubs 3: three hubs (OS threads) serve; 1,000 clients get every byte back; a clean stop."""
+    srv = Sample("echo_server", "--port", "0", "--hubs", "3")
+    assert os_threads(srv.proc.pid) >= 3, f"{os_threads(srv.proc.pid)} OS threads"
+    echo_many(srv.port, 1000)
+    out = srv.stop(signal.SIGTERM)
+    assert "stopped" in out, out
+
+
+def echo_workers():
+    """--workers 3: three worker processes; one killed with SIGKILL is replaced while the
+    others serve; SIGHUP replaces every worker; SIGTERM stops them all, leaving none."""
+    srv = Sample("echo_server", "--port", "0", "--workers", "3")
+    pid = srv.proc.pid
+    first = wait_until("3 workers", lambda: (lambda k: k if len(k) == 3 else None)(children(pid)))
+    echo_many(srv.port, 300)
+    os.kill(first[0], signal.SIGKILL)
+    echo_many(srv.port, 300, "during-restart")  # the other two (and the backlog) serve meanwhile
+    second = wait_until("the killed worker replaced",
+                        lambda: (lambda k: k if len(k) == 3 and first[0] not in k else None)(children(pid)))
+    assert set(second) & set(first) == set(first[1:]), (first, second)
+    echo_many(srv.port, 300, "after-restart")
+    os.kill(pid, signal.SIGHUP)
+    third = wait_until("every worker replaced by SIGHUP",
+                       lambda: (lambda k: k if len(k) == 3 and not set(k) & set(second) else None)(children(pid)),
+                       30)
+    echo_many(srv.port, 300, "after-sighup")
+    out = srv.stop(signal.SIGTERM)
+    assert "stopped" in out, out
+    for w in first + second + third:
+        assert gone(w), f"worker {w} still exists after the supervisor exited"
 
 
 def echo_nc():
@@ -273,8 +341,8 @@ def command_lines():
             assert r.returncode == 2 and f"usage: {n}" in r.stderr and "listening" not in r.stdout, (n, args, r)
 
 
-SCENARIOS = {f.__name__: f for f in (echo_python, echo_1000_clients, echo_nc, echo_socat, echo_client, udp_echo, chat,
-                                     forwarder, command_lines)}
+SCENARIOS = {f.__name__: f for f in (echo_python, echo_1000_clients, echo_hubs, echo_workers, echo_nc, echo_socat,
+                                     echo_client, udp_echo, chat, forwarder, command_lines)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()
