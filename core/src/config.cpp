@@ -46,6 +46,7 @@ std::size_t stack_size_setting() {
       env_string("GROVE_STACK_GUARD", "auto"),
       static_cast<int>(env_long("GROVE_MAX_BLOCKING_MS", 0)),
       env_long("GROVE_DUMP_ON_SIGUSR1", 0) == 1,
+      env_long("GROVE_INBOX_SPIN_US", 50),
   };
 }
 

@@ -6,6 +6,9 @@
 //   GROVE_STACK_GUARD      madvise | mprotect | canary (default: the best available)
 //   GROVE_MAX_BLOCKING_MS  start the blocked-hub monitor with this threshold (default off)
 //   GROVE_DUMP_ON_SIGUSR1  1: SIGUSR1 prints every green thread of the main hub
+//   GROVE_INBOX_SPIN_US    how long an idle hub that waits for another OS thread spins
+//                          for its inbox before it sleeps in epoll_wait (default 50; 0:
+//                          never; see core/src/sync/hub_inbox.hpp)
 #pragma once
 
 #include <cstddef>
@@ -19,6 +22,7 @@ struct Config {
   std::string stack_guard;
   int max_blocking_ms;
   bool dump_on_sigusr1;
+  long inbox_spin_us;
 };
 
 const Config& config();

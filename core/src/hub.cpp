@@ -138,8 +138,16 @@
 //   handing work to each other through each hub's inbox (sync/hub_inbox.hpp): one
 //   ev_async, a mutex-protected FIFO that other OS threads post to (spawn_on,
 //   HubRef::post, the wake of a green thread waiting on a grove::mt:: object), drained
-//   once per batch in a libev callback that only spawns and wakes. Nothing here locks
-//   or checks it: the inbox is a watcher like any other. A green thread waiting for
+//   once per batch in a libev callback that only spawns and wakes. Nothing on the
+//   switch path locks or checks it: the inbox is a watcher like any other, except on
+//   the idle path. Waking a hub asleep in epoll_wait costs microseconds (an eventfd
+//   write, the kernel's cross-core wake-up), so before blocking, a hub with a green
+//   thread waiting for another OS thread may spin for a few tens of microseconds on
+//   an atomic "posted" flag and run what arrives without polling, as Go's idle Ms
+//   spin before they sleep; only while that pays off (its last post came soon after
+//   it went idle), so idle hubs, and servers woken by their sockets, never spin
+//   (HubInbox::spin_for_posts). Timers and I/O still get a poll every kBudget turns
+//   that the spin fed. A green thread waiting for
 //   another OS thread counts as a pending job, so the deadlock check does not fire
 //   (a deadlock spanning hubs is not detected). Hub-bound objects stay lock-free and
 //   refuse other OS threads; the cross-hub ones (grove/mt/*.hpp, RemoteGreenThread)
@@ -183,6 +191,7 @@
 
 #include "config.hpp"
 #include "context.hpp"
+#include "sync/hub_inbox.hpp"
 #include "sync/pool_worker.hpp"
 #include "fork.hpp"
 #include "log_internal.hpp"
@@ -694,6 +703,13 @@ void Hub::run_loop() noexcept {
     if (!ready_head_) {
       if (active_watchers_ == 0 && pending_jobs_ == 0) {
         on_deadlock();
+      } else if (inbox_ && inbox_->spin_for_posts()) {
+        // Another OS thread's post, taken by spinning instead of blocking (see "Several
+        // hubs" above). Timers and I/O still get a poll every kBudget such turns.
+        if (++spun_turns_ >= kBudget) {
+          spun_turns_ = 0;
+          ev_run(loop_, EVRUN_NOWAIT);
+        }
       } else {
         polling_.store(true, std::memory_order_relaxed);
         ev_run(loop_, EVRUN_ONCE);

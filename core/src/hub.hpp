@@ -17,6 +17,7 @@
 namespace grove::detail {
 
 class Monitor;
+class HubInbox;
 struct ContextEntry;  // hub.cpp: where every new context starts
 // Destroys gt's grove::local values (sync/local.cpp). Destructors that throw are logged.
 void destroy_locals(GreenThreadState* gt) noexcept;
@@ -121,6 +122,10 @@ class GROVE_API Hub {
 
   void enable_dump_signal(int signo);
 
+  // This hub's inbox (sync/hub_inbox.hpp), set when it is made and cleared when it
+  // closes: the loop asks it to spin for posts before blocking (see run_loop).
+  void set_inbox(HubInbox* inbox) noexcept { inbox_ = inbox; }
+
   // In the child process of a fork(), on the forking OS thread (fork.cpp): a loop of
   // the child's own; every green thread but the caller abandoned.
   void after_fork_in_child() noexcept;
@@ -177,6 +182,8 @@ class GROVE_API Hub {
   GreenThreadState* ready_head_ = nullptr;
   GreenThreadState* ready_tail_ = nullptr;
   int budget_ = kBudget;
+  int spun_turns_ = 0;  // turns the inbox's spin fed since the last poll it forced (run_loop)
+  HubInbox* inbox_ = nullptr;
   std::size_t ready_len_ = 0;  // length of the ready queue (sets the budget after a poll)
 
   GreenThreadState* live_head_ = nullptr;

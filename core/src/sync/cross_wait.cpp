@@ -7,6 +7,7 @@
 #include "../hub.hpp"
 #include "hub_inbox.hpp"
 #include "pool_worker.hpp"
+#include "spin_then_lock.hpp"
 
 namespace grove::detail {
 
@@ -62,11 +63,14 @@ bool cross_wait(std::unique_lock<std::mutex>& lk, CrossWaitList& list, CrossWait
   if (timeout) timer.emplace(*hub, me, std::chrono::duration<double>(*timeout).count());
   for (;;) {
     hub->park_nothrow(what);
-    lk.lock();
+    spin_then_lock(lk);  // the granter may hold it still, right after posting our wake
     if (w.granted) {
       // A kill or timeout may have woken it first: then the wake entry may still be
       // queued in the inbox, pointing at this stack. Take it out before leaving.
-      inbox->cancel(&w);
+      // `queued` is read without the inbox's mutex: the granter set it in post() while
+      // holding lk (so before we took lk), and only this OS thread (the inbox's drain,
+      // cancel) clears it.
+      if (w.queued) inbox->cancel(&w);
       inbox->release();
       return true;
     }

@@ -4,7 +4,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
+
+#include "../config.hpp"
 #include "../hub.hpp"
+#include "spin_then_lock.hpp"
 
 namespace grove::detail {
 
@@ -35,11 +39,16 @@ const std::shared_ptr<HubInbox>& HubInbox::of_this_thread() {
   return owner.inbox;
 }
 
-HubInbox::HubInbox(Hub& hub) : hub_(hub), serial_(hub.serial()), name_(inbox_name(hub)) {
+HubInbox::HubInbox(Hub& hub)
+    : hub_(hub),
+      serial_(hub.serial()),
+      name_(inbox_name(hub)),
+      spin_seconds_(static_cast<double>(config().inbox_spin_us) * 1e-6) {
   ev_async_init(&async_, &HubInbox::on_async);
   async_.data = this;
   ev_async_start(hub_.loop(), &async_);
   ev_unref(hub_.loop());  // an idle inbox does not keep the loop alive
+  hub_.set_inbox(this);
 }
 
 HubInbox::~HubInbox() {
@@ -54,13 +63,17 @@ bool HubInbox::post(InboxEntry* e) noexcept {
   if (tail_) tail_->next = e; else head_ = e;
   tail_ = e;
   // Under mu_: close() takes mu_ before the loop goes. Coalesced by libev while one
-  // is pending, so a burst of posts makes one wake-up.
+  // is pending, so a burst of posts makes one wake-up; no system call at all while
+  // the hub is out of its poll (spinning, or running green threads).
   ev_async_send(hub_.loop(), &async_);
+  // Last: a spinning hub that sees it takes mu_ next, which we are about to release.
+  posted_.store(true, std::memory_order_release);
   return true;
 }
 
 void HubInbox::cancel(InboxEntry* e) noexcept {
-  std::lock_guard<std::mutex> lk(mu_);
+  spin_then_lock(mu_);
+  std::lock_guard<std::mutex> lk(mu_, std::adopt_lock);
   if (!e->queued) return;
   InboxEntry* prev = nullptr;
   for (InboxEntry* x = head_; x; prev = x, x = x->next) {
@@ -71,6 +84,7 @@ void HubInbox::cancel(InboxEntry* e) noexcept {
   }
   e->queued = false;
   e->next = nullptr;
+  if (!head_) posted_.store(false, std::memory_order_relaxed);
 }
 
 void HubInbox::hold() noexcept {
@@ -104,13 +118,51 @@ bool HubInbox::closed() const {
   return closed_;
 }
 
-void HubInbox::on_async(struct ev_loop*, ev_async* w, int) noexcept { static_cast<HubInbox*>(w->data)->drain(); }
+void HubInbox::on_async(struct ev_loop* loop, ev_async* w, int) noexcept {
+  auto* self = static_cast<HubInbox*>(w->data);
+  // Woken from its poll: had the hub spun, would this post have found it spinning?
+  // (ev_now was read just after the poll; idle_since_ may be older than the moment
+  // the hub went idle, which only makes the gap look longer.)
+  if (self->idle_since_ >= 0 && self->posted_.load(std::memory_order_relaxed)) {
+    self->spin_armed_ = ev_now(loop) - self->idle_since_ <= self->spin_seconds_;
+  }
+  self->idle_since_ = -1;
+  self->drain();
+}
+
+bool HubInbox::spin_for_posts() noexcept {
+  if (holds_ == 0 || spin_seconds_ <= 0) return false;  // nobody here waits for another OS thread
+  if (spin_armed_) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::duration<double>(spin_seconds_);
+    hub_.polling_.store(true, std::memory_order_relaxed);  // idle, for the blocked-hub monitor
+    bool posted = false;
+    for (unsigned i = 1;; ++i) {
+      if (posted_.load(std::memory_order_acquire)) {
+        posted = true;
+        break;
+      }
+      cpu_relax();
+      if (i % 32 == 0 && Clock::now() >= deadline) break;  // a clock read per ~1-4 us of pausing
+    }
+    hub_.polling_.store(false, std::memory_order_relaxed);
+    if (posted) {
+      drain();
+      return true;
+    }
+    spin_armed_ = false;  // did not pay: not again until a post comes soon after idling
+  }
+  idle_since_ = ev_now(hub_.loop());
+  return false;
+}
 
 InboxEntry* HubInbox::take_batch(bool close) noexcept {
-  std::lock_guard<std::mutex> lk(mu_);
+  spin_then_lock(mu_);  // a poster may hold it still (spin_then_lock.hpp)
+  std::lock_guard<std::mutex> lk(mu_, std::adopt_lock);
   if (close) closed_ = true;
   InboxEntry* list = head_;
   head_ = tail_ = nullptr;
+  posted_.store(false, std::memory_order_relaxed);
   for (InboxEntry* e = list; e; e = e->next) e->queued = false;
   return list;
 }
@@ -137,6 +189,7 @@ void HubInbox::close() noexcept {
     remove_exit_hook(h);
     h->hub_exited();
   }
+  hub_.set_inbox(nullptr);
   if (holds_ == 0) ev_ref(hub_.loop());  // balance the unref before stopping
   ev_async_stop(hub_.loop(), &async_);
 }
