@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # micro_instructions.sh SRC BUILD: instructions per yield-loop iteration (two green
-# threads, one yield each) and per spawn+join, from callgrind runs of micro.cpp at
+# threads, one yield each), per spawn+join and per one-way channel hand-off (an
+# unbuffered Channel ping-pong, as sync_bench's channel_handoff_ns; micro.cpp counts
+# n hand-offs as n/2 round trips), from callgrind runs of micro.cpp at
 # two iteration counts (the difference cancels start-up). SRC is a grove source tree,
 # BUILD a release build of it.
 set -eu
@@ -9,7 +11,7 @@ trap 'rm -rf "$o"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 g++ -std=c++20 -O2 -I"$S/core/include" -I"$B/core/include" "$here/micro.cpp" -o "$o/micro" \
   -L"$B" -lgrove -Wl,-rpath,"$B" -lspdlog -lfmt -pthread
-for w in yield spawn; do
+for w in yield spawn channel; do
   for n in 100000 200000; do
     valgrind --tool=callgrind --callgrind-out-file="$o/cg.$w.$n" -q "$o/micro" "$w" "$n"
   done

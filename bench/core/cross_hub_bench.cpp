@@ -5,6 +5,7 @@
 //
 //   build/bench/core/cross_hub_bench            full run (a few seconds)
 //   build/bench/core/cross_hub_bench --smoke    tiny counts, for CI
+//   build/bench/core/cross_hub_bench --only cross|plain|go   one measurement alone
 //
 // Prints `name: value unit` lines:
 //   cross_hub_handoff_ns        one-way: a ping-pong over two unbuffered mt::Channels,
@@ -110,16 +111,21 @@ void go_peer(long round_trips, const char* self) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
+  bool smoke = false;
+  std::string only;  // "cross", "plain" or "go": that measurement alone (for perf / strace)
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--smoke") == 0) smoke = true;
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+  }
   const long round_trips = smoke ? 2000 : 200000;
   const int reps = smoke ? 1 : 5;
   std::vector<double> cross, plain;
   for (int r = 0; r < reps; ++r) {
-    cross.push_back(cross_hub_ns(round_trips));
-    plain.push_back(plain_threads_ns(round_trips));
+    if (only.empty() || only == "cross") cross.push_back(cross_hub_ns(round_trips));
+    if (only.empty() || only == "plain") plain.push_back(plain_threads_ns(round_trips));
   }
-  std::printf("cross_hub_handoff_ns: %.0f ns\n", median(cross));
-  std::printf("plain_thread_handoff_ns: %.0f ns\n", median(plain));
-  if (!smoke) go_peer(round_trips, argv[0]);
+  if (!cross.empty()) std::printf("cross_hub_handoff_ns: %.0f ns\n", median(cross));
+  if (!plain.empty()) std::printf("plain_thread_handoff_ns: %.0f ns\n", median(plain));
+  if (!smoke && (only.empty() || only == "go")) go_peer(round_trips, argv[0]);
   return 0;
 }
