@@ -35,6 +35,9 @@ void run_part(const std::shared_ptr<HubPart>& part, const std::string& name) {
     throw;
   } catch (const std::exception& e) {
     grove::logger().error("{}: stopping on {} failed: {}", name, this_hub().name(), e.what());
+  } catch (...) {
+    grove::logger().error("{}: stopping on {} failed: an exception not derived from std::exception", name,
+                          this_hub().name());
   }
 }
 
