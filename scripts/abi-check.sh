@@ -9,7 +9,8 @@
 # <libdir>); default build/ (the release build of scripts/build.sh). Each list holds the library's soname and its exported
 # symbols, mangled (exact), one a line: the strong definitions of `nm -D --defined-only`
 # (T, D, B, R). Weak ones are left out: inline functions and template instantiations,
-# which a program compiles itself, and which come and go with the optimizer's choices.
+# which a program compiles itself, and which come and go with the optimizer's choices;
+# so are the members of private `Impl` structs (public_only below).
 #
 # Fails (exit 1) when a listed symbol is gone and the soname is unchanged: a program
 # linked against the old library would no longer load. Then either bring the symbol
@@ -24,13 +25,24 @@ if [ "${1:-}" = "--update" ]; then update=1; shift; fi
 dir=${1:-$root/build}
 [ $# -le 1 ] || { echo "usage: $0 [--update] [DIR]" >&2; exit 2; }
 
+# Drops the members of a class's private implementation struct (`X::Impl::`, the pimpl
+# of StreamServer, PreforkSupervisor, ...): they are exported only because the enclosing
+# class is, and no program can name them (the headers only declare `struct Impl;`), so
+# they come and go with the implementation without touching the ABI.
+public_only() {
+  local syms
+  syms=$(cat)
+  [ -n "$syms" ] || return 0
+  paste -d' ' <(echo "$syms") <(c++filt <<<"$syms") | awk '$0 !~ /::Impl::/ { print $1 }'
+}
+
 status=0
 for lib in libgrove libgrove_monkey; do
   list="$root/abi/$lib.symbols"
   so=$(find "$dir" -maxdepth 2 -name "$lib.so.*" -type f | sort | head -n 1)
   [ -n "$so" ] || { echo "abi-check: no $lib.so.* in $dir (build it first)" >&2; exit 2; }
   soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-  current=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ { print $3 }' | LC_ALL=C sort -u)
+  current=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ { print $3 }' | public_only | LC_ALL=C sort -u)
   if [ "$update" = 1 ]; then
     mkdir -p "$root/abi"
     {
@@ -44,7 +56,7 @@ for lib in libgrove libgrove_monkey; do
   fi
   [ -f "$list" ] || { echo "abi-check: $list is missing: run $0 --update" >&2; exit 2; }
   old_soname=$(sed -n 's/^soname //p' "$list")
-  recorded=$(grep -v -e '^#' -e '^soname ' "$list" | LC_ALL=C sort -u)
+  recorded=$(grep -v -e '^#' -e '^soname ' "$list" | public_only | LC_ALL=C sort -u)
   removed=$(LC_ALL=C comm -23 <(echo "$recorded") <(echo "$current"))
   added=$(LC_ALL=C comm -13 <(echo "$recorded") <(echo "$current"))
   if [ -n "$removed" ]; then
