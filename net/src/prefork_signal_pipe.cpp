@@ -23,8 +23,8 @@ extern "C" void on_supervisor_signal(int signo) {
   const int saved = errno;
   const int fd = g_pipe_write_fd.load(std::memory_order_relaxed);
   if (fd >= 0) {
-    const char c = static_cast<char>(signo);
-    [[maybe_unused]] const ssize_t r = ::write(fd, &c, 1);
+    const SupervisorRecord rec = signo;
+    [[maybe_unused]] const ssize_t r = ::write(fd, &rec, sizeof rec);
   }
   errno = saved;
 }

@@ -6,14 +6,24 @@
 
 #include <signal.h>
 
+#include <cstdint>
+
 namespace grove::net::detail {
+
+// Every write to the supervisor's pipe is one record of 4 bytes (atomic on a pipe, so
+// records from the handlers, the supervisor's callers and the workers never mix): a
+// signal number (1..64), one of the calls below, or minus the pid of a worker that has
+// become ready (its first PreforkWorker::wait_for_stop()).
+using SupervisorRecord = std::int32_t;
+inline constexpr SupervisorRecord kStopCall = 100;     // PreforkSupervisor::stop()
+inline constexpr SupervisorRecord kRestartCall = 101;  // PreforkSupervisor::restart()
 
 // The signals the supervisor handles, in a set.
 sigset_t supervisor_signal_set() noexcept;
 
-// While it lives, each supervisor signal writes its number (one byte) to `write_fd`
-// (non-blocking: when the pipe is full the byte is dropped, and the reader, which has
-// bytes to read, wakes anyway). Restores the previous dispositions when destroyed.
+// While it lives, each supervisor signal writes its number (a SupervisorRecord) to
+// `write_fd` (non-blocking: when the pipe is full the record is dropped, and the
+// reader, which has records to read, wakes anyway). Restores the previous dispositions when destroyed.
 // UsageError if another one lives in this process (one supervisor at a time).
 class SupervisorSignalPipe {
  public:

@@ -2,9 +2,9 @@
 // ones that die (with a back-off for a crash loop), stops them gracefully and rolls
 // them on request. The behaviour is described in grove/net/prefork.hpp.
 //
-// One green thread does all of it, in a loop: read the self-pipe (signal numbers from
-// the handlers of prefork_signal_pipe.cpp; stop() and restart() write a byte of their
-// own there too), reap, act, then park in wait_readable on the pipe until the next byte
+// One green thread does all of it, in a loop: read the self-pipe (records: signal
+// numbers from the handlers of prefork_signal_pipe.cpp, stop() and restart() calls,
+// workers that became ready), reap, act, then park in wait_readable on the pipe until the next byte
 // or the next deadline (a restart due, a worker to SIGKILL).
 #include <grove/net/prefork.hpp>
 
@@ -41,8 +41,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxWorkers = 1024;
-// What stop() and restart() write to the self-pipe (signal numbers are below 65).
-constexpr char kStopCall = 100, kRestartCall = 101;
 // A worker that dies sooner than this after its start is in a crash loop.
 constexpr Duration kCrashUptime = 1s;
 constexpr Duration kFirstBackoff = 100ms;
@@ -78,6 +76,7 @@ struct PreforkSupervisor::Impl {
     std::size_t slot = 0;
     unsigned generation = 0;      // the rolling restart it was started for
     Clock::time_point started;
+    bool ready = false;           // it called wait_for_stop(): it serves
     bool asked_to_stop = false;   // sent SIGTERM: it is leaving, nothing replaces it
     bool killed = false;          // sent SIGKILL
     Clock::time_point kill_at;    // when it gets SIGKILL, once asked to stop
@@ -92,7 +91,9 @@ struct PreforkSupervisor::Impl {
   std::vector<Slot> slots;
   unsigned generation = 0;        // bumped by each rolling restart request
   bool stopping = false;
-  Clock::time_point roll_retry_at{};  // a fork for the roll failed: not before then
+  Clock::time_point roll_wake_at = Clock::time_point::max();  // when roll() waits for time
+  alignas(detail::SupervisorRecord) char partial[sizeof(detail::SupervisorRecord)] = {};  // a record read in part
+  std::size_t partial_len = 0;
 
   const detail::SupervisorSignalPipe* signals = nullptr;  // during run()
 
@@ -100,6 +101,8 @@ struct PreforkSupervisor::Impl {
   void make_pipe();
   void supervise();
   void drain_pipe(bool& stop, bool& roll);
+  void on_record(detail::SupervisorRecord rec, bool& stop, bool& roll);
+  bool serves_slot(std::size_t slot) const noexcept;
   void reap();
   void on_exit(const Process& p, int status);
   bool fork_worker(std::size_t slot);
@@ -196,13 +199,13 @@ std::vector<int> PreforkSupervisor::worker_pids() const {
 }
 
 void PreforkSupervisor::stop() noexcept {
-  const char c = kStopCall;
-  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
+  const detail::SupervisorRecord rec = detail::kStopCall;
+  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &rec, sizeof rec);
 }
 
 void PreforkSupervisor::restart() noexcept {
-  const char c = kRestartCall;
-  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &c, 1);
+  const detail::SupervisorRecord rec = detail::kRestartCall;
+  [[maybe_unused]] const ssize_t r = ::write(impl_->pipe[1], &rec, sizeof rec);
 }
 
 void PreforkSupervisor::run() {
@@ -260,28 +263,55 @@ void PreforkSupervisor::Impl::supervise() {
 }
 
 void PreforkSupervisor::Impl::drain_pipe(bool& stop, bool& roll_asked) {
-  char buf[64];
+  char buf[256];
   for (;;) {
     const ssize_t n = ::read(pipe[0], buf, sizeof buf);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       return;
     }
+    // Every write is one whole record, so reads of a multiple of its size get whole
+    // records; `partial` is there in case a read ever stops inside one.
     for (ssize_t i = 0; i < n; ++i) {
-      const int sig = buf[i];
-      const char* why = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == kStopCall ? "stop()" : nullptr;
-      if (why) {
-        if (!stopping && !stop) {
-          grove::logger().info("{}: {}: stopping the workers (stop timeout {:.0f} ms)", opts.name, why,
-                               ms(opts.stop_timeout));
-        }
-        stop = true;
-      } else if (sig == SIGHUP || sig == kRestartCall) {
-        roll_asked = true;
+      partial[partial_len++] = buf[i];
+      if (partial_len == sizeof partial) {
+        detail::SupervisorRecord rec;
+        std::memcpy(&rec, partial, sizeof rec);
+        partial_len = 0;
+        on_record(rec, stop, roll_asked);
       }
-      // SIGCHLD: reap() looks at every worker anyway.
     }
   }
+}
+
+void PreforkSupervisor::Impl::on_record(detail::SupervisorRecord rec, bool& stop, bool& roll_asked) {
+  if (rec < 0) {
+    for (Process& p : procs) {
+      if (p.pid == -rec) p.ready = true;
+    }
+    return;
+  }
+  const char* why = rec == SIGTERM           ? "SIGTERM"
+                    : rec == SIGINT          ? "SIGINT"
+                    : rec == detail::kStopCall ? "stop()"
+                                             : nullptr;
+  if (why) {
+    if (!stopping && !stop) {
+      grove::logger().info("{}: {}: stopping the workers (stop timeout {:.0f} ms)", opts.name, why,
+                           ms(opts.stop_timeout));
+    }
+    stop = true;
+  } else if (rec == SIGHUP || rec == detail::kRestartCall) {
+    roll_asked = true;
+  }
+  // SIGCHLD: reap() looks at every worker anyway.
+}
+
+bool PreforkSupervisor::Impl::serves_slot(std::size_t slot) const noexcept {
+  for (const Process& p : procs) {
+    if (p.slot == slot && !p.asked_to_stop) return true;
+  }
+  return false;
 }
 
 void PreforkSupervisor::Impl::reap() {
@@ -312,6 +342,15 @@ void PreforkSupervisor::Impl::on_exit(const Process& p, int status) {
     s.quick_deaths = 0;
   }
   const Duration delay = backoff(s.quick_deaths);
+  // In a rolling restart the slot may have another worker (the old one, or its
+  // replacement): then the slot is served, and the back-off only delays roll().
+  s.start_at = Clock::now() + delay;
+  if (serves_slot(p.slot)) {
+    grove::logger().warn("{}: worker {} (pid {}) {} after {:.0f} ms; its slot has another worker", opts.name,
+                         p.slot, p.pid, describe_status(status), ms(uptime));
+    return;
+  }
+  s.start_due = true;
   if (s.quick_deaths > 1) {
     grove::logger().error("{}: worker {} (pid {}) {} {:.0f} ms after it started, {} times in a row (crash loop); "
                           "restarting it in {:.0f} ms",
@@ -321,8 +360,6 @@ void PreforkSupervisor::Impl::on_exit(const Process& p, int status) {
                          describe_status(status), ms(uptime),
                          delay > Duration::zero() ? fmt::format(" in {:.0f} ms", ms(delay)) : std::string());
   }
-  s.start_due = true;
-  s.start_at = Clock::now() + delay;
 }
 
 // The wait before a slot's next start: none after a worker that lived, then 100 ms,
@@ -393,24 +430,43 @@ void PreforkSupervisor::Impl::begin_stop() {
 }
 
 void PreforkSupervisor::Impl::roll() {
+  roll_wake_at = Clock::time_point::max();
   // One slot at a time: wait while an old worker is still leaving.
   for (const Process& p : procs) {
     if (p.asked_to_stop) return;
   }
-  if (Clock::now() < roll_retry_at) return;
-  for (Process& p : procs) {
-    if (p.generation >= generation) continue;
-    const pid_t old = p.pid;
-    const std::size_t slot = p.slot;
-    if (!fork_worker(slot)) {  // procs may have grown: `p` is not used after this
-      slots[slot].start_due = false;  // the old worker goes on serving; retry later
-      roll_retry_at = Clock::now() + kFirstBackoff;
+  // The lowest slot that has a worker of an earlier generation.
+  const Process* old = nullptr;
+  for (const Process& p : procs) {
+    if (p.generation < generation && (!old || p.slot < old->slot)) old = &p;
+  }
+  if (!old) return;
+  const std::size_t slot = old->slot;
+  const pid_t old_pid = old->pid;
+  const Process* fresh = nullptr;
+  for (const Process& p : procs) {
+    if (p.slot == slot && p.generation == generation) fresh = &p;
+  }
+  const Clock::time_point now = Clock::now();
+  if (!fresh) {
+    // Its replacement: after the slot's back-off if replacements keep dying (the old
+    // worker serves meanwhile). A fork that fails schedules the slot's start instead.
+    if (slots[slot].start_due) return;
+    if (now < slots[slot].start_at) {
+      roll_wake_at = slots[slot].start_at;
       return;
     }
-    for (Process& q : procs) {
-      if (q.pid == old) ask_to_stop(q, Clock::now() + opts.stop_timeout);
-    }
+    if (fork_worker(slot)) roll_wake_at = Clock::now() + opts.stop_timeout;  // when to give up waiting
     return;
+  }
+  // The old worker leaves once its replacement serves (or could have, by now).
+  const Clock::time_point give_up = fresh->started + opts.stop_timeout;
+  if (!fresh->ready && now < give_up) {
+    roll_wake_at = give_up;
+    return;
+  }
+  for (Process& p : procs) {
+    if (p.pid == old_pid) ask_to_stop(p, now + opts.stop_timeout);
   }
 }
 
@@ -431,7 +487,7 @@ Clock::time_point PreforkSupervisor::Impl::next_deadline(Clock::time_point now) 
     for (const Slot& s : slots) {
       if (s.start_due) next = std::min(next, s.start_at);
     }
-    if (generation > 0 && roll_retry_at > now) next = std::min(next, roll_retry_at);
+    next = std::min(next, roll_wake_at);
   }
   for (const Process& p : procs) {
     if (p.asked_to_stop && !p.killed) next = std::min(next, p.kill_at);

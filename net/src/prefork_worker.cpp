@@ -15,13 +15,15 @@
 #include <grove/errors.hpp>
 #include <grove/log.hpp>
 
+#include "prefork_signal_pipe.hpp"
+
 namespace grove::net {
 
 namespace detail {
 
 struct PreforkWorkerAccess {
-  static PreforkWorker make(std::size_t index, Socket listener, int stop_fd) noexcept {
-    return PreforkWorker(index, std::move(listener), stop_fd);
+  static PreforkWorker make(std::size_t index, Socket listener, int stop_fd, int ready_fd) noexcept {
+    return PreforkWorker(index, std::move(listener), stop_fd, ready_fd);
   }
 };
 
@@ -69,7 +71,6 @@ void run_worker_process(const WorkerStart& start, Socket& listener, const Prefor
   if (::getppid() != start.supervisor) ::_exit(1);
 
   ::close(start.supervisor_pipe[0]);
-  ::close(start.supervisor_pipe[1]);
   ::sigaction(SIGCHLD, start.previous_chld, nullptr);
   ::sigaction(SIGHUP, start.previous_hup, nullptr);
   if (!install_stop_signals()) {
@@ -82,7 +83,8 @@ void run_worker_process(const WorkerStart& start, Socket& listener, const Prefor
 
   int code = 0;
   try {
-    PreforkWorker w = PreforkWorkerAccess::make(start.index, std::move(listener), g_stop_pipe[0]);
+    PreforkWorker w = PreforkWorkerAccess::make(start.index, std::move(listener), g_stop_pipe[0],
+                                                start.supervisor_pipe[1]);
     worker(w);
   } catch (const std::exception& e) {
     code = 1;
@@ -110,6 +112,13 @@ void run_worker_process(const WorkerStart& start, Socket& listener, const Prefor
 }  // namespace detail
 
 bool PreforkWorker::wait_for_stop(std::optional<Duration> timeout) {
+  if (ready_fd_ >= 0) {
+    // "Ready", to the parent (a rolling restart stops the old worker of this slot now).
+    const detail::SupervisorRecord rec = -static_cast<detail::SupervisorRecord>(::getpid());
+    [[maybe_unused]] const ssize_t r = ::write(ready_fd_, &rec, sizeof rec);
+    ::close(ready_fd_);
+    ready_fd_ = -1;
+  }
   if (stop_requested()) return true;
   std::error_code ec;
   wait_readable(stop_fd_, timeout, ec);

@@ -15,7 +15,8 @@ namespace grove::net::detail {
 struct WorkerStart {
   std::size_t index = 0;
   pid_t supervisor = 0;                 // the parent's pid, read before the fork
-  int supervisor_pipe[2] = {-1, -1};    // the parent's self-pipe: closed in the child
+  int supervisor_pipe[2] = {-1, -1};    // the parent's self-pipe: the read end is closed in
+                                        // the child, the write end kept to say "ready"
   const struct sigaction* previous_chld = nullptr;  // SIGCHLD before run()
   const struct sigaction* previous_hup = nullptr;   // SIGHUP before run()
   const sigset_t* mask = nullptr;       // the signal mask before the fork blocked signals

@@ -369,6 +369,95 @@ GROVE_TEST("prefork: SIGHUP replaces every worker, one at a time, and no connect
   CHECK(wait_exit(sup.pid) == 0);
 }
 
+// Reads what the workers wrote to `fd` (non-blocking) so far.
+std::string read_events(int fd) {
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+GROVE_TEST("prefork: a rolling restart stops the old worker only once its replacement is ready") {
+  // Each worker takes 300 ms to start serving, and writes "ready PID" when it is about
+  // to call wait_for_stop() and "stop PID" when that returns.
+  int events[2];
+  REQUIRE(::pipe2(events, O_CLOEXEC) == 0);
+  const int event_fd = events[1];
+  const Supervised sup = start_supervisor(
+      [event_fd](PreforkWorker& w) {
+        grove::sleep(300ms);
+        StreamServer server(std::move(w.listener()), [](Socket& s, const Address&) {
+          char buf[16];
+          while (s.recv_into(buf, sizeof buf) > 0) s.sendall(std::to_string(::getpid()) + "\n");
+        });
+        server.start();
+        const std::string pid = std::to_string(::getpid());
+        const std::string ready = "ready " + pid + "\n", stop = "stop " + pid + "\n";
+        [[maybe_unused]] ssize_t r = ::write(event_fd, ready.data(), ready.size());
+        w.wait_for_stop();
+        r = ::write(event_fd, stop.data(), stop.size());
+        server.stop(5s);
+      },
+      {.workers = 1, .stop_timeout = 5s});
+  ::close(events[1]);
+  ::fcntl(events[0], F_SETFL, O_NONBLOCK);
+  const std::vector<pid_t> before = wait_workers(sup.pid, 1);
+  REQUIRE(before.size() == 1);
+  const int old_pid = ask(sup.address);  // served once the old worker is ready
+  REQUIRE(old_pid == before[0]);
+
+  REQUIRE(::kill(sup.pid, SIGHUP) == 0);
+  std::string log;
+  for (int i = 0; i < 500 && log.find("stop " + std::to_string(old_pid)) == std::string::npos; ++i) {
+    grove::sleep(10ms);
+    log += read_events(events[0]);
+  }
+  const std::size_t old_stops = log.find("stop " + std::to_string(old_pid));
+  REQUIRE(old_stops != std::string::npos);
+  // Between the old worker's "ready" and its "stop": the new worker's "ready".
+  const std::size_t new_ready = log.find("ready ", log.find('\n') + 1);
+  CHECK_MESSAGE(new_ready < old_stops, log);
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+  ::close(events[0]);
+}
+
+GROVE_TEST("prefork: in a rolling restart, a replacement that dies at start leaves the old worker serving") {
+  // The first worker serves; every later one throws at once (a file says who is first).
+  const std::string marker = "/tmp/grove-prefork-first-" + std::to_string(::getpid());
+  ::unlink(marker.c_str());
+  PreforkSupervisor::Worker serve = pid_server();
+  const Supervised sup = start_supervisor(
+      [marker, serve](PreforkWorker& w) {
+        const int fd = ::open(marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0) throw std::runtime_error("the new code does not start (test)");
+        ::close(fd);
+        serve(w);
+      },
+      {.workers = 1, .stop_timeout = 5s, .restart_backoff_max = 200ms});
+  const std::vector<pid_t> before = wait_workers(sup.pid, 1);
+  REQUIRE(before.size() == 1);
+  REQUIRE(ask(sup.address) == before[0]);
+  REQUIRE(::kill(sup.pid, SIGHUP) == 0);
+  // For a second, replacements keep dying; the old worker answers every request.
+  int failures = 0, others = 0, answers = 0;
+  const auto until = Clock::now() + 1s;
+  while (Clock::now() < until && answers < 2000) {
+    const int pid = ask(sup.address);
+    if (pid < 0) ++failures;
+    else if (pid != before[0]) ++others;
+    else ++answers;
+    grove::sleep(5ms);
+  }
+  CHECK(failures == 0);
+  CHECK(others == 0);
+  CHECK(answers > 10);
+  CHECK(process_gone(before[0]) == false);
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+  ::unlink(marker.c_str());
+}
+
 GROVE_TEST("prefork: a worker that throws at once is restarted with a back-off, and SIGTERM still stops all") {
   int starts[2];
   REQUIRE(::pipe2(starts, O_CLOEXEC) == 0);

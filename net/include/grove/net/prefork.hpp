@@ -28,10 +28,14 @@
 //     wait_for_stop() returns), the parent waits up to stop_timeout for them to exit,
 //     SIGKILLs the rest, reaps them all, closes the listener and returns.
 //   - SIGHUP (or restart()): a rolling restart, one slot at a time: a new worker is
-//     forked for the slot, then the old one is stopped as above (SIGTERM, SIGKILL after
-//     stop_timeout); the next slot starts once the old worker has exited. The listener
-//     stays open throughout, so connections made meanwhile are accepted by the others
-//     or wait in the listen backlog: none is refused.
+//     forked for the slot; once it is ready (its first wait_for_stop() call, which a
+//     worker makes once its server is started; or stop_timeout after its fork if it
+//     never calls it) the old one is stopped as above (SIGTERM, SIGKILL after
+//     stop_timeout); the next slot starts once the old worker has exited. A new
+//     worker that dies before it is ready is restarted with the back-off while the old
+//     one goes on serving. The listener stays open throughout, so connections made
+//     meanwhile are accepted by one of the workers or wait in the listen backlog: none
+//     is refused.
 // Every child is reaped (waitpid of its pid: children the process has of its own are
 // left alone); when run() returns, no worker is alive and the parent's listener is
 // closed (a Unix socket file bound by the endpoint constructor is removed). If the
@@ -108,18 +112,20 @@ class GROVE_API PreforkWorker {
   // (SIGTERM or SIGINT to this process) or `timeout` passes (nullopt: no limit).
   // Returns true if a stop was asked, at once if it was asked already; false on
   // timeout. Any number of green threads may wait. GreenletExit / TimeoutError unwind
-  // as from any parking call.
+  // as from any parking call. The first call also tells the parent that this worker
+  // is ready (serves): call it once the server is started.
   bool wait_for_stop(std::optional<Duration> timeout = std::nullopt);
   // True once the parent asked this worker to stop. Never parks.
   bool stop_requested() const noexcept;
 
  private:
   friend struct detail::PreforkWorkerAccess;
-  PreforkWorker(std::size_t index, Socket listener, int stop_fd) noexcept
-      : index_(index), listener_(std::move(listener)), stop_fd_(stop_fd) {}
+  PreforkWorker(std::size_t index, Socket listener, int stop_fd, int ready_fd) noexcept
+      : index_(index), listener_(std::move(listener)), stop_fd_(stop_fd), ready_fd_(ready_fd) {}
   std::size_t index_;
   Socket listener_;
-  int stop_fd_;  // the read end of this process's stop pipe
+  int stop_fd_;   // the read end of this process's stop pipe
+  int ready_fd_;  // the parent's pipe, until the first wait_for_stop() says "ready"
 };
 
 // The parent side (see the file comment). Neither copyable nor movable.
