@@ -164,7 +164,8 @@ class GROVE_API PreforkSupervisor {
   // The listener's address (with the real port when it was bound to port 0).
   const Address& address() const noexcept;
   // The pids of the workers serving now (not those being stopped), in slot order; a
-  // slot waiting for its restart has none. From run()'s OS thread.
+  // slot waiting for its restart has none, one in a rolling restart may have two (the
+  // old worker and its replacement). From run()'s OS thread.
   std::vector<int> worker_pids() const;
 
  private:
