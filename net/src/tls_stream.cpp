@@ -8,8 +8,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <stdexcept>
 
 #include <grove/errors.hpp>

@@ -475,6 +475,23 @@ GROVE_TEST("a TLS 1.2 renegotiation attempt is refused") {
   check_serves(srv.port());
 }
 
+GROVE_TEST("a server that closes in the middle of the handshake is truncation") {
+  Socket l = listener();
+  auto server = grove::spawn([&] {
+    grove::net::Accepted a = l.accept();
+    // The whole ClientHello record (so that the close is a FIN, not a reset), then a close.
+    unsigned char head[5];
+    a.socket.settimeout(5s);
+    a.socket.recv_exactly(head, sizeof head);
+    std::string body(static_cast<std::size_t>(head[3] << 8 | head[4]), '\0');
+    a.socket.recv_exactly(body.data(), body.size());
+  });
+  std::error_code ec;
+  TlsStream t = grove::net::connect_tls("127.0.0.1", l.local_address().port(), client_ctx(), 5s, ec);
+  CHECK(ec == TlsErrc::kTruncated);
+  server.join();
+}
+
 // ------------------------------------------------------------------ parking
 
 GROVE_TEST("a TLS recv times out as a socket's does and may be retried") {
@@ -491,6 +508,29 @@ GROVE_TEST("a TLS recv times out as a socket's does and may be retried") {
   t.sendall("more");
   CHECK(t.recv_exactly(buf, 4) == 4);
   CHECK(std::string(buf, 4) == "more");
+}
+
+GROVE_TEST("a send that times out with a record half sent refuses later sends") {
+  grove::Event done;
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(server_ctx(), [&](TlsStream&, const Address&) { done.wait(); }));
+  server.start();
+  TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s);
+  t.settimeout(100ms);
+  const std::string big(8 << 20, 'z');  // more than both socket buffers hold
+  std::error_code ec;
+  const std::size_t sent = t.sendall(big.data(), big.size(), ec);
+  CHECK(ec == std::errc::timed_out);
+  CHECK(sent < big.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  t.send("more", 4, ec);  // OpenSSL needs the same bytes again: the stream refuses
+  CHECK(ec == std::errc::timed_out);
+  CHECK(elapsed_s(t0) < 0.05);
+  char c;
+  t.recv_into(&c, 1, ec);  // reading is still allowed (and times out: nothing comes)
+  CHECK(ec == std::errc::timed_out);
+  done.set();
+  server.stop();
 }
 
 GROVE_TEST("closing a TLS stream wakes a green thread parked in it with ECANCELED") {

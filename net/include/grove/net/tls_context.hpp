@@ -112,7 +112,8 @@ struct TlsServerOptions : TlsCommonOptions {
   // SNI: called during a handshake with the name the client asked for ("" if none);
   // returns the server context whose certificate (and settings) that connection
   // uses, or nullopt for this one. Runs inside the handshake: it must not park. It
-  // may throw (the handshake then fails with an alert).
+  // may throw (the handshake then fails with an alert). A context shared by hubs on
+  // several OS threads calls it on each of them, at the same time too.
   std::function<std::optional<TlsContext>(std::string_view server_name)> select_context;
 };
 

@@ -1,6 +1,9 @@
 // grove/net/tls_server.hpp: serving TLS with a StreamServer.
 //
-//   auto ctx = grove::net::TlsContext::server({.cert_file = "server.pem", .key_file = "server.key"});
+//   grove::net::TlsServerOptions o;
+//   o.cert_file = "server.pem";
+//   o.key_file = "server.key";
+//   auto ctx = grove::net::TlsContext::server(o);
 //   grove::net::StreamServer server(grove::net::Address::parse("127.0.0.1:8443"),
 //       grove::net::tls_handler(ctx, [](grove::net::TlsStream& tls, const grove::net::Address&) {
 //         char buf[4096];
