@@ -11,12 +11,20 @@
 //   tls_handler      tls_server.hpp       StreamServer serving TLS
 //   TlsErrc          tls_error.hpp        TLS error categories
 //   prefork          prefork.hpp          N worker processes on one listener, supervised
+//   PipeStream       pipe_stream.hpp      a pipe end as a cooperative stream
+//   Process          process.hpp          child processes: pipes, wait, communicate
+//   ProcessError     process_error.hpp    SpawnError, ProcessError, ProcessTimeout
+//   run              process_run.hpp      run / check_output
 #pragma once
 
 #include <grove/net/address.hpp>
 #include <grove/net/buffered_stream.hpp>
 #include <grove/net/datagram_server.hpp>
+#include <grove/net/pipe_stream.hpp>
 #include <grove/net/prefork.hpp>
+#include <grove/net/process.hpp>
+#include <grove/net/process_error.hpp>
+#include <grove/net/process_run.hpp>
 #include <grove/net/resolve.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/net/stream_server.hpp>
