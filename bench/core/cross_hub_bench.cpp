@@ -5,22 +5,30 @@
 //
 //   build/bench/core/cross_hub_bench            full run (a few seconds)
 //   build/bench/core/cross_hub_bench --smoke    tiny counts, for CI
-//   build/bench/core/cross_hub_bench --only cross|plain|go   one measurement alone
+//   build/bench/core/cross_hub_bench --only cross|plain|line|go   one measurement alone
 //
 // Prints `name: value unit` lines:
 //   cross_hub_handoff_ns        one-way: a ping-pong over two unbuffered mt::Channels,
 //                               round-trip time / 2 (median of the repetitions)
 //   plain_thread_handoff_ns     the same between two plain OS threads (condition variables)
-//   go_unbuffered_chan_ns       Go's ping-pong, same shape, same run (if Go is found)
+//   cache_line_handoff_ns       two pinned plain threads spinning on an atomic each: the
+//                               floor of any hand-off between the two cores
+//   go_unbuffered_chan_ns       Go's ping-pong, same shape, same run (if Go is found),
+//                               one repetition between each of grove's; Go runs a woken
+//                               goroutine on the waker's P, so mostly on one OS thread
+//   go_pinned_unbuffered_chan_ns  the same with each goroutine locked to an OS thread
+//                               pinned to its own core: every hand-off crosses cores
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,38 +102,138 @@ double plain_threads_ns(long round_trips) {
   return dt / static_cast<double>(2 * (round_trips - 1));
 }
 
-// Runs the Go peer (bench/core/go_chan/main.go) with `go run`; prints its line as is.
-void go_peer(long round_trips, const char* self) {
-  std::string go = std::getenv("GROVE_GO") ? std::getenv("GROVE_GO") : "go";
-  std::string src = GROVE_GO_CHAN_SOURCE;
-  if (std::system((go + " version >/dev/null 2>&1").c_str()) != 0) {
-    std::printf("go_unbuffered_chan_ns: skipped (no Go toolchain: apt-get install golang-go, or set GROVE_GO)\n");
-    return;
-  }
-  const std::string cmd = "GOMAXPROCS=2 GOCACHE=${GOCACHE:-/tmp/grove-go-cache} " + go + " run " + src + " " +
-                          std::to_string(round_trips);
-  std::fflush(stdout);
-  if (std::system(cmd.c_str()) != 0) std::printf("go_unbuffered_chan_ns: failed (%s)\n", self);
+// The hardware's floor for any hand-off between the two cores: two plain threads,
+// pinned, each spinning on an atomic the other writes (one cache line crossing per
+// one-way hand-off, nothing else).
+double cache_line_ns(long round_trips) {
+  struct alignas(64) Line {
+    std::atomic<long> v{0};
+  };
+  Line a, b;
+  std::thread echo([&] {
+    pin_to(1);
+    for (long i = 1; i <= round_trips; ++i) {
+      while (a.v.load(std::memory_order_acquire) != i) {
+      }
+      b.v.store(i, std::memory_order_release);
+    }
+  });
+  double dt = 0;
+  std::thread timed([&] {
+    pin_to(0);
+    const auto t0 = Clock::now();
+    for (long i = 1; i <= round_trips; ++i) {
+      a.v.store(i, std::memory_order_release);
+      while (b.v.load(std::memory_order_acquire) != i) {
+      }
+    }
+    dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  });
+  timed.join();
+  echo.join();
+  return dt / static_cast<double>(2 * round_trips);
 }
+
+// Go's peer (bench/core/go_chan/main.go), built once with `go build` into a temporary
+// directory, then run once per repetition between grove's runs. Empty if there is no
+// Go toolchain (GROVE_GO, or `go` on PATH) or the build fails (no network is needed:
+// it uses only the standard library).
+struct GoPeer {
+  std::string exe;
+  std::string why_not;
+
+  GoPeer() {
+    const std::string go = std::getenv("GROVE_GO") ? std::getenv("GROVE_GO") : "go";
+    if (std::system((go + " version >/dev/null 2>&1").c_str()) != 0) {
+      why_not = "no Go toolchain: apt-get install golang-go, or set GROVE_GO";
+      return;
+    }
+    char dir[] = "/tmp/grove-go-chan-XXXXXX";
+    if (!::mkdtemp(dir)) {
+      why_not = "mkdtemp failed";
+      return;
+    }
+    const std::string out = std::string(dir) + "/go_chan";
+    const std::string cmd = "GOCACHE=${GOCACHE:-/tmp/grove-go-cache} GOFLAGS=-mod=mod GOPROXY=off " + go +
+                            " build -o " + out + " " + GROVE_GO_CHAN_SOURCE + " 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      why_not = "go build failed";
+      return;
+    }
+    exe = out;
+  }
+  ~GoPeer() {
+    if (exe.empty()) return;
+    ::unlink(exe.c_str());
+    ::rmdir(exe.substr(0, exe.rfind('/')).c_str());
+  }
+
+  // One repetition with GOMAXPROCS=2: the one-way figures in ns (plain, pinned), or
+  // false if it failed.
+  bool run(long round_trips, double& plain, double& pinned) const {
+    const std::string cmd = "GOMAXPROCS=2 " + exe + " " + std::to_string(round_trips) + " 1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return false;
+    plain = pinned = -1;
+    char line[256];
+    while (std::fgets(line, sizeof line, p)) {
+      std::sscanf(line, "go_unbuffered_chan_ns: %lf", &plain);
+      std::sscanf(line, "go_pinned_unbuffered_chan_ns: %lf", &pinned);
+    }
+    return ::pclose(p) == 0 && plain > 0 && pinned > 0;
+  }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   bool smoke = false;
-  std::string only;  // "cross", "plain" or "go": that measurement alone (for perf / strace)
+  std::string only;  // "cross", "plain", "line" or "go": that measurement alone (for perf / strace)
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0) smoke = true;
     else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
   }
   const long round_trips = smoke ? 2000 : 200000;
   const int reps = smoke ? 1 : 5;
-  std::vector<double> cross, plain;
+  const bool two_cpus = ::sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+  std::optional<GoPeer> go;
+  if (!smoke && (only.empty() || only == "go")) go.emplace();
+  std::vector<double> cross, plain, gos, gos_pinned, line;
+  // Interleaved: each repetition runs grove, plain threads and Go once, so a noisy
+  // neighbour hits all of them alike.
   for (int r = 0; r < reps; ++r) {
     if (only.empty() || only == "cross") cross.push_back(cross_hub_ns(round_trips));
     if (only.empty() || only == "plain") plain.push_back(plain_threads_ns(round_trips));
+    // Two threads spinning for each other need two CPUs (and a full run: on one CPU
+    // each hand-off would wait for a time slice).
+    if (two_cpus && !smoke && (only.empty() || only == "line")) line.push_back(cache_line_ns(round_trips));
+    if (go && !go->exe.empty()) {
+      double g = 0, gp = 0;
+      if (go->run(round_trips, g, gp)) {
+        gos.push_back(g);
+        gos_pinned.push_back(gp);
+      }
+    }
   }
-  if (!cross.empty()) std::printf("cross_hub_handoff_ns: %.0f ns\n", median(cross));
-  if (!plain.empty()) std::printf("plain_thread_handoff_ns: %.0f ns\n", median(plain));
-  if (!smoke && (only.empty() || only == "go")) go_peer(round_trips, argv[0]);
+  auto all = [](const std::vector<double>& v) {
+    std::string s;
+    for (double x : v) {
+      // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string&&`.
+      if (!s.empty()) s.append(" ");
+      s.append(std::to_string(static_cast<long>(x + 0.5)));
+    }
+    return s;
+  };
+  if (!cross.empty()) std::printf("cross_hub_handoff_ns: %.0f ns (runs: %s)\n", median(cross), all(cross).c_str());
+  if (!plain.empty()) std::printf("plain_thread_handoff_ns: %.0f ns (runs: %s)\n", median(plain), all(plain).c_str());
+  if (!line.empty()) std::printf("cache_line_handoff_ns: %.0f ns (runs: %s)\n", median(line), all(line).c_str());
+  if (go) {
+    if (!gos.empty()) {
+      std::printf("go_unbuffered_chan_ns: %.0f ns (runs: %s)\n", median(gos), all(gos).c_str());
+      std::printf("go_pinned_unbuffered_chan_ns: %.0f ns (runs: %s)\n", median(gos_pinned), all(gos_pinned).c_str());
+    } else {
+      std::printf("go_unbuffered_chan_ns: skipped (%s)\n", go->why_not.empty() ? "go_chan failed" : go->why_not.c_str());
+    }
+  }
   return 0;
 }
