@@ -3,6 +3,9 @@
 // GreenletExit   - delivered by kill(); unwinds a green thread so its destructors run.
 //                  Deliberately not derived from std::exception, so that
 //                  `catch (const std::exception&)` in user code cannot swallow a kill.
+// KeyboardInterrupt - Ctrl-C (SIGINT) in the root green thread, once
+//                  grove::interrupt_on_sigint() is on (grove/signal.hpp). Not derived
+//                  from std::exception either, for the same reason.
 // TimeoutError   - thrown at a blocking point when a grove::Timeout in scope expires.
 // UsageError     - a misuse grove can name (blocking on the hub, joining yourself,
 //                  touching a green thread from another OS thread's hub, ...).
@@ -26,6 +29,15 @@ class Timeout;
 struct GreenletExit {
   // "grove::GreenletExit", for logs.
   const char* what() const noexcept { return "grove::GreenletExit"; }
+};
+
+// Raised in the root green thread (main) at its current or next blocking point when
+// SIGINT arrives while a grove::interrupt_on_sigint() handle lives (grove/signal.hpp),
+// so that main unwinds and its destructors run, as Python's KeyboardInterrupt under
+// gevent. Catch it in main to stop gracefully.
+struct KeyboardInterrupt {
+  // "grove::KeyboardInterrupt", for logs.
+  const char* what() const noexcept { return "grove::KeyboardInterrupt"; }
 };
 
 // Thrown at the first blocking call still waiting when a Timeout expires.

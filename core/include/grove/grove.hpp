@@ -16,6 +16,7 @@
 #include <grove/queue.hpp>
 #include <grove/scheduler.hpp>
 #include <grove/semaphore.hpp>
+#include <grove/signal.hpp>
 #include <grove/thread_pool.hpp>
 #include <grove/timeout.hpp>
 #include <grove/version.hpp>

@@ -59,6 +59,7 @@ enum PendingBits : std::uint8_t {
   kPendingKill = 1,
   kPendingTimeout = 2,
   kPendingLoopExit = 4,
+  kPendingKeyboardInterrupt = 8,  // interrupt_on_sigint(): raised in the root (grove/signal.hpp)
 };
 
 enum class GuardKind : std::uint8_t { kNone, kMadvise, kMprotect, kCanary };
