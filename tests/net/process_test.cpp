@@ -17,10 +17,12 @@
 #include <vector>
 
 #include <grove/errors.hpp>
+#include <grove/hub_thread.hpp>
 #include <grove/net/pipe_stream.hpp>
 #include <grove/net/process.hpp>
 #include <grove/net/process_error.hpp>
 #include <grove/net/process_run.hpp>
+#include <grove/spawn_on.hpp>
 
 #include "net_test.hpp"
 
@@ -91,6 +93,24 @@ GROVE_TEST("Process: 10 MiB each way through cat with communicate") {
   CHECK(r.status.success());
   CHECK(r.out.size() == input.size());
   CHECK(r.out == input);
+  CHECK(no_children());
+}
+
+GROVE_TEST("Process: communicate with a child that stops reading its stdin early (EPIPE, no SIGPIPE)") {
+  const std::string input = pattern(4 << 20);
+  Process p({"head", "-c", "10"}, piped(true, true, false));
+  const ProcessOutput r = p.communicate(input, 30s);
+  CHECK(r.status.success());
+  CHECK(r.out == input.substr(0, 10));
+}
+
+GROVE_TEST("Process: children started and waited on two hubs at once (a HubThread and this one)") {
+  grove::HubThread other;
+  auto remote = grove::spawn_on(other.hub(), [] {
+    return grove::net::check_output({"sh", "-c", "sleep 0.05; echo other hub"}, {}, 10s);
+  });
+  CHECK(grove::net::check_output({"sh", "-c", "sleep 0.05; echo this hub"}, {}, 10s) == "this hub\n");
+  CHECK(remote.get() == "other hub\n");
   CHECK(no_children());
 }
 
