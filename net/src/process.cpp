@@ -249,13 +249,11 @@ const std::string& Process::program() const noexcept {
 
 std::optional<ExitStatus> Process::poll() {
   if (!s_) return std::nullopt;
+  if (detail::Hub::current() != s_->hub) refuse_foreign_thread(s_.get(), "poll");
   if (s_->try_reap()) {
-    // Waiters parked on the pidfd are woken now (their watcher would not fire again
-    // once the child is reaped).
-    if (detail::Hub::current() == s_->hub) {
-      if (s_->pidfd >= 0 && ev_is_active(&s_->exit_watch)) ev_io_stop(s_->hub->loop(), &s_->exit_watch);
-      s_->wake_all(/*destroyed=*/false);
-    }
+    // Green threads parked in wait() get the status now, not at the watcher's next poll.
+    if (s_->pidfd >= 0 && ev_is_active(&s_->exit_watch)) ev_io_stop(s_->hub->loop(), &s_->exit_watch);
+    s_->wake_all(/*destroyed=*/false);
     return s_->status;
   }
   return std::nullopt;
@@ -334,6 +332,7 @@ ExitStatus Process::wait(std::optional<Duration> timeout) {
 void Process::kill(int sig, std::error_code& ec) {
   ec.clear();
   if (!s_) return void(ec = std::error_code(ECHILD, std::system_category()));
+  if (detail::Hub::current() != s_->hub) refuse_foreign_thread(s_.get(), "kill");
   if (const int e = s_->signal(sig)) ec = std::error_code(e, std::system_category());
 }
 

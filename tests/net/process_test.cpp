@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grove/errors.hpp>
@@ -198,6 +199,20 @@ GROVE_TEST("Process: misuse is a UsageError") {
   CHECK_THROWS_AS(Process({"true"}, o), grove::UsageError);
   Process p({"true"});
   CHECK_THROWS_AS(p.communicate("input without a stdin pipe"), grove::UsageError);
+  int refused = 0;
+  std::thread([&] {  // another OS thread: the Process belongs to this one's hub
+    try {
+      p.poll();
+    } catch (const grove::UsageError&) {
+      ++refused;
+    }
+    try {
+      p.kill();
+    } catch (const grove::UsageError&) {
+      ++refused;
+    }
+  }).join();
+  CHECK(refused == 2);
   p.wait(5s);
   Process none;
   std::error_code ec;

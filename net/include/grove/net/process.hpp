@@ -35,8 +35,9 @@
 // kill_on_destroy is false) and reaps it: at once if it is already gone, else on a
 // short-lived OS thread of its own (a blocking waitpid), so the destructor never
 // parks or blocks. Green threads parked in wait() / communicate() on it wake with
-// ECANCELED. A Process belongs to the OS thread whose hub made it (another OS thread
-// gets UsageError from the calls that park).
+// ECANCELED. A Process belongs to the OS thread whose hub made it: another OS thread
+// gets UsageError from every call but pid() and program() (to end a child from
+// elsewhere, post the kill() to that hub).
 #pragma once
 
 #include <sys/types.h>
