@@ -7,6 +7,10 @@
 //   build/bench/core/cross_hub_bench --smoke    tiny counts, for CI
 //   build/bench/core/cross_hub_bench --only cross|plain|line|go   one measurement alone
 //
+// Each figure NAME comes with NAME_best_batch: the one-way time over the fastest batch
+// of 1,000 round trips of the run (on a shared machine a run also holds its
+// neighbours' time slices; the fastest batch is the hand-off undisturbed).
+//
 // Prints `name: value unit` lines:
 //   cross_hub_handoff_ns        one-way: a ping-pong over two unbuffered mt::Channels,
 //                               round-trip time / 2 (median of the repetitions)
@@ -56,8 +60,37 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// One-way ns per hand-off of a ping-pong: over the whole run, and over the fastest
+// batch of kBatch round trips (on a shared machine, a run is also its neighbours'
+// time slices; the fastest batch is the hand-off itself, undisturbed).
+struct Timing {
+  double mean = 0;
+  double best = 0;
+};
+constexpr long kBatch = 1000;
+
+template <class RoundTrip>
+Timing time_round_trips(long round_trips, RoundTrip&& round_trip) {
+  const auto t0 = Clock::now();
+  auto batch_start = t0;
+  double best = 1e300;
+  for (long i = 1; i < round_trips; ++i) {
+    round_trip(i);
+    if (i % kBatch == 0) {
+      const auto now = Clock::now();
+      best = std::min(best, std::chrono::duration<double, std::nano>(now - batch_start).count());
+      batch_start = now;
+    }
+  }
+  const double dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  Timing t;
+  t.mean = dt / static_cast<double>(2 * (round_trips - 1));
+  t.best = round_trips > kBatch ? best / static_cast<double>(2 * kBatch) : t.mean;
+  return t;
+}
+
 // Ping-pong between a green thread on hub A (core 0) and one on hub B (core 1).
-double cross_hub_ns(long round_trips) {
+Timing cross_hub_ns(long round_trips) {
   grove::mt::Channel<long> ping, pong;
   grove::HubThread a([] { pin_to(0); grove::sleep(std::chrono::hours(1)); });  // killed at the end
   grove::HubThread b([] { pin_to(1); grove::sleep(std::chrono::hours(1)); });
@@ -67,71 +100,65 @@ double cross_hub_ns(long round_trips) {
   auto timed = grove::spawn_on(a.hub(), [&] {
     ping.put(-1);  // warm up: both sides parked once
     pong.get();
-    const auto t0 = Clock::now();
-    for (long i = 1; i < round_trips; ++i) {
+    return time_round_trips(round_trips, [&](long i) {
       ping.put(i);
       pong.get();
-    }
-    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    });
   });
-  const double dt = timed.get();
+  const Timing t = timed.get();
   echo.join();
-  return dt / static_cast<double>(2 * (round_trips - 1));
+  return t;
 }
 
-double plain_threads_ns(long round_trips) {
+Timing plain_threads_ns(long round_trips) {
   grove::mt::Channel<long> ping, pong;
   std::thread echo([&] {
     pin_to(1);
     for (long i = 0; i < round_trips; ++i) pong.put(ping.get());
   });
-  double dt = 0;
+  Timing t;
   std::thread timed([&] {
     pin_to(0);
     ping.put(-1);
     pong.get();
-    const auto t0 = Clock::now();
-    for (long i = 1; i < round_trips; ++i) {
+    t = time_round_trips(round_trips, [&](long i) {
       ping.put(i);
       pong.get();
-    }
-    dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    });
   });
   timed.join();
   echo.join();
-  return dt / static_cast<double>(2 * (round_trips - 1));
+  return t;
 }
 
 // The hardware's floor for any hand-off between the two cores: two plain threads,
 // pinned, each spinning on an atomic the other writes (one cache line crossing per
 // one-way hand-off, nothing else).
-double cache_line_ns(long round_trips) {
+Timing cache_line_ns(long round_trips) {
   struct alignas(64) Line {
     std::atomic<long> v{0};
   };
   Line a, b;
   std::thread echo([&] {
     pin_to(1);
-    for (long i = 1; i <= round_trips; ++i) {
+    for (long i = 1; i < round_trips; ++i) {
       while (a.v.load(std::memory_order_acquire) != i) {
       }
       b.v.store(i, std::memory_order_release);
     }
   });
-  double dt = 0;
+  Timing t;
   std::thread timed([&] {
     pin_to(0);
-    const auto t0 = Clock::now();
-    for (long i = 1; i <= round_trips; ++i) {
+    t = time_round_trips(round_trips, [&](long i) {
       a.v.store(i, std::memory_order_release);
       while (b.v.load(std::memory_order_acquire) != i) {
       }
-    }
-    dt = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    });
   });
   timed.join();
   echo.join();
-  return dt / static_cast<double>(2 * round_trips);
+  return t;
 }
 
 // Go's peer (bench/core/go_chan/main.go), built once with `go build` into a temporary
@@ -168,19 +195,21 @@ struct GoPeer {
     ::rmdir(exe.substr(0, exe.rfind('/')).c_str());
   }
 
-  // One repetition with GOMAXPROCS=2: the one-way figures in ns (plain, pinned), or
-  // false if it failed.
-  bool run(long round_trips, double& plain, double& pinned) const {
+  // One repetition with GOMAXPROCS=2: the plain and the pinned figures, or false if
+  // it failed.
+  bool run(long round_trips, Timing& plain, Timing& pinned) const {
     const std::string cmd = "GOMAXPROCS=2 " + exe + " " + std::to_string(round_trips) + " 1";
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return false;
-    plain = pinned = -1;
+    plain = pinned = Timing{-1, -1};
     char line[256];
     while (std::fgets(line, sizeof line, p)) {
-      std::sscanf(line, "go_unbuffered_chan_ns: %lf", &plain);
-      std::sscanf(line, "go_pinned_unbuffered_chan_ns: %lf", &pinned);
+      std::sscanf(line, "go_unbuffered_chan_ns: %lf", &plain.mean);
+      std::sscanf(line, "go_unbuffered_chan_ns_best_batch: %lf", &plain.best);
+      std::sscanf(line, "go_pinned_unbuffered_chan_ns: %lf", &pinned.mean);
+      std::sscanf(line, "go_pinned_unbuffered_chan_ns_best_batch: %lf", &pinned.best);
     }
-    return ::pclose(p) == 0 && plain > 0 && pinned > 0;
+    return ::pclose(p) == 0 && plain.mean > 0 && plain.best > 0 && pinned.mean > 0 && pinned.best > 0;
   }
 };
 
@@ -198,9 +227,9 @@ int main(int argc, char** argv) {
   const bool two_cpus = ::sysconf(_SC_NPROCESSORS_ONLN) >= 2;
   std::optional<GoPeer> go;
   if (!smoke && (only.empty() || only == "go")) go.emplace();
-  std::vector<double> cross, plain, gos, gos_pinned, line;
-  // Interleaved: each repetition runs grove, plain threads and Go once, so a noisy
-  // neighbour hits all of them alike.
+  std::vector<Timing> cross, plain, line, gos, gos_pinned;
+  // Interleaved: each repetition runs grove, plain threads, the cache line and Go once,
+  // so a noisy neighbour hits all of them alike.
   for (int r = 0; r < reps; ++r) {
     if (only.empty() || only == "cross") cross.push_back(cross_hub_ns(round_trips));
     if (only.empty() || only == "plain") plain.push_back(plain_threads_ns(round_trips));
@@ -208,7 +237,7 @@ int main(int argc, char** argv) {
     // each hand-off would wait for a time slice).
     if (two_cpus && !smoke && (only.empty() || only == "line")) line.push_back(cache_line_ns(round_trips));
     if (go && !go->exe.empty()) {
-      double g = 0, gp = 0;
+      Timing g, gp;
       if (go->run(round_trips, g, gp)) {
         gos.push_back(g);
         gos_pinned.push_back(gp);
@@ -224,13 +253,23 @@ int main(int argc, char** argv) {
     }
     return s;
   };
-  if (!cross.empty()) std::printf("cross_hub_handoff_ns: %.0f ns (runs: %s)\n", median(cross), all(cross).c_str());
-  if (!plain.empty()) std::printf("plain_thread_handoff_ns: %.0f ns (runs: %s)\n", median(plain), all(plain).c_str());
-  if (!line.empty()) std::printf("cache_line_handoff_ns: %.0f ns (runs: %s)\n", median(line), all(line).c_str());
+  auto print = [&](const char* name, const std::vector<Timing>& ts) {
+    if (ts.empty()) return;
+    std::vector<double> mean, best;
+    for (const Timing& t : ts) {
+      mean.push_back(t.mean);
+      best.push_back(t.best);
+    }
+    std::printf("%s: %.0f ns (runs: %s)\n", name, median(mean), all(mean).c_str());
+    std::printf("%s_best_batch: %.0f ns (runs: %s)\n", name, median(best), all(best).c_str());
+  };
+  print("cross_hub_handoff_ns", cross);
+  print("plain_thread_handoff_ns", plain);
+  print("cache_line_handoff_ns", line);
   if (go) {
     if (!gos.empty()) {
-      std::printf("go_unbuffered_chan_ns: %.0f ns (runs: %s)\n", median(gos), all(gos).c_str());
-      std::printf("go_pinned_unbuffered_chan_ns: %.0f ns (runs: %s)\n", median(gos_pinned), all(gos_pinned).c_str());
+      print("go_unbuffered_chan_ns", gos);
+      print("go_pinned_unbuffered_chan_ns", gos_pinned);
     } else {
       std::printf("go_unbuffered_chan_ns: skipped (%s)\n", go->why_not.empty() ? "go_chan failed" : go->why_not.c_str());
     }

@@ -88,15 +88,13 @@ class GROVE_API HubInbox {
   template <class F>
   static void each_unlinked(InboxEntry* list, F&& f) noexcept;
 
+  // Laid out by who writes what, so that the hand-off between two hubs moves no line it
+  // need not: what posters only read; the posters' line; the ev_async (posters set its
+  // `sent`); what only the hub's thread writes (holds_ changes at every cross-hub wait).
   Hub& hub_;
   const std::uint64_t serial_;
   const std::string name_;
-  ev_async async_;
-  std::size_t holds_ = 0;          // hub's thread only
   const double spin_seconds_;      // GROVE_INBOX_SPIN_US
-  bool spin_armed_ = false;        // hub's thread only: the next idle spins (see above)
-  double idle_since_ = -1;         // hub's thread only: ev_now when it last went idle with holds_
-  ExitHook* hooks_ = nullptr;      // hub's thread only
   // The posters' cache line: the mutex, the queue and the flag the spin reads, so
   // that a spinning hub that sees a post has the line it locks next.
   alignas(64) mutable std::mutex mu_;
@@ -106,6 +104,11 @@ class GROVE_API HubInbox {
   // head_ != nullptr, written under mu_; read without it by the spin, so that a
   // spinning hub reads one flag and leaves the mutex to the posters.
   std::atomic<bool> posted_{false};
+  alignas(64) ev_async async_;
+  alignas(64) std::size_t holds_ = 0;  // hub's thread only
+  bool spin_armed_ = false;        // hub's thread only: the next idle spins (see above)
+  double idle_since_ = -1;         // hub's thread only: ev_now when it last went idle with holds_
+  ExitHook* hooks_ = nullptr;      // hub's thread only
 };
 
 }  // namespace grove::detail
