@@ -1,5 +1,5 @@
-// fork.cpp: the child process of a fork(), until full fork support (gevent's: every
-// green thread goes on in the child) lands.
+// fork.cpp: the child process of a fork() (grove::fork() or a plain ::fork(); the rule
+// for users is in grove/fork.hpp).
 //
 // The rule: only the green thread that called fork() continues in the child. Every
 // other green thread of its hub (main included, if fork() was called elsewhere) is
@@ -66,7 +66,11 @@
 #include <exception>
 #include <memory>
 
+#include <cerrno>
+#include <system_error>
+
 #include <grove/errors.hpp>
+#include <grove/fork.hpp>
 #include <grove/green_thread.hpp>
 
 #include "config.hpp"
@@ -162,3 +166,20 @@ void Hub::after_fork_in_child() noexcept {
 }
 
 }  // namespace grove::detail
+
+namespace grove {
+
+pid_t fork() {
+  // Made here if this OS thread has none yet: its constructor installs the child handler.
+  detail::Hub& hub = detail::Hub::get();
+  if (hub.on_hub()) {
+    throw UsageError("grove::fork: called on the hub (in a libev callback): no green thread would go on in "
+                     "the child; call it from a green thread");
+  }
+  std::fflush(nullptr);  // else the child writes the parent's buffered output again when it flushes
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "grove::fork");
+  return pid;
+}
+
+}  // namespace grove

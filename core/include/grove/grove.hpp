@@ -7,6 +7,7 @@
 #include <grove/duration.hpp>
 #include <grove/errors.hpp>
 #include <grove/event.hpp>
+#include <grove/fork.hpp>
 #include <grove/green_thread.hpp>
 #include <grove/group.hpp>
 #include <grove/local.hpp>
