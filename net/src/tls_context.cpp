@@ -144,6 +144,26 @@ int keep_session(SSL* ssl, SSL_SESSION* sess) {
   return 1;  // we took the reference
 }
 
+// Decodes the extensions of every certificate the context holds now (its CA store,
+// its own certificate and chain). OpenSSL 3.0 does that lazily at a certificate's
+// first use in a verification, checking whether it is done without a lock, so two
+// OS threads verifying against a fresh context would race there (ThreadSanitizer
+// reports it). Done here, the context is read-only once made. CA certificates that
+// OpenSSL loads later from a hashed directory (ca_path, the system's) are still
+// decoded at their first use.
+void decode_certificates(SSL_CTX* ctx) {
+  STACK_OF(X509_OBJECT)* objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+  for (int i = 0; i < sk_X509_OBJECT_num(objs); ++i) {
+    if (X509* x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i))) X509_check_purpose(x, -1, 0);
+  }
+  if (X509* own = SSL_CTX_get0_certificate(ctx)) X509_check_purpose(own, -1, 0);
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx, &chain) && chain) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+  }
+  ERR_clear_error();
+}
+
 SSL_CTX* new_ctx(const SSL_METHOD* m) {
   SSL_CTX* ctx = SSL_CTX_new(m);
   if (!ctx) fail("SSL_CTX_new");
@@ -228,6 +248,7 @@ TlsContext TlsContext::server(const TlsServerOptions& o) {
     SSL_CTX_set_tlsext_servername_callback(im->ctx, select_by_name);
     SSL_CTX_set_tlsext_servername_arg(im->ctx, im.get());
   }
+  decode_certificates(im->ctx);
   return TlsContext(std::move(im));
 }
 
@@ -266,6 +287,7 @@ TlsContext TlsContext::client(const TlsClientOptions& o) {
   } else {
     SSL_CTX_set_session_cache_mode(im->ctx, SSL_SESS_CACHE_OFF);
   }
+  decode_certificates(im->ctx);
   return TlsContext(std::move(im));
 }
 

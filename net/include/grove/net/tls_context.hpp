@@ -26,8 +26,11 @@
 // counted). Once made it is read-only and may be shared by any number of
 // connections on any number of hubs and OS threads at once (OpenSSL 3's SSL_CTX is
 // thread-safe for that use, and the client session cache has a mutex of its own).
-// Everything is configured before first use: server() / client() take all options,
-// and native_handle() is for adjusting the SSL_CTX before any connection uses it.
+// Everything is configured before first use: server() / client() take all options
+// (and decode the certificates they load, which OpenSSL 3.0 would otherwise do at
+// their first use, racing between threads), and native_handle() is for adjusting
+// the SSL_CTX before any connection uses it. CA certificates OpenSSL loads later
+// from a hashed directory (ca_path) are decoded at their first use, as OpenSSL does.
 #pragma once
 
 #include <cstdint>
