@@ -254,3 +254,15 @@ GROVE_TEST("signal_handler and wait_signal refuse what cannot be watched") {
   CHECK_THROWS_AS((void)grove::wait_signal({SIGUSR1, SIGKILL}, 1ms), grove::UsageError);
   CHECK(current_handler(SIGUSR1) == kDefault);  // nothing half-registered
 }
+
+GROVE_TEST("wait_signal on a plain OS thread (no hub) blocks it until the signal arrives") {
+  auto keep = grove::signal_handler(SIGUSR1, [] {});  // so that an early SIGUSR1 does not end the process
+  std::atomic<int> got{-1};
+  std::thread t([&got] { got = grove::wait_signal({SIGUSR1, SIGUSR1}, 5s); });  // listed twice: once
+  for (int i = 0; i < 500 && got.load() == -1; ++i) {
+    send(SIGUSR1);
+    grove::sleep(10ms);
+  }
+  t.join();
+  CHECK(got.load() == SIGUSR1);
+}
