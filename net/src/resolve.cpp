@@ -81,7 +81,11 @@ std::vector<Address> resolve(std::string_view host, std::uint16_t port, std::opt
   l->port = std::to_string(port);
   SpawnOptions opts;
   opts.name = "grove::net::resolve";
-  auto lookup = grove::spawn(std::move(opts), [l] { grove::run_in_thread([&] { run_lookup(*l); }); });
+  // A kDns job: the pool runs at most limit(kDns) lookups at once, so lookups that
+  // hang past their callers' timeouts cannot take every worker (grove/thread_pool.hpp).
+  auto lookup = grove::spawn(std::move(opts), [l] {
+    grove::default_thread_pool().run(grove::JobKind::kDns, [&] { run_lookup(*l); });
+  });
   const bool done = timeout ? lookup.join(*timeout) : (lookup.join(), true);
   if (!done) {
     ec = std::make_error_code(std::errc::timed_out);

@@ -16,6 +16,14 @@
 // uses is freed under it. The price: such a kill waits for the function. If the OS
 // thread exits while one of its green threads waits here (it is abandoned), the
 // function still runs to its end and its result is dropped.
+//
+// Kinds of work and their bounds: every job has a JobKind (users' jobs kUser, grove's
+// file calls kFile, DNS lookups kDns), and a pool runs at most limit(kind) jobs of a
+// kind at once; the others of that kind wait in their own queue while jobs of other
+// kinds pass them. By default only kDns is bounded below the pool's size, to half of
+// it: a lookup is the one job whose caller may leave (resolve's timeout) while the
+// worker stays busy, so hung lookups would otherwise take every worker and stop file
+// reads and run_in_thread. ThreadPool::set_limit changes a bound.
 #pragma once
 
 #include <cstddef>
@@ -64,6 +72,15 @@ struct TypedThreadJob final : ThreadJob {
 
 }  // namespace detail
 
+// What a thread-pool job does, for the pool's per-kind bounds (see the top of
+// grove/thread_pool.hpp).
+enum class JobKind : unsigned char {
+  kUser,  // run_in_thread, ThreadPool::run without a kind
+  kFile,  // grove::File's calls (grove/file.hpp)
+  kDns,   // grove::net::resolve's getaddrinfo
+};
+inline constexpr std::size_t kJobKinds = 3;
+
 // A fixed set of OS worker threads that run blocking functions while only the calling
 // green thread parks (see the comment at the top of grove/thread_pool.hpp and its
 // cancellation contract). Thread-safe: green threads of any number of OS threads may
@@ -90,9 +107,14 @@ class GROVE_API ThreadPool {
   // once, and fn never runs.
   template <class F>
   std::invoke_result_t<F&> run(F&& fn) {
+    return run(JobKind::kUser, std::forward<F>(fn));
+  }
+  // As run(fn), counted as a job of `kind` (at most limit(kind) of them run at once).
+  template <class F>
+  std::invoke_result_t<F&> run(JobKind kind, F&& fn) {
     using R = std::invoke_result_t<F&>;
     detail::TypedThreadJob<R, std::remove_reference_t<F>> job(fn);
-    if (!submit_and_wait(job)) return std::invoke(fn);  // no hub on this thread
+    if (!submit_and_wait(job, true, kind)) return std::invoke(fn);  // no hub on this thread
     if (job.error) std::rethrow_exception(job.error);
     if constexpr (!std::is_void_v<R>) return std::move(*job.result);
   }
@@ -104,9 +126,21 @@ class GROVE_API ThreadPool {
   // on the hub, or in a job, it runs fn() inline.
   template <class F>
   void run_nothrow(F&& fn) noexcept {
-    detail::TypedThreadJob<void, std::remove_reference_t<F>> job(fn);
-    if (!submit_and_wait(job, false)) std::invoke(fn);
+    run_nothrow(JobKind::kUser, std::forward<F>(fn));
   }
+  // As run_nothrow(fn), counted as a job of `kind`.
+  template <class F>
+  void run_nothrow(JobKind kind, F&& fn) noexcept {
+    detail::TypedThreadJob<void, std::remove_reference_t<F>> job(fn);
+    if (!submit_and_wait(job, false, kind)) std::invoke(fn);
+  }
+
+  // At most `n` jobs of `kind` run at once (n from 1 to size(), else UsageError);
+  // the others wait for one of them to finish. Takes effect for the next job taken.
+  void set_limit(JobKind kind, std::size_t n);
+  // The bound of `kind`: size() for kUser and kFile, size() / 2 (at least 1) for kDns
+  // unless set_limit changed it.
+  std::size_t limit(JobKind kind) const noexcept;
 
   // The number of worker threads.
   std::size_t size() const noexcept;
@@ -118,6 +152,7 @@ class GROVE_API ThreadPool {
   // calling thread has no hub. Raises a pending kill / timeout after completion
   // unless !raise (then it never throws).
   bool submit_and_wait(detail::ThreadJob& job, bool raise = true);
+  bool submit_and_wait(detail::ThreadJob& job, bool raise, JobKind kind);
 
   struct Impl;
   Impl* impl_;

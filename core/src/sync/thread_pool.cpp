@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -142,11 +143,21 @@ T* load_impl(T* const& p) noexcept {
 }  // namespace
 
 struct ThreadPool::Impl {
-  explicit Impl(std::size_t n) : threads(n) {}
+  explicit Impl(std::size_t n) : threads(n) {
+    for (std::size_t& l : limit) l = n;
+    limit[static_cast<std::size_t>(JobKind::kDns)] = n / 2 > 0 ? n / 2 : 1;
+  }
   void start() {
     workers.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) workers.emplace_back([this] { worker(); });
   }
+
+  // One FIFO queue per JobKind. A job's `next` links it in its kind's queue.
+  struct Queue {
+    detail::ThreadJob* head = nullptr;
+    detail::ThreadJob* tail = nullptr;
+    std::size_t running = 0;  // taken by a worker and not finished
+  };
 
   const std::size_t threads;
   // The fork() generation it was made in: in a child process (core/src/fork.cpp) the
@@ -154,24 +165,56 @@ struct ThreadPool::Impl {
   const unsigned generation = detail::fork_generation();
   std::mutex mu;
   std::condition_variable cv;
-  detail::ThreadJob* head = nullptr;
-  detail::ThreadJob* tail = nullptr;
+  Queue queues[kJobKinds];         // guarded by mu
+  std::size_t limit[kJobKinds]{};  // guarded by mu
+  std::size_t last_taken = 0;      // guarded by mu: the kind of the last job taken
   bool stopping = false;
   std::atomic<std::size_t> pending{0};
   std::vector<std::thread> workers;
 
+  void push(detail::ThreadJob& job, JobKind kind) {  // under mu
+    Queue& q = queues[static_cast<std::size_t>(kind)];
+    if (q.tail) q.tail->next = &job; else q.head = &job;
+    q.tail = &job;
+  }
+  // A kind with a queued job and below its bound, or -1; the kinds take turns
+  // (round robin from the one after the last taken), so none waits behind another's
+  // backlog. Under mu.
+  int eligible() const {
+    for (std::size_t i = 1; i <= kJobKinds; ++i) {
+      const std::size_t k = (last_taken + i) % kJobKinds;
+      if (queues[k].head && queues[k].running < limit[k]) return static_cast<int>(k);
+    }
+    return -1;
+  }
+  bool all_empty() const {
+    for (const Queue& q : queues) {
+      if (q.head) return false;
+    }
+    return true;
+  }
+
   void worker() {
     detail::tls_in_pool_worker = true;
+    int done_kind = -1;  // the kind of the job this worker just finished
     for (;;) {
       detail::ThreadJob* job;
+      int k;
       {
         std::unique_lock<std::mutex> lk(mu);
-        cv.wait(lk, [this] { return head != nullptr || stopping; });
-        if (!head) return;  // stopping and drained
-        job = head;
-        head = head->next;
-        if (!head) tail = nullptr;
+        if (done_kind >= 0) --queues[done_kind].running;
+        cv.wait(lk, [&] { return (k = eligible()) >= 0 || (stopping && all_empty()); });
+        if (k < 0) return;  // stopping and drained
+        Queue& q = queues[k];
+        job = q.head;
+        q.head = job->next;
+        if (!q.head) q.tail = nullptr;
+        ++q.running;
+        last_taken = static_cast<std::size_t>(k);
+        // Workers that found only bounded kinds queued wait for the queues to drain.
+        if (stopping && all_empty()) cv.notify_all();
       }
+      done_kind = k;
       job->execute();
       pending.fetch_sub(1, std::memory_order_relaxed);
       static_cast<detail::Inbox*>(job->inbox)->deliver(job);
@@ -200,7 +243,33 @@ std::size_t ThreadPool::pending() const noexcept {
   return impl->pending.load(std::memory_order_relaxed);
 }
 
+void ThreadPool::set_limit(JobKind kind, std::size_t n) {
+  const std::size_t k = static_cast<std::size_t>(kind);
+  Impl* impl = load_impl(impl_);
+  if (k >= kJobKinds || n == 0 || n > impl->threads) {
+    throw UsageError("grove::ThreadPool::set_limit: the bound must be from 1 to the pool's size (" +
+                     std::to_string(impl->threads) + "), got " + std::to_string(n));
+  }
+  {
+    std::lock_guard<std::mutex> lk(impl->mu);
+    impl->limit[k] = n;
+  }
+  impl->cv.notify_all();  // a raised bound may let queued jobs start
+}
+
+std::size_t ThreadPool::limit(JobKind kind) const noexcept {
+  const std::size_t k = static_cast<std::size_t>(kind);
+  if (k >= kJobKinds) return 0;
+  Impl* impl = load_impl(impl_);
+  std::lock_guard<std::mutex> lk(impl->mu);
+  return impl->limit[k];
+}
+
 bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
+  return submit_and_wait(job, raise, JobKind::kUser);
+}
+
+bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise, JobKind kind) {
   // In a job: inline. A worker waiting for another job of a full pool could wait for
   // itself, and it runs no hub anyway (pool_worker.hpp).
   if (detail::tls_in_pool_worker) return false;
@@ -221,6 +290,7 @@ bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
     // First use in the child of a fork(): leave the parent's state alone (leaked) and
     // start as many workers of this process's own. Another OS thread may race us.
     auto* fresh = new Impl(impl->threads);
+    for (std::size_t k = 0; k < kJobKinds; ++k) fresh->limit[k] = impl->limit[k];  // the parent's bounds
     if (__atomic_compare_exchange_n(&impl_, &impl, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
       fresh->start();
       impl = fresh;
@@ -237,8 +307,7 @@ bool ThreadPool::submit_and_wait(detail::ThreadJob& job, bool raise) {
   impl->pending.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lk(impl->mu);
-    if (impl->tail) impl->tail->next = &job; else impl->head = &job;
-    impl->tail = &job;
+    impl->push(job, kind);
   }
   impl->cv.notify_one();
 
