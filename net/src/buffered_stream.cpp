@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include <grove/errors.hpp>
+#include <grove/net/pipe_stream.hpp>
+#include <grove/net/tls_stream.hpp>
 
 namespace grove::net {
 
@@ -12,9 +14,29 @@ namespace {
 [[noreturn]] void fail(const char* op, std::error_code ec) {
   throw std::system_error(ec, std::string("grove::net::BufferedStream::") + op);
 }
+
+// recv_into / sendall of the stream below, behind a plain function pointer each.
+template <class S>
+std::size_t recv_into_of(void* stream, void* buf, std::size_t len, std::error_code& ec) {
+  return static_cast<S*>(stream)->recv_into(buf, len, ec);
+}
+template <class S>
+std::size_t sendall_of(void* stream, const void* data, std::size_t len, std::error_code& ec) {
+  return static_cast<S*>(stream)->sendall(data, len, ec);
+}
 }  // namespace
 
-BufferedStream::BufferedStream(Socket& socket, std::size_t chunk) : sock_(socket), chunk_(std::max<std::size_t>(chunk, 64)) {}
+BufferedStream::BufferedStream(Socket& socket, std::size_t chunk)
+    : stream_(&socket), recv_into_(&recv_into_of<Socket>), sendall_(&sendall_of<Socket>),
+      chunk_(std::max<std::size_t>(chunk, 64)) {}
+
+BufferedStream::BufferedStream(TlsStream& tls, std::size_t chunk)
+    : stream_(&tls), recv_into_(&recv_into_of<TlsStream>), sendall_(&sendall_of<TlsStream>),
+      chunk_(std::max<std::size_t>(chunk, 64)) {}
+
+BufferedStream::BufferedStream(PipeStream& pipe, std::size_t chunk)
+    : stream_(&pipe), recv_into_(&recv_into_of<PipeStream>), sendall_(&sendall_of<PipeStream>),
+      chunk_(std::max<std::size_t>(chunk, 64)) {}
 
 bool BufferedStream::fill(std::error_code& ec) {
   if (rpos_ > 0 && rpos_ == rbuf_.size()) {
@@ -28,7 +50,7 @@ bool BufferedStream::fill(std::error_code& ec) {
   rbuf_.resize(old + chunk_);
   std::size_t n = 0;
   try {
-    n = sock_.recv_into(rbuf_.data() + old, chunk_, ec);
+    n = recv_into_(stream_, rbuf_.data() + old, chunk_, ec);
   } catch (...) {
     rbuf_.resize(old);  // a kill or Timeout: drop the unfilled room, keep what was read
     throw;
@@ -163,7 +185,7 @@ void BufferedStream::write(std::string_view data) {
 void BufferedStream::flush(std::error_code& ec) {
   ec.clear();
   if (wbuf_.empty()) return;
-  const std::size_t sent = sock_.sendall(wbuf_.data(), wbuf_.size(), ec);
+  const std::size_t sent = sendall_(stream_, wbuf_.data(), wbuf_.size(), ec);
   wbuf_.erase(0, sent);
 }
 

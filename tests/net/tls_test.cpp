@@ -12,6 +12,7 @@
 #include <string>
 
 #include <grove/hub_thread.hpp>
+#include <grove/net/buffered_stream.hpp>
 #include <grove/net/stream_server.hpp>
 #include <grove/spawn_on.hpp>
 #include <grove/net/tls_server.hpp>
@@ -21,6 +22,7 @@
 #include "tls_certs.hpp"
 
 using namespace net_test;
+using grove::net::BufferedStream;
 using grove::net::StreamServer;
 using grove::net::TlsClientOptions;
 using grove::net::TlsContext;
@@ -564,6 +566,94 @@ GROVE_TEST("one green thread reads while another writes on the same TLS stream")
   writer.join();
   CHECK(got.size() == kMessages * 16u);
   CHECK(got.substr(got.size() - 16) == "0123456789abcdef");
+}
+
+// A line protocol over TLS on both sides: "SIZE n" is followed by n raw bytes that
+// come back as "GOT n <their sum>"; any other line comes back reversed.
+GROVE_TEST("BufferedStream reads lines and exact sizes and writes over TLS, client and server") {
+  bool server_saw_eof = false;
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(server_ctx(), [&](TlsStream& t, const Address&) {
+                        t.settimeout(10s);
+                        BufferedStream io(t, 256);
+                        for (int i = 0; i < 1000; ++i) {
+                          std::optional<std::string> line = io.read_line_stripped(100);
+                          if (!line) {
+                            server_saw_eof = true;
+                            return;
+                          }
+                          if (line->rfind("SIZE ", 0) == 0) {
+                            const std::string data = io.read_exactly(std::stoul(line->substr(5)));
+                            unsigned sum = 0;
+                            for (unsigned char c : data) sum += c;
+                            io.write("GOT " + std::to_string(data.size()) + " " + std::to_string(sum) + "\n");
+                          } else {
+                            io.write(std::string(line->rbegin(), line->rend()) + "\r\n");
+                          }
+                          io.flush();
+                        }
+                      }));
+  server.start();
+  TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s);
+  t.settimeout(10s);
+  BufferedStream io(t, 256);
+  // Several lines in one flush (one TLS record): the server's buffer splits them.
+  io.write("abc\r\nhello\n");
+  io.write("\n");
+  io.flush();
+  CHECK(io.read_line(100) == "cba\r\n");
+  CHECK(io.read_line_stripped(100) == "olleh");
+  CHECK(io.read_line_stripped(100) == "");
+  // 200 KB of raw bytes: many records, more than the socket buffers, read with read_exactly.
+  std::string block(200000, '\0');
+  unsigned sum = 0;
+  for (std::size_t i = 0; i < block.size(); ++i) {
+    block[i] = static_cast<char>((i * 13 + i / 977) & 0xff);
+    sum += static_cast<unsigned char>(block[i]);
+  }
+  io.write("SIZE " + std::to_string(block.size()) + "\n");
+  io.write(block);  // more than `chunk`: write() sends it through TlsStream::sendall itself
+  CHECK(io.pending_write() == 0);
+  io.flush();
+  CHECK(io.read_line_stripped(100) == "GOT 200000 " + std::to_string(sum));
+  // A reply split by the server is read back in exact pieces.
+  io.write("0123456789\n");
+  io.flush();
+  CHECK(io.read_exactly(4) == "9876");
+  CHECK(io.read_exactly(8) == "543210\r\n");
+  t.shutdown();  // close_notify: the server's read_line_stripped sees end of file
+  CHECK(io.read_line(100) == "");  // and the server's close_notify is ours
+  CHECK(server_saw_eof);
+  server.stop();
+}
+
+GROVE_TEST("BufferedStream over TLS reports a peer that closes without close_notify as truncation") {
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(server_ctx(), [](TlsStream& t, const Address&) {
+                        t.sendall("complete line\npartial");
+                        t.close();  // no close_notify
+                      }));
+  server.start();
+  for (const bool allow : {false, true}) {
+    TlsStream t = grove::net::connect_tls("localhost", server.address().port(), client_ctx(), 5s);
+    t.settimeout(5s);
+    t.allow_truncation(allow);
+    BufferedStream io(t);
+    CHECK(io.read_line(100) == "complete line\n");
+    std::error_code ec;
+    const std::string rest = io.read_line(100, ec);
+    if (allow) {
+      CHECK_FALSE(ec);
+      CHECK(rest == "partial");  // end of file ends the last line
+      CHECK(io.read_line(100) == "");
+    } else {
+      CHECK(ec == TlsErrc::kTruncated);  // not a clean end of file
+      CHECK(rest == "");
+      CHECK(io.buffered() == 7);  // "partial" stays buffered
+      CHECK_THROWS_AS(io.read_line(100), std::system_error);
+    }
+  }
+  server.stop();
 }
 
 GROVE_TEST("a TlsStream refuses a context of the wrong side") {

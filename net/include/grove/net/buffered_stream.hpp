@@ -1,5 +1,5 @@
-// grove/net/buffered_stream.hpp: buffered reading and writing over a Socket, like
-// gevent's socket.makefile().
+// grove/net/buffered_stream.hpp: buffered reading and writing over a Socket, a
+// TlsStream or a PipeStream, like gevent's socket.makefile().
 //
 //   grove::net::BufferedStream io(sock);
 //   while (std::optional<std::string> line = io.read_line_stripped(1024)) {  // nullopt at EOF
@@ -12,12 +12,23 @@
 // std::nullopt at end of file, so an empty line and the end stay apart. With the
 // error_code forms, test ec first: on an error both return nothing as well.
 //
-// The stream does not own the socket; the socket must outlive it. Reads park like
-// Socket::recv (the socket's timeout applies to each recv), writes like sendall.
+//   grove::net::BufferedStream tls_io(tls_stream);   // over TLS (grove/net/tls_stream.hpp)
+//   grove::net::BufferedStream out_io(child.stdout_pipe());  // a pipe (grove/net/pipe_stream.hpp)
+//
+// The stream does not own what it reads and writes (the Socket, TlsStream or
+// PipeStream, "the stream below"); that must outlive it, and must not be moved while
+// the BufferedStream uses it (it holds its address). Reads park like the stream
+// below's recv_into (its timeout applies to each recv), writes like its sendall.
 // Errors follow the socket's pairs: an error_code overload and a throwing one
-// (std::system_error naming the call). After an error or timeout the buffered
-// data is kept: what was read stays in the read buffer, what was not written stays
-// in the write buffer.
+// (std::system_error naming the call); over TLS the codes are the TlsStream's
+// (grove/net/tls_error.hpp). After an error or timeout the buffered data is kept:
+// what was read stays in the read buffer, what was not written stays in the write
+// buffer.
+//
+// How it reaches the stream below: the object's address and two plain function
+// pointers (its recv_into and sendall, the error_code forms), set by the
+// constructor; one indirect call per recv or send, no virtual function on Socket, no
+// allocation.
 #pragma once
 
 #include <cstddef>
@@ -31,10 +42,13 @@
 
 namespace grove::net {
 
-// Buffered reading and writing over a Socket it does not own (see the comment at the
-// top of grove/net/buffered_stream.hpp for parking, errors and what stays buffered).
-// Reads park like Socket::recv_into (the socket's timeout per recv; ECANCELED if the
-// socket is closed meanwhile); writes park like Socket::sendall. A kill or
+class TlsStream;
+class PipeStream;
+
+// Buffered reading and writing over a Socket, TlsStream or PipeStream it does not own
+// (see the comment at the top of grove/net/buffered_stream.hpp for parking, errors and
+// what stays buffered). Reads park like Socket::recv_into (the stream's timeout per
+// recv; ECANCELED if it is closed meanwhile); writes park like Socket::sendall. A kill or
 // grove::Timeout unwinds with GreenletExit / TimeoutError. After one during a read,
 // the bytes already received stay buffered and reading may go on (a read_line under
 // a Timeout can be retried); after one during a write, part of the data may have
@@ -44,6 +58,13 @@ class GROVE_API BufferedStream {
   // `chunk` (at least 64) is how much one recv asks for, and how much written data
   // is held before write() flushes by itself. Does not park.
   explicit BufferedStream(Socket& socket, std::size_t chunk = 8192);
+  // The same over a TLS connection: reads return decrypted bytes (end of file after
+  // the peer's close_notify; truncation is an error, as TlsStream::recv_into says),
+  // and flush() sends through TlsStream::sendall.
+  explicit BufferedStream(TlsStream& tls, std::size_t chunk = 8192);
+  // The same over one end of a pipe (a child's stdin or stdout): read from a read
+  // end, write to a write end.
+  explicit BufferedStream(PipeStream& pipe, std::size_t chunk = 8192);
 
   // The next line, its newline included. At most `max` bytes: a longer line comes
   // back in pieces of `max` bytes without a newline (so a client cannot grow memory
@@ -99,7 +120,12 @@ class GROVE_API BufferedStream {
   bool fill(std::error_code& ec);  // one recv into the buffer; false at EOF or error
   std::string take(std::size_t n);
 
-  Socket& sock_;
+  // The stream below: its address and its recv_into / sendall (error_code forms).
+  using RecvFn = std::size_t (*)(void* stream, void* buf, std::size_t len, std::error_code& ec);
+  using SendFn = std::size_t (*)(void* stream, const void* data, std::size_t len, std::error_code& ec);
+  void* stream_;
+  RecvFn recv_into_;
+  SendFn sendall_;
   std::size_t chunk_;
   std::string rbuf_;
   std::size_t rpos_ = 0;

@@ -39,9 +39,9 @@
 // python3's ssl): per message 1.0 recvfrom, 1.0 sendto, 1.0 epoll_wait, and no
 // read that failed with EAGAIN.
 //
-// BufferedStream works over a Socket only (it holds a Socket& and calls its
-// recv_into / sendall); reading lines from a TlsStream needs BufferedStream to take
-// a byte stream instead (the two calls behind an interface or function pointers).
+// Lines and buffered writes: grove::net::BufferedStream takes a TlsStream& as well
+// as a Socket& (grove/net/buffered_stream.hpp); it reads through recv_into and
+// flushes through sendall, so the rules above apply to it.
 //
 // Writes after a timeout. OpenSSL keeps a record it could not finish sending and
 // needs the same bytes offered again; so after a send / sendall / shutdown that
