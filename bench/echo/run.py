@@ -3,13 +3,21 @@
 Boost.Asio callback server, driven by bench/echo/echo_load (plain epoll, not grove).
 
     bench/echo/run.py --build BUILD_DIR [--conns 1,100,1000] [--seconds 5] [--reps 3]
-                      [--size 64] [--servers raw_epoll,asio,grove,monkey] [--no-strace] [--smoke]
+                      [--size 64] [--servers raw_epoll,asio,grove,grove_2hubs,monkey]
+                      [--spread] [--no-strace] [--smoke]
 
 Server pinned to CPU 0, load generator to CPU 1 (taskset). For each connection
 count, runs every server once per repetition, interleaved (the order rotates), and
 reports medians: messages/s, p50/p99 latency, and the server's CPU time per message
-(exact, from /proc/PID/task/*/schedstat over the measured window only). Then a short
-separate run of each server under `strace -c -f` gives syscalls per message.
+(exact, from /proc/PID/task/*/schedstat over the measured window only, all threads).
+Then a short separate run of each server under `strace -c -f` gives syscalls per message.
+
+grove_2hubs is samples/echo_server --hubs 2 (two hubs on two OS threads, one
+SO_REUSEPORT listener each); pinned to CPU 0 like the others, its CPU per message
+against grove's is the cost of serving on two hubs. --spread instead lets every server
+use CPUs 0 and 1 and drives it with two echo_load processes (half the connections
+each), also on CPUs 0 and 1: messages per second with the server on 2 cores and the
+load on 2 cores (on a 2-core machine they share them).
 """
 import argparse
 import os
@@ -26,6 +34,8 @@ SERVERS = [
     ("raw_epoll", "bench/echo/echo_raw_epoll", []),
     ("asio", "bench/echo/echo_asio", []),
     ("grove", "samples/echo_server", []),
+    # The same server on two hubs (two OS threads, one SO_REUSEPORT listener each).
+    ("grove_2hubs", "samples/echo_server", ["--hubs", "2"]),
     # The same blocking libc echo loop as an OS-thread server would use, one green
     # thread per connection under grove::monkey::patch_all() (bench/threads_vs_green).
     ("monkey", "bench/threads_vs_green/tvg_green", []),
@@ -40,7 +50,7 @@ SERVERS = [
     # grove's echo_server with 16 KiB stacks (32 KiB from one stack's top to the next).
     ("grove_stack16k", "samples/echo_server", [], {"GROVE_STACK_SIZE": "16384"}),
 ]
-DEFAULT_SERVERS = "raw_epoll,asio,grove,monkey"
+DEFAULT_SERVERS = "raw_epoll,asio,grove,grove_2hubs,monkey"
 
 
 def start(cmd, cpu):
@@ -65,15 +75,44 @@ def stop(p):
         p.wait()
 
 
-def load(build, port, conns, seconds, warmup, size, pid):
-    cmd = ["taskset", "-c", "1", os.path.join(build, "bench/echo/echo_load"), "--port", str(port), "--conns",
+def load_cmd(build, port, conns, seconds, warmup, size, pid, cpus="1"):
+    cmd = ["taskset", "-c", cpus, os.path.join(build, "bench/echo/echo_load"), "--port", str(port), "--conns",
            str(conns), "--seconds", str(seconds), "--warmup", str(warmup), "--size", str(size)]
     if pid:
         cmd += ["--server-pid", str(pid)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 60)
+    return cmd
+
+
+def parse_load(out):
     if out.returncode != 0:
         raise RuntimeError(f"echo_load failed: {out.stderr}")
     return {k: float(v) for k, v in re.findall(r"^(\w+): ([\d.]+)", out.stdout, re.M)}
+
+
+def load(build, port, conns, seconds, warmup, size, pid):
+    out = subprocess.run(load_cmd(build, port, conns, seconds, warmup, size, pid), capture_output=True, text=True,
+                         timeout=seconds + warmup + 60)
+    return parse_load(out)
+
+
+def load_spread(build, port, conns, seconds, warmup, size, pid):
+    """Two echo_load processes on CPUs 0-1, half the connections each, started together;
+    the first also reads the server's CPU time. Messages add up; the latencies are the
+    first one's; CPU per message is the server's CPU over all the messages."""
+    halves = [conns - conns // 2, conns // 2] if conns > 1 else [conns]
+    procs = [subprocess.Popen(load_cmd(build, port, n, seconds, warmup, size, pid if i == 0 else None, "0,1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, n in enumerate(halves)]
+    rs = []
+    for p in procs:
+        out, err = p.communicate(timeout=seconds + warmup + 60)
+        rs.append(parse_load(subprocess.CompletedProcess(p.args, p.returncode, out, err)))
+    r = dict(rs[0])
+    r["msgs"] = sum(x["msgs"] for x in rs)
+    r["msgs_per_sec"] = sum(x["msgs_per_sec"] for x in rs)
+    if "server_cpu_ns" in r:
+        r["server_cpu_ns_per_msg"] = r["server_cpu_ns"] / r["msgs"]
+    return r
 
 
 def strace_run(build, exe, conns, seconds, size):
@@ -118,6 +157,8 @@ def main():
     ap.add_argument("--servers", default=DEFAULT_SERVERS,
                     help="comma-separated; also the experiments raw_epoll_state, raw_epoll_page1, "
                          "raw_epoll_page1c, raw_epoll_page1_s1, raw_epoll_dense1, grove_stack16k")
+    ap.add_argument("--spread", action="store_true",
+                    help="server and two load generators all on CPUs 0-1 (messages/s on 2 cores), not 0 and 1")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="short run for CI: checks it works, not the numbers")
     a = ap.parse_args()
@@ -140,15 +181,15 @@ def main():
         for rep in range(a.reps):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for name, exe in order:
-                p, port = start(exe, 0)
+                p, port = start(exe, "0,1" if a.spread else 0)
                 try:
-                    r = load(a.build, port, c, a.seconds, a.warmup, a.size, p.pid)
+                    r = (load_spread if a.spread else load)(a.build, port, c, a.seconds, a.warmup, a.size, p.pid)
                 finally:
                     stop(p)
                 results.setdefault((name, c), []).append(r)
 
-    print(f"# echo, {a.size}-byte messages, {a.seconds:g} s per run, median of {a.reps}, "
-          "server on CPU 0, load on CPU 1")
+    where = ("server and two load generators on CPUs 0-1" if a.spread else "server on CPU 0, load on CPU 1")
+    print(f"# echo, {a.size}-byte messages, {a.seconds:g} s per run, median of {a.reps}, {where}")
     print("| server | conns | msgs/s | p50 us | p99 us | server CPU ns/msg | vs raw_epoll |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     med = {}
