@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
@@ -66,8 +67,8 @@ const http_parser_settings Connection::kSettings = {
     nullptr,  // on_chunk_complete
 };
 
-Connection::Connection(grove::net::Socket& sock, const Config& cfg) noexcept
-    : sock_(sock), cfg_(cfg), out_(wbuf_, sizeof wbuf_) {
+Connection::Connection(Transport io, const Config& cfg) noexcept
+    : io_(io), cfg_(cfg), out_(wbuf_, sizeof wbuf_) {
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = this;
 }
@@ -207,7 +208,7 @@ int Connection::on_message_complete(http_parser* p) {
 
 void Connection::serve() {
   std::error_code ec;
-  sock_.set_option(IPPROTO_TCP, TCP_NODELAY, 1, ec);  // responses are whole: never wait to fill a segment
+  io_.socket().set_option(IPPROTO_TCP, TCP_NODELAY, 1, ec);  // responses are whole: never wait to fill a segment
   for (;;) {
     if (rpos_ == rlen_) {
       // Everything read has been answered: send the answers, then wait for more.
@@ -247,12 +248,12 @@ void Connection::serve() {
 
 bool Connection::fill() {
   if (cfg_.idle_timeout == grove::Duration::zero()) {  // --idle-timeout-ms 0: no timeouts
-    sock_.settimeout(std::nullopt);
+    io_.settimeout(std::nullopt);
   } else {
     set_read_timeout();
   }
   std::error_code ec;
-  const std::size_t n = sock_.recv_into(rbuf_, sizeof rbuf_, ec);
+  const std::size_t n = io_.recv_into(rbuf_, sizeof rbuf_, ec);
   if (ec || n == 0) return false;
   rpos_ = 0;
   rlen_ = n;
@@ -272,14 +273,14 @@ void Connection::set_read_timeout() {
     // At least 1 ns: a zero timeout would make the socket non-blocking, not expired.
     timeout = std::max(grove::Duration(1), std::chrono::duration_cast<grove::Duration>(head_deadline_ - now));
   }
-  sock_.settimeout(timeout);
+  io_.settimeout(timeout);
 }
 
 bool Connection::flush() {
   if (out_.size() == 0) return true;
-  sock_.settimeout(write_timeout());
+  io_.settimeout(write_timeout());
   std::error_code ec;
-  sock_.sendall(out_.data(), out_.size(), ec);
+  io_.sendall(out_.data(), out_.size(), ec);
   out_.clear();
   return !ec;
 }
@@ -295,10 +296,11 @@ void Connection::fail(int status) {
 // Closes our side first and reads (and drops) what the client still sends, for a
 // short while: closing a socket with unread bytes makes the kernel send a reset,
 // which can destroy the response before the client has read it (nginx's lingering
-// close, for the same reason).
+// close, for the same reason). Under TLS, close_notify goes first, and what the client
+// still sends is dropped undecrypted (read from the socket under the stream).
 void Connection::linger_close() {
   std::error_code ec;
-  sock_.shutdown(grove::net::ShutdownHow::kWrite, ec);
+  io_.shutdown_write(ec);
   if (ec) return;
   const auto limit = std::min<grove::Duration>(write_timeout(), std::chrono::seconds(2));
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -306,8 +308,8 @@ void Connection::linger_close() {
   while (dropped < (std::size_t{1} << 20)) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return;
-    sock_.settimeout(std::chrono::duration_cast<grove::Duration>(deadline - now));
-    const std::size_t n = sock_.recv_into(rbuf_, sizeof rbuf_, ec);
+    io_.settimeout(std::chrono::duration_cast<grove::Duration>(deadline - now));
+    const std::size_t n = io_.socket().recv_into(rbuf_, sizeof rbuf_, ec);
     if (ec || n == 0) return;
     dropped += n;
   }
@@ -410,12 +412,38 @@ bool Connection::serve_file(std::size_t rel_len, bool trailing_slash, std::strin
     out_.grow(f.size);
     return keep_alive;
   }
+  if (io_.is_tls()) return send_file_through_stream(f.fd, f.size) && keep_alive;
   // A big file: the head (and any responses before it) with MSG_MORE, so that the
   // kernel can put the first bytes of the file in the same segment, then sendfile.
-  const bool ok = send_all_more(sock_.fd(), out_.data(), out_.size(), write_timeout()) &&
-                  send_file(sock_.fd(), f.fd, f.size, write_timeout());
+  const int fd = io_.socket().fd();
+  const bool ok = send_all_more(fd, out_.data(), out_.size(), write_timeout()) &&
+                  send_file(fd, f.fd, f.size, write_timeout());
   out_.clear();
   return ok && keep_alive;
+}
+
+// Under TLS the kernel cannot send the file (the bytes are encrypted here): the head
+// goes out, then the file in pieces of the write buffer, each read on the thread
+// pool (the disk never stalls the hub) and sent through the TLS stream.
+bool Connection::send_file_through_stream(int file_fd, std::uint64_t size) {
+  if (!flush()) return false;
+  std::uint64_t offset = 0;
+  while (offset < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof wbuf_, size - offset));
+    const ssize_t n = grove::run_in_thread([&]() -> ssize_t {
+      for (;;) {
+        const ssize_t r = ::pread(file_fd, wbuf_, want, static_cast<off_t>(offset));
+        if (r >= 0 || errno != EINTR) return r;
+      }
+    });
+    if (n <= 0) return false;  // an error, or the file shrank: Content-Length cannot be met
+    io_.settimeout(write_timeout());
+    std::error_code ec;
+    io_.sendall(wbuf_, static_cast<std::size_t>(n), ec);
+    if (ec) return false;
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
 }
 
 }  // namespace http

@@ -22,21 +22,22 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <grove/net/socket.hpp>
-
 #include "config.hpp"
 #include "response.hpp"
+#include "transport.hpp"
 
 namespace http {
 
 class Connection {
  public:
-  Connection(grove::net::Socket& sock, const Config& cfg) noexcept;
+  // Over `io`: the accepted socket, or a TLS stream over it (transport.hpp).
+  Connection(Transport io, const Config& cfg) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Serves requests until the client closes, a timeout passes, an error, or a request
-  // that ends the connection; then returns (the StreamServer closes the socket).
+  // that ends the connection; then returns (the StreamServer closes the socket;
+  // under TLS, tls_handler sends close_notify first).
   void serve();
 
  private:
@@ -82,8 +83,9 @@ class Connection {
                   bool keep_alive);
   void fail(int status);               // answers `status`, then closes (lingering)
   void linger_close();
+  bool send_file_through_stream(int file_fd, std::uint64_t size);  // the TLS path: no sendfile
 
-  grove::net::Socket& sock_;
+  Transport io_;
   const Config& cfg_;
   http_parser parser_;
   Event event_ = Event::kNone;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives grove's TLS samples with TLS stacks no one here wrote: openssl s_client and
+"""Drives grove's TLS samples (tls_echo_server, https_get, http_server --tls-cert) with TLS stacks no one here wrote: openssl s_client and
 s_server, python3's ssl module and curl, with a throwaway CA made by the openssl
 command (as samples/tls_echo_server/main.cpp's comment shows).
 
@@ -238,7 +238,99 @@ def tls_faults(pki):
     srv.stop()
 
 
-SCENARIOS = {f.__name__: f for f in [tls_python_ssl, tls_s_client, tls_curl, tls_https_get, tls_faults]}
+class HttpsServer:
+    """samples/http_server with --tls-cert / --tls-key over a root with a small and a big file."""
+
+    def __init__(self, pki):
+        self.root = pki.path("www")
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, "small.txt"), "w") as f:
+            f.write("small file\n")
+        self.big = bytes((i * 7 + i // 1000) % 256 for i in range(3 * 1024 * 1024))  # well over the inline limit
+        with open(os.path.join(self.root, "big.bin"), "wb") as f:
+            f.write(self.big)
+        self.proc = subprocess.Popen([os.path.join(SAMPLES, "http_server"), "--port", "0", "--root", self.root,
+                                      "--tls-cert", pki.cert, "--tls-key", pki.key], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on (\S+):(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise AssertionError(f"http_server: no 'listening on' line, got {line!r}: {self.proc.stderr.read()}")
+        self.port = int(m.group(2))
+
+    def fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=10)
+        assert self.proc.returncode == 0, f"exit {self.proc.returncode}: {out} {err}"
+
+
+def read_response(f):
+    """One HTTP/1.1 response with Content-Length from a file object: (status line, headers, body)."""
+    status = f.readline().decode()
+    headers = {}
+    while True:
+        line = f.readline().decode()
+        if line in ("\r\n", ""):
+            break
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, f.read(int(headers["content-length"]))
+
+
+def tls_http_server(pki):
+    srv = HttpsServer(pki)
+    ctx = client_context(pki)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    # Keep-alive over one verified connection: ALPN picks http/1.1; a big file (no
+    # sendfile under TLS) arrives whole; "Connection: close" ends with close_notify
+    # (suppress_ragged_eofs=False: a missing one would raise SSLEOFError).
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
+            assert s.selected_alpn_protocol() == "http/1.1", s.selected_alpn_protocol()
+            assert s.version() == "TLSv1.3", s.version()
+            f = s.makefile("rb")
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            status, _, body = read_response(f)
+            assert status.startswith("HTTP/1.1 200") and body == b"Hello, World!", (status, body)
+            status, _, body = read_response(f)
+            assert status.startswith("HTTP/1.1 200") and body == b"small file\n", (status, body)
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            status, headers, body = read_response(f)
+            assert status.startswith("HTTP/1.1 200") and headers.get("connection") == "close", (status, headers)
+            assert body == srv.big, f"{len(body)} bytes, expected {len(srv.big)}"
+            assert f.read() == b""  # a clean end: close_notify, then the TCP FIN
+    # curl, verifying, with HEAD and a 404.
+    r = subprocess.run(["curl", "-sS", "--cacert", pki.ca, "-o", pki.path("got.bin"), "-w", "%{http_code}",
+                        f"https://localhost:{srv.port}/big.bin"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == "200", (r.returncode, r.stdout, r.stderr)
+    with open(pki.path("got.bin"), "rb") as f:
+        assert f.read() == srv.big
+    r = subprocess.run(["curl", "-sS", "--cacert", pki.ca, "-o", "/dev/null", "-w", "%{http_code}",
+                        f"https://localhost:{srv.port}/missing"], capture_output=True, text=True, timeout=30)
+    assert r.stdout == "404", (r.returncode, r.stdout, r.stderr)
+    time.sleep(0.2)
+    base = srv.fds()
+    # Plaintext HTTP to the HTTPS port ends that connection only.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as c:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b"Hello" not in c.recv(4096)
+    r = subprocess.run(["curl", "-sS", "--cacert", pki.ca, f"https://localhost:{srv.port}/"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == "Hello, World!", (r.returncode, r.stdout, r.stderr)
+    for _ in range(100):
+        if srv.fds() == base:
+            break
+        time.sleep(0.02)
+    assert srv.fds() == base, f"{srv.fds()} fds open, {base} before"
+    srv.stop()
+
+
+SCENARIOS = {f.__name__: f for f in [tls_python_ssl, tls_s_client, tls_curl, tls_https_get, tls_faults,
+                                     tls_http_server]}
 
 if __name__ == "__main__":
     pki = Pki()
