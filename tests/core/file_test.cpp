@@ -107,6 +107,28 @@ GROVE_TEST("File: pread and pwrite at offsets leave the file offset where it was
   CHECK(f.pread(buf, 4, 100) == 0);
 }
 
+GROVE_TEST("File: reads of data the page cache does not hold go through the pool and return it whole") {
+  TempDir dir;
+  const std::string path = dir / "cold";
+  std::string data;
+  for (int i = 0; data.size() < (4u << 20); ++i) data += "block " + std::to_string(i) + "\n";
+  grove::write_file(path, data, true);  // fsync'ed: its pages are clean, so they can be dropped
+  grove::File f = grove::File::open(path);
+  REQUIRE(::posix_fadvise(f.fd(), 0, 0, POSIX_FADV_DONTNEED) == 0);
+  std::string got(data.size(), '\0');
+  CHECK(f.pread(got.data(), got.size(), 0) == data.size());
+  CHECK(got == data);
+  REQUIRE(::posix_fadvise(f.fd(), 0, 0, POSIX_FADV_DONTNEED) == 0);
+  std::string seq;
+  char buf[65536];
+  for (int i = 0; i < 1000; ++i) {
+    const std::size_t n = f.read(buf, sizeof buf);
+    if (n == 0) break;
+    seq.append(buf, n);
+  }
+  CHECK(seq == data);
+}
+
 GROVE_TEST("File::open of a missing file is ENOENT, and the throwing form names the path") {
   TempDir dir;
   const std::string path = dir / "missing";
