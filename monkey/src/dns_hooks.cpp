@@ -43,11 +43,12 @@ bool is_ip_literal(const char* node) {
   return ::inet_pton(AF_INET, node, buf) == 1 || ::inet_pton(AF_INET6, node, buf) == 1;
 }
 
-// Runs fn on a worker, carrying errno and h_errno back.
+// Runs fn on a worker as a kDns job (at most half the pool: hung lookups leave workers
+// to other work, grove/thread_pool.hpp), carrying errno and h_errno back.
 template <class F>
 void on_worker(F&& fn) noexcept {
   int err = 0, herr = 0;
-  grove::default_thread_pool().run_nothrow([&] {
+  grove::default_thread_pool().run_nothrow(grove::JobKind::kDns, [&] {
     fn();
     err = errno;
     herr = h_errno;
