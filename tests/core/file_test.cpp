@@ -215,6 +215,27 @@ GROVE_TEST("other green threads keep running while a File call waits in the pool
   ticker.join();
 }
 
+GROVE_TEST("a green thread killed while File::open runs unwinds once open returned, and the fd is closed") {
+  TempDir dir;
+  const std::string fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  bool opened = false;
+  auto g = grove::spawn([&] {
+    grove::File f = grove::File::open(fifo, O_RDONLY);  // blocks until a writer opens
+    opened = true;
+  });
+  grove::sleep(20ms);
+  CHECK_FALSE(g.kill(30ms));  // the kill waits for the open (the pool's contract)
+  const int wfd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(wfd >= 0);
+  g.join();
+  ::close(wfd);
+  CHECK_FALSE(opened);
+  CHECK(g.ready());
+  // The case's clean-hub check sees the same open fds as before: the fd open
+  // returned was closed when the kill unwound.
+}
+
 GROVE_TEST("BufferedFile reads lines, long lines in pieces and the unterminated rest") {
   TempDir dir;
   const std::string path = dir / "lines";
