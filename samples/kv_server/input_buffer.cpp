@@ -26,11 +26,6 @@ void InputBuffer::compact() noexcept {
   begin_ = 0;
 }
 
-void InputBuffer::consume(std::size_t n) noexcept {
-  begin_ += n;
-  if (begin_ == end_) begin_ = end_ = 0;
-}
-
 bool InputBuffer::fill(grove::net::Socket& sock, std::size_t needed) {
   const std::size_t want = std::max(needed, size() + 1);
   if (want > kMaxQueryBuffer) return false;
