@@ -168,6 +168,7 @@ class GROVE_API Hub {
   void free_handed() noexcept;
   // The shutdown warning / error about green threads still alive (see the essay).
   void report_abandoned() const noexcept;
+  void keep_abandoned_stacks_reachable() const noexcept;
   void spawn_links(GreenThreadState* self) noexcept;
 
   static thread_local Hub* tls_hub_ __attribute__((tls_model("initial-exec")));

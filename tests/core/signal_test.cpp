@@ -1,4 +1,5 @@
-// signal_test.cpp: grove::signal_handler, grove::wait_signal (grove/signal.hpp).
+// signal_test.cpp: grove::signal_handler, grove::wait_signal, grove::interrupt_on_sigint
+// (grove/signal.hpp).
 //
 // A separate executable: dispositions are process-wide. The process signals itself
 // (kill(getpid(), ...)), spacing the signals so the kernel does not merge them. A signal
@@ -11,7 +12,10 @@
 #include <cstdint>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <grove/hub_thread.hpp>
@@ -265,4 +269,58 @@ GROVE_TEST("wait_signal on a plain OS thread (no hub) blocks it until the signal
   }
   t.join();
   CHECK(got.load() == SIGUSR1);
+}
+
+GROVE_TEST("interrupt_on_sigint: Ctrl-C raises KeyboardInterrupt in main where it waits, and main's destructors run") {
+  static_assert(!std::is_base_of_v<std::exception, grove::KeyboardInterrupt>);
+  const std::uintptr_t before = current_handler(SIGINT);  // doctest's own
+  auto ki = grove::interrupt_on_sigint();
+  CHECK(ki.signo() == SIGINT);
+  struct Flag {
+    bool& set;
+    ~Flag() { set = true; }
+  };
+  bool destroyed = false, caught = false, other_interrupted = false;
+  auto other = grove::spawn([&] {  // another green thread is not interrupted
+    try {
+      grove::sleep(200ms);
+    } catch (...) {
+      other_interrupted = true;
+    }
+  });
+  auto sender = grove::spawn([] {
+    grove::sleep(20ms);
+    send(SIGINT);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    Flag flag{destroyed};
+    grove::sleep(5s);  // main parks here
+  } catch (const grove::KeyboardInterrupt& e) {
+    caught = true;
+    CHECK(destroyed);
+    CHECK(std::string(e.what()) == "grove::KeyboardInterrupt");
+  }
+  CHECK(caught);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  sender.join();
+  other.join();
+  CHECK(!other_interrupted);
+  ki.cancel();
+  CHECK(current_handler(SIGINT) == before);
+}
+
+GROVE_TEST("interrupt_on_sigint: a Ctrl-C while main runs without blocking is raised at its next blocking point") {
+  auto ki = grove::interrupt_on_sigint();
+  ::raise(SIGINT);  // handled (its byte written) before raise returns; main does not block yet
+  const auto busy_until = std::chrono::steady_clock::now() + 30ms;
+  while (std::chrono::steady_clock::now() < busy_until) {
+  }
+  bool caught = false;
+  try {
+    for (int i = 0; i < 1000; ++i) grove::sleep(1ms);  // the first of these raises it
+  } catch (const grove::KeyboardInterrupt&) {
+    caught = true;
+  }
+  CHECK(caught);
 }
