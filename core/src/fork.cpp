@@ -6,7 +6,9 @@
 // abandoned there, as at thread exit: it never runs again and its destructors do not
 // run; its stack stays mapped, since wait lists and sockets may still point into it.
 // Hubs of other OS threads are simply gone (those threads do not exist in the child);
-// nothing touches them.
+// nothing touches them: their inboxes refuse posts there (HubInbox::gone_by_fork), so
+// HubRef::post returns false, spawn_on and a RemoteGreenThread's join / get raise
+// HubExited, never a hang.
 //
 // Why: the child's copy of the address space holds a copy of every parked green
 // thread, and its loop shares the parent's epoll set (the epoll fd is inherited). A
@@ -77,6 +79,7 @@
 #include "hub.hpp"
 #include "log_internal.hpp"
 #include "monitor.hpp"
+#include "sync/hub_inbox.hpp"
 
 namespace grove::detail {
 
@@ -125,6 +128,7 @@ unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_
 void Hub::after_fork_in_child() noexcept {
   ev_loop_fork(loop_);
   forget_other_hubs_after_fork();
+  if (inbox_) inbox_->after_fork_in_child();  // every other hub's inbox refuses posts now
 
   GreenThreadState* const keep = current_ == &hub_ ? nullptr : current_;
   if (&root_ != keep) root_.status = Status::kAbandoned;

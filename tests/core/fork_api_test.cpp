@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <grove/fork.hpp>
+#include <grove/hub_thread.hpp>
+#include <grove/spawn_on.hpp>
 #include <grove/net/address.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/signal.hpp>
@@ -210,4 +212,40 @@ GROVE_TEST("a signal handler registered before grove::fork() runs in the child, 
   ::kill(::getpid(), SIGUSR1);
   for (int i = 0; i < 2000 && runs.load() == 0; ++i) grove::sleep(1ms);
   CHECK(runs.load() == 1);
+}
+
+GROVE_TEST("in the child of grove::fork(), another OS thread's hub is gone: posts fail, waits on it end with HubExited") {
+  grove::HubThread other;
+  auto sleeper = grove::spawn_on(other.hub(), [] { grove::sleep(3s); });
+  const pid_t pid = grove::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    bound_child();
+    int status = 0;
+    if (other.hub().alive()) status |= 1;
+    try {
+      if (other.hub().post([] {})) status |= 2;
+    } catch (...) {
+      status |= 4;
+    }
+    try {
+      (void)grove::spawn_on(other.hub(), [] { return 1; }).get(300ms);
+      status |= 8;
+    } catch (const grove::HubExited&) {
+    } catch (...) {
+      status |= 16;
+    }
+    try {
+      (void)sleeper.join(300ms);
+      status |= 32;
+    } catch (const grove::HubExited&) {
+    } catch (...) {
+      status |= 64;
+    }
+    ::_exit(status);
+  }
+  CHECK(wait_child(pid) == 0);
+  sleeper.kill();
+  other.request_stop();
+  other.join();
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <new>
 
 #include "../config.hpp"
 #include "../hub.hpp"
@@ -43,7 +44,8 @@ HubInbox::HubInbox(Hub& hub)
     : hub_(hub),
       serial_(hub.serial()),
       name_(inbox_name(hub)),
-      spin_seconds_(static_cast<double>(config().inbox_spin_us) * 1e-6) {
+      spin_seconds_(static_cast<double>(config().inbox_spin_us) * 1e-6),
+      generation_(fork_generation()) {
   ev_async_init(&async_, &HubInbox::on_async);
   async_.data = this;
   ev_async_start(hub_.loop(), &async_);
@@ -51,11 +53,17 @@ HubInbox::HubInbox(Hub& hub)
   hub_.set_inbox(this);
 }
 
+void HubInbox::after_fork_in_child() noexcept {
+  new (&mu_) std::mutex;
+  generation_ = fork_generation();
+}
+
 HubInbox::~HubInbox() {
   // Only entries posted after close() could be here, and post() refuses those.
 }
 
 bool HubInbox::post(InboxEntry* e) noexcept {
+  if (gone_by_fork()) [[unlikely]] return false;
   std::lock_guard<std::mutex> lk(mu_);
   if (closed_) return false;
   e->next = nullptr;
@@ -114,6 +122,7 @@ void HubInbox::remove_exit_hook(ExitHook* h) noexcept {
 }
 
 bool HubInbox::closed() const {
+  if (gone_by_fork()) return true;
   std::lock_guard<std::mutex> lk(mu_);
   return closed_;
 }

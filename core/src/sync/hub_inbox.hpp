@@ -41,6 +41,8 @@
 
 #include <grove/detail/cross_wait.hpp>
 
+#include "../fork.hpp"
+
 namespace grove::detail {
 
 class Hub;
@@ -72,6 +74,15 @@ class GROVE_API HubInbox {
 
   std::uint64_t serial() const noexcept { return serial_; }
   bool closed() const;
+  // In the child process of a fork(): true for every inbox but the forking OS thread's
+  // (the other hubs' threads do not exist there, and one may have held mu_ at the
+  // fork). post() then returns false and closed() true, without touching mu_ or the
+  // loop (whose eventfd is the parent's). One relaxed load and a compare.
+  bool gone_by_fork() const noexcept { return generation_ != fork_generation(); }
+  // fork.cpp, in the child, on the forking OS thread, for its own hub's inbox: a new
+  // mutex (a poster on another OS thread may have held it at the fork) and the child's
+  // generation.
+  void after_fork_in_child() noexcept;
   // "hub 3 (OS thread 1234)", for errors.
   const std::string& name() const noexcept { return name_; }
 
@@ -95,6 +106,9 @@ class GROVE_API HubInbox {
   const std::uint64_t serial_;
   const std::string name_;
   const double spin_seconds_;      // GROVE_INBOX_SPIN_US
+  // fork_generation() when made; re-stamped only in a fork() child (after_fork_in_child),
+  // so every post reads it from this read-mostly line.
+  unsigned generation_;
   // The posters' cache line: the mutex, the queue and the flag the spin reads, so
   // that a spinning hub that sees a post has the line it locks next.
   alignas(64) mutable std::mutex mu_;

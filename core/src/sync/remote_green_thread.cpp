@@ -62,6 +62,9 @@ bool RemoteStateBase::wait(const Duration* timeout, const char* what) {
     Hub* h = Hub::current();
     if (h && h->running() == target.state()) throw UsageError(std::string(what) + ": a green thread cannot join itself");
   }
+  // In the child of a fork(), a green thread of another OS thread's hub never finishes:
+  // that thread does not exist there.
+  if (phase < Phase::kDone && hub.inbox()->gone_by_fork()) phase = Phase::kHubExited;
   while (phase < Phase::kDone) {
     CrossWaiter w;
     if (!cross_wait(lk, waiters, w, what, timeout)) break;
