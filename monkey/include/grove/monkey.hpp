@@ -75,6 +75,14 @@ GROVE_API void patch_sockets() noexcept;
 GROVE_API void patch_time() noexcept;
 // getaddrinfo and friends, via grove's thread pool.
 GROVE_API void patch_dns() noexcept;
+// read and write on a regular file, from a green thread, via grove's thread pool (a
+// read first takes what the page cache holds, with preadv2 RWF_NOWAIT, on the calling
+// thread). Not part of patch_all(): off unless asked for (GROVE_MONKEY=...,files),
+// because most file reads and writes are served by the page cache in a microsecond,
+// and the pool's round trip (two cross-thread wake-ups, 10-50 us) plus the fstat
+// each call on an untracked fd then pays would slow them all for the sake of the rare
+// one that waits for the disk. Turn it on for files on slow or network storage.
+GROVE_API void patch_files() noexcept;
 // Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
 // the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
 // emulated, and exec still clears it).
@@ -88,5 +96,7 @@ GROVE_API bool sockets_patched() noexcept;
 GROVE_API bool time_patched() noexcept;
 // True if the dns area is patched (patch_dns() or patch_all()).
 GROVE_API bool dns_patched() noexcept;
+// True if the files area is patched (patch_files() only).
+GROVE_API bool files_patched() noexcept;
 
 }  // namespace grove::monkey
