@@ -139,7 +139,8 @@ class GROVE_API ThreadPool {
   // the others wait for one of them to finish. Takes effect for the next job taken.
   void set_limit(JobKind kind, std::size_t n);
   // The bound of `kind`: size() for kUser and kFile, size() / 2 (at least 1) for kDns
-  // unless set_limit changed it.
+  // unless set_limit changed it. (A pool of one worker thus leaves no worker out of
+  // reach of lookups: give the default pool at least 2, GROVE_THREADPOOL_SIZE.)
   std::size_t limit(JobKind kind) const noexcept;
 
   // The number of worker threads.
