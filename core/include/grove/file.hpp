@@ -49,11 +49,15 @@ class GROVE_API File {
   // Closes the file without the pool (close(2) of a regular file does not wait for
   // the disk); call close() first to see its error.
   ~File();
+  // Takes `other`'s fd and path; `other` is left closed.
   File(File&& other) noexcept;
+  // Closes this file's fd as the destructor does (close(2)'s error is lost), then takes
+  // `other`'s fd and path; `other` is left closed.
   File& operator=(File&& other) noexcept;
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 
+  // True while the File holds an open fd (after a successful open(), until close()).
   bool is_open() const noexcept { return fd_ >= 0; }
   // The descriptor (-1 when closed); still owned by the File.
   int fd() const noexcept { return fd_; }

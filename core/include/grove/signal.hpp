@@ -59,6 +59,7 @@ class GROVE_API SignalHandler {
   // For signal_handler() and interrupt_on_sigint().
   SignalHandler(int signo, std::shared_ptr<detail::SignalSubscriber> sub) noexcept
       : signo_(signo), sub_(std::move(sub)) {}
+  // Takes over `o`'s registration; `o` is left empty.
   SignalHandler(SignalHandler&& o) noexcept : signo_(o.signo_), sub_(std::move(o.sub_)) { o.signo_ = 0; }
   // Cancels this registration, then takes over o's.
   SignalHandler& operator=(SignalHandler&& o) noexcept;

@@ -79,6 +79,7 @@ enum class JobKind : unsigned char {
   kFile,  // grove::File's calls (grove/file.hpp)
   kDns,   // grove::net::resolve's getaddrinfo
 };
+// The number of JobKind values (the pool keeps a queue and a bound per kind).
 inline constexpr std::size_t kJobKinds = 3;
 
 // A fixed set of OS worker threads that run blocking functions while only the calling

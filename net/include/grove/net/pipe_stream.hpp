@@ -54,7 +54,11 @@ class GROVE_API PipeStream {
 
   // Closes the fd (see close()).
   ~PipeStream();
+  // Takes over `other`'s fd; `other` is left closed. A green thread parked in `other`
+  // stays parked, now in this pipe end.
   PipeStream(PipeStream&& other) noexcept;
+  // Closes this pipe end (see close()), then takes over `other`'s fd; `other` is left
+  // closed.
   PipeStream& operator=(PipeStream&& other) noexcept;
   PipeStream(const PipeStream&) = delete;
   PipeStream& operator=(const PipeStream&) = delete;

@@ -65,6 +65,8 @@ struct ProcessState;
 // How a child's stdin, stdout or stderr is set up.
 class GROVE_API Stdio {
  public:
+  // Which of the factories below made it: inherit(), null(), pipe(), file(), fd(),
+  // merge_into_stdout().
   enum class Kind : std::uint8_t { kInherit, kNull, kPipe, kFile, kFd, kMergeIntoStdout };
   // The parent's own stream (the default).
   static Stdio inherit() { return Stdio(Kind::kInherit); }
@@ -90,9 +92,13 @@ class GROVE_API Stdio {
   // stderr only: wherever stdout goes (2>&1). UsageError for stdin or stdout.
   static Stdio merge_into_stdout() { return Stdio(Kind::kMergeIntoStdout); }
 
+  // Which factory made it.
   Kind kind() const noexcept { return kind_; }
+  // file()'s path (empty for the other kinds).
   const std::string& path() const noexcept { return path_; }
+  // file()'s `append` (false for the other kinds).
   bool append() const noexcept { return append_; }
+  // fd()'s descriptor (-1 for the other kinds).
   int fd() const noexcept { return fd_; }
 
  private:
@@ -111,9 +117,11 @@ struct ProcessOptions {
   std::vector<std::pair<std::string, std::string>> env_set;
   // The child's working directory; empty: the parent's.
   std::string cwd;
-  // stdin, stdout and stderr.
+  // The child's stdin.
   Stdio in = Stdio::inherit();
+  // The child's stdout.
   Stdio out = Stdio::inherit();
+  // The child's stderr (may also be Stdio::merge_into_stdout()).
   Stdio err = Stdio::inherit();
   // A new process group whose id is the child's pid (POSIX_SPAWN_SETPGROUP): a Ctrl-C
   // in the terminal no longer reaches it; kill(-pid, sig) reaches it and its children.
@@ -130,11 +138,16 @@ struct ProcessOptions {
 
 // How a child ended.
 struct GROVE_API ExitStatus {
-  int code = -1;     // its exit status when it exited, else -1
-  int signal = 0;    // the signal that killed it, else 0
+  // Its exit status (0-255) when it exited, else -1 (killed, or status unknown).
+  int code = -1;
+  // The number of the signal that killed it, else 0.
+  int signal = 0;
+  // True when it was killed by a signal and dumped core (WCOREDUMP).
   bool core_dumped = false;
 
+  // It exited (code holds its exit status).
   bool exited() const noexcept { return code >= 0; }
+  // A signal killed it (signal holds which).
   bool killed() const noexcept { return signal != 0; }
   // Exited with status 0.
   bool success() const noexcept { return code == 0; }
@@ -148,8 +161,11 @@ struct GROVE_API ExitStatus {
 // What communicate() and run() return: everything read from stdout and stderr (when
 // they were pipes) and how the child ended.
 struct ProcessOutput {
+  // Everything read from the child's stdout (empty if it was not a pipe).
   std::string out;
+  // Everything read from the child's stderr (empty if it was not a pipe).
   std::string err;
+  // How the child ended.
   ExitStatus status;
 };
 
@@ -164,7 +180,10 @@ class GROVE_API Process {
   explicit Process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
   // See "No zombie" at the top of this header.
   ~Process();
+  // Takes over `other`'s child and pipes; `other` is left empty (pid() -1).
   Process(Process&& other) noexcept;
+  // Disposes of this Process's child as the destructor does (see "No zombie"), then
+  // takes over `other`'s child and pipes; `other` is left empty.
   Process& operator=(Process&& other) noexcept;
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -177,7 +196,9 @@ class GROVE_API Process {
   // The parent ends of the pipes (closed PipeStreams for streams that are not pipes).
   // Close stdin_pipe() to give the child end of file.
   PipeStream& stdin_pipe() noexcept { return in_; }
+  // The read end of the child's stdout pipe (see stdin_pipe()).
   PipeStream& stdout_pipe() noexcept { return out_; }
+  // The read end of the child's stderr pipe (see stdin_pipe()).
   PipeStream& stderr_pipe() noexcept { return err_; }
 
   // The status if the child has ended (reaping it), else nullopt. Never parks.
