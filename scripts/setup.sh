@@ -24,6 +24,7 @@ TEST_PACKAGES=(
   dpkg-dev debhelper lintian help2man  # tests/consumers/deb.sh: the Debian packages
   doxygen  # the API reference (ninja -C build api-docs)
   gdb  # tests/core/gdb_test.sh: the gdb extension (core/gdb/)
+  valgrind  # bench/callgrind: the instruction-count gate (suite perf) and instruction figures
   python3-gevent  # bench/process/spawn_bench: subprocess.run under gevent, the peer
 )
 

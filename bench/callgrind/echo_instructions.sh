@@ -6,6 +6,7 @@
 # and the total is divided by the messages bench/echo's load generator reports.
 # Instruction counts repeat to within a few per message, where wall-clock time on a
 # shared machine moves by 25 %. Needs valgrind (callgrind_control) and nc.
+# With GROVE_CALLGRIND_KEEP=DIR the profile and the message count are kept there.
 set -euo pipefail
 B=$1; C=${2:-100}; S=${3:-3}
 shift $(($# < 3 ? $# : 3))
@@ -23,4 +24,8 @@ callgrind_control -d "$vp" >/dev/null
 msgs=$(echo "$res" | awk '/^msgs:/{print $2}')
 kill "$vp"; wait "$vp" 2>/dev/null || true
 ir=$(awk '/^summary:|^totals:/{print $2}' "$out"/cg.*.1 | tail -1)
+if [ -n "${GROVE_CALLGRIND_KEEP:-}" ]; then  # bench/callgrind/instruction_gate.py reads these
+  cp "$(ls "$out"/cg.*.1 | head -n 1)" "$GROVE_CALLGRIND_KEEP/echo_${C}.cg"
+  echo "$msgs" >"$GROVE_CALLGRIND_KEEP/echo_${C}.units"
+fi
 echo "echo_instructions_per_msg_${C}: $(python3 -c "print(round($ir/$msgs,1))") instructions"

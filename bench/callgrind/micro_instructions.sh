@@ -4,7 +4,7 @@
 # unbuffered Channel ping-pong, as sync_bench's channel_handoff_ns; micro.cpp counts
 # n hand-offs as n/2 round trips), from callgrind runs of micro.cpp at
 # two iteration counts (the difference cancels start-up). SRC is a grove source tree,
-# BUILD a release build of it.
+# BUILD a release build of it. With GROVE_CALLGRIND_KEEP=DIR the profiles are kept there.
 set -eu
 S=$1; B=$2; o=$(mktemp -d)
 trap 'rm -rf "$o"' EXIT
@@ -17,5 +17,9 @@ for w in yield spawn channel; do
   done
   a=$(awk '/^totals:|^summary:/{print $2}' "$o/cg.$w.100000" | tail -1)
   b=$(awk '/^totals:|^summary:/{print $2}' "$o/cg.$w.200000" | tail -1)
+  if [ -n "${GROVE_CALLGRIND_KEEP:-}" ]; then  # bench/callgrind/instruction_gate.py reads these
+    cp "$o/cg.$w.100000" "$GROVE_CALLGRIND_KEEP/${w}_small.cg"
+    cp "$o/cg.$w.200000" "$GROVE_CALLGRIND_KEEP/${w}_big.cg"
+  fi
   echo "${w}_instructions: $(python3 -c "print(round(($b-$a)/100000,1))") instructions"
 done
