@@ -20,12 +20,12 @@ namespace {
 class HandlerSubscriber final : public detail::SignalSubscriber,
                                 public std::enable_shared_from_this<HandlerSubscriber> {
  public:
-  HandlerSubscriber(HubRef hub, std::function<void()> fn) : hub_(std::move(hub)), fn_(std::move(fn)) {}
+  HandlerSubscriber(HubRef hub, std::function<void()> fn) : SignalSubscriber(std::move(hub)), fn_(std::move(fn)) {}
 
   void deliver(int) noexcept override {
     try {
       // False if the hub has exited: nobody is left to run it.
-      (void)hub_.post([self = shared_from_this()] {
+      (void)hub().post([self = shared_from_this()] {
         if (self->active_.load(std::memory_order_acquire)) self->fn_();
       });
     } catch (...) {
@@ -35,7 +35,6 @@ class HandlerSubscriber final : public detail::SignalSubscriber,
   void deactivate() noexcept override { active_.store(false, std::memory_order_release); }
 
  private:
-  const HubRef hub_;
   const std::function<void()> fn_;
   std::atomic<bool> active_{true};
 };
@@ -43,6 +42,7 @@ class HandlerSubscriber final : public detail::SignalSubscriber,
 // A wait_signal() call: the first delivery is kept and wakes it.
 class WaiterSubscriber final : public detail::SignalSubscriber {
  public:
+  WaiterSubscriber() : SignalSubscriber(detail::hub_running_here()) {}
   void deliver(int signo) noexcept override {
     int none = 0;
     if (got.compare_exchange_strong(none, signo)) arrived.set();

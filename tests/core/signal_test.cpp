@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -48,6 +50,13 @@ std::uintptr_t current_handler(int signo) {
   return addr(sa.sa_handler);
 }
 const std::uintptr_t kDefault = addr(SIG_DFL);
+
+// How many OS threads the process has now.
+std::size_t os_threads() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
 
 extern "C" void previous_handler(int) {}
 
@@ -243,6 +252,77 @@ GROVE_TEST("handlers and waiters on a HubThread's hub are told; a handler runs o
   registered.join();
   CHECK(handled.is_set());
   CHECK(on_other.load());
+  other.request_stop();
+  other.join();
+}
+
+GROVE_TEST("a hub's signal handler adds no OS thread to the process: the hub itself reads the signals") {
+  const std::size_t before = os_threads();
+  int runs = 0;
+  auto h = grove::signal_handler(SIGUSR1, [&] { ++runs; });
+  CHECK(os_threads() == before);
+  send(SIGUSR1);
+  CHECK(wait_until([&] { return runs == 1; }));
+  CHECK(os_threads() == before);
+  // A green thread's wait_signal on the same hub: still none.
+  auto sender = grove::spawn([] {
+    grove::sleep(10ms);
+    send(SIGUSR2);
+  });
+  CHECK(grove::wait_signal({SIGUSR2}, 5s) == SIGUSR2);
+  sender.join();
+  CHECK(os_threads() == before);
+}
+
+GROVE_TEST("when the hub that reads the signals exits, another hub with a handler takes over") {
+  std::optional<grove::HubThread> other(std::in_place);
+  std::optional<grove::SignalHandler> kept;  // outlives its hub: that hub exits while registered
+  std::atomic<int> other_runs{0};
+  grove::spawn_on(other->hub(), [&] { kept = grove::signal_handler(SIGUSR2, [&] { ++other_runs; }); }).join();
+  int runs = 0;
+  auto h = grove::signal_handler(SIGUSR1, [&] { ++runs; });  // the other hub registered first: it reads
+  send(SIGUSR1);
+  CHECK(wait_until([&] { return runs == 1; }));
+  send(SIGUSR2);
+  CHECK(wait_until([&] { return other_runs.load() == 1; }));
+  other->request_stop();
+  other->join();
+  other.reset();
+  for (int i = 2; i <= 4; ++i) {  // read by main's hub now
+    send(SIGUSR1);
+    CHECK(wait_until([&] { return runs == i; }));
+  }
+  kept.reset();  // a registration of an exited hub is removed from here
+  CHECK(current_handler(SIGUSR2) == kDefault);
+  send(SIGUSR1);
+  CHECK(wait_until([&] { return runs == 5; }));
+}
+
+GROVE_TEST("when the reading hub's last handler goes, another hub with a handler takes over, none lost") {
+  grove::HubThread other;
+  grove::mt::Event drop_it, dropped;
+  std::atomic<int> other_runs{0};
+  auto registered = grove::spawn_on(other.hub(), [&] {
+    auto mine = grove::signal_handler(SIGUSR2, [&] { ++other_runs; });
+    dropped.set();  // registered (this hub reads: it registered first)
+    (void)drop_it.wait(5s);
+    mine.cancel();  // on its own hub, which then reads no more
+  });
+  REQUIRE(dropped.wait(5s));
+  int runs = 0;
+  auto h = grove::signal_handler(SIGUSR1, [&] { ++runs; });
+  auto keep2 = grove::signal_handler(SIGUSR2, [] {});
+  send(SIGUSR1);
+  CHECK(wait_until([&] { return runs == 1; }));
+  // Signals sent while the role moves: each is delivered once.
+  drop_it.set();
+  for (int i = 2; i <= 6; ++i) {
+    send(SIGUSR1);
+    CHECK(wait_until([&] { return runs == i; }));
+  }
+  registered.join();
+  grove::sleep(10ms);
+  CHECK(runs == 6);
   other.request_stop();
   other.join();
 }

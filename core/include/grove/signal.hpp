@@ -5,13 +5,18 @@
 //   int sig = grove::wait_signal({SIGINT, SIGTERM});                    // parks until one arrives
 //
 // A handler's function never runs inside the signal handler: grove's sigaction handler
-// only writes the signal number to a self-pipe, and a small OS thread of grove's
-// ("grove-signals", alive while any handler or waiter is) reads it and tells each
-// subscriber: a signal_handler's function runs in a new green thread on the hub that
-// registered it (posted to that hub's inbox, which wakes it at once, even from its
-// poll); a wait_signal caller is woken where it waits. So any hub (grove::HubThread's
-// included) may register handlers and wait, and it does not matter which OS thread the
-// kernel picks to run the handler (a hub, a thread-pool worker, the monitor).
+// only writes the signal number to a self-pipe, and one hub reads it (an ev_io in its
+// loop: no OS thread is added) and tells each subscriber: a signal_handler's function
+// runs in a new green thread on the hub that registered it (posted to that hub's inbox,
+// which wakes it at once, even from its poll); a wait_signal caller is woken where it
+// waits. The reader is the first hub that registered a handler or waits; when its last
+// one goes or its OS thread exits, another hub with one takes over (no arrival lost).
+// Only while no hub has any, a plain OS thread's wait_signal is served by a small
+// thread of grove's ("grove-signals"). So any hub (grove::HubThread's included) may
+// register handlers and wait, and it does not matter which OS thread the kernel picks
+// to run the handler (a hub, a thread-pool worker, the monitor). A hub that reads
+// delivers every hub's signals: while it is blocked outside grove (a plain blocking
+// call), the others' signals wait for it too.
 //
 // Several handlers and waiters of one signal coexist; each is told of every arrival.
 // The first one of a signal installs grove's handler and saves the disposition it
