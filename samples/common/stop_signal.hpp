@@ -1,50 +1,52 @@
-// stop_signal.hpp: park a green thread until SIGINT or SIGTERM arrives (samples only).
+// stop_signal.hpp: park until SIGINT or SIGTERM arrives (samples only), with
+// grove::signal_handler (grove/signal.hpp).
 //
-// A self-pipe: the signal handler writes one byte, a green thread waits for it with
-// grove::net::wait_readable. Only SIGINT and SIGTERM get a handler; no other signal's
-// disposition changes.
+// install_stop_signals() registers the handlers at start-up, so that a signal sent
+// before wait_for_stop_signal() begins waiting is kept, not lost to the default
+// disposition (which would end the process at once, without the graceful stop);
+// grove::wait_signal({SIGINT, SIGTERM}) alone watches them only while it waits.
+// Only SIGINT and SIGTERM are watched; no other signal's disposition changes.
 #pragma once
 
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <stdexcept>
+#include <atomic>
 
-#include <grove/net/socket.hpp>
+#include <grove/mt/event.hpp>
+#include <grove/signal.hpp>
 
 namespace samples {
 
-inline int g_stop_pipe[2] = {-1, -1};
+struct StopSignals {
+  grove::SignalHandler sigint, sigterm;
+  std::atomic<int> first{0};  // the first stop signal that arrived
+  grove::mt::Event arrived;
 
-extern "C" inline void on_stop_signal(int signo) {
-  const int saved = errno;
-  const char c = static_cast<char>(signo);
-  [[maybe_unused]] ssize_t r = ::write(g_stop_pipe[1], &c, 1);
-  errno = saved;
-}
-
-// Installs the handlers. Call once, before wait_for_stop_signal().
-inline void install_stop_signals() {
-  if (::pipe2(g_stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) throw std::runtime_error("pipe2 failed");
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-}
-
-// Parks until SIGINT or SIGTERM; returns the signal number.
-inline int wait_for_stop_signal() {
-  for (;;) {
-    grove::net::wait_readable(g_stop_pipe[0]);
-    char c;
-    if (::read(g_stop_pipe[0], &c, 1) == 1) return c;
+  void on(int signo) {
+    int none = 0;
+    first.compare_exchange_strong(none, signo);
+    arrived.set();
   }
+};
+
+inline StopSignals& stop_signals() {
+  static StopSignals s;
+  return s;
+}
+
+// Registers the handlers (on the calling OS thread's hub). Call once, before
+// wait_for_stop_signal().
+inline void install_stop_signals() {
+  StopSignals& s = stop_signals();
+  s.sigint = grove::signal_handler(SIGINT, [&s] { s.on(SIGINT); });
+  s.sigterm = grove::signal_handler(SIGTERM, [&s] { s.on(SIGTERM); });
+}
+
+// Parks until SIGINT or SIGTERM has arrived (from any hub); returns the signal number.
+inline int wait_for_stop_signal() {
+  StopSignals& s = stop_signals();
+  s.arrived.wait();
+  return s.first.load();
 }
 
 }  // namespace samples
