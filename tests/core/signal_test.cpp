@@ -351,6 +351,26 @@ GROVE_TEST("wait_signal on a plain OS thread (no hub) blocks it until the signal
   CHECK(got.load() == SIGUSR1);
 }
 
+GROVE_TEST("a reader thread serves a plain OS thread's wait_signal only until a hub registers") {
+  const std::size_t before = os_threads();
+  std::atomic<int> got{-1};
+  std::atomic<bool> waiting{false};
+  std::thread t([&] {
+    waiting = true;
+    got = grove::wait_signal({SIGUSR1}, 5s);
+  });
+  // The waiter's thread and the reader thread ("grove-signals"): no hub has a registration.
+  CHECK(wait_until([&] { return waiting.load() && os_threads() == before + 2; }));
+  int runs = 0;
+  auto h = grove::signal_handler(SIGUSR1, [&] { ++runs; });  // this hub reads from now on
+  CHECK(os_threads() == before + 1);
+  send(SIGUSR1);
+  CHECK(wait_until([&] { return runs == 1 && got.load() != -1; }));
+  t.join();
+  CHECK(got.load() == SIGUSR1);
+  CHECK(os_threads() == before);
+}
+
 GROVE_TEST("interrupt_on_sigint: Ctrl-C raises KeyboardInterrupt in main where it waits, and main's destructors run") {
   static_assert(!std::is_base_of_v<std::exception, grove::KeyboardInterrupt>);
   const std::uintptr_t before = current_handler(SIGINT);  // doctest's own
