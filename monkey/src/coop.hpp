@@ -24,7 +24,7 @@
 
 namespace grove::monkey::detail {
 
-enum Area : unsigned { kSockets = 1, kTime = 2, kDns = 4, kFiles = 8 };
+enum Area : unsigned { kSockets = 1, kTime = 2, kDns = 4, kFiles = 8, kThreads = 16 };
 extern std::atomic<unsigned> g_patched;
 
 // The hub to park on, or nullptr: call the real function unchanged.

@@ -15,18 +15,20 @@ void patch_sockets() noexcept { g_patched.fetch_or(detail::kSockets); }
 void patch_time() noexcept { g_patched.fetch_or(detail::kTime); }
 void patch_dns() noexcept { g_patched.fetch_or(detail::kDns); }
 void patch_files() noexcept { g_patched.fetch_or(detail::kFiles); }
+void patch_threads() noexcept { g_patched.fetch_or(detail::kThreads); }
 void unpatch_all() noexcept { g_patched.store(0); }
 bool is_patched() noexcept { return g_patched.load() != 0; }
 bool sockets_patched() noexcept { return g_patched.load() & detail::kSockets; }
 bool time_patched() noexcept { return g_patched.load() & detail::kTime; }
 bool dns_patched() noexcept { return g_patched.load() & detail::kDns; }
 bool files_patched() noexcept { return g_patched.load() & detail::kFiles; }
+bool threads_patched() noexcept { return g_patched.load() & detail::kThreads; }
 
 namespace {
 
 // GROVE_MONKEY=1 (or "all") patches everything when the library is loaded; a comma
-// list of "sockets", "time", "dns", "files" patches those areas ("files" only so:
-// patch_all() leaves it off). getenv here runs once, in a
+// list of "sockets", "time", "dns", "files", "threads" patches those areas ("files"
+// and "threads" only so: patch_all() leaves them off). getenv here runs once, in a
 // constructor, before any hook can be waiting.
 __attribute__((constructor(102))) void patch_from_environment() {
   const char* v = std::getenv("GROVE_MONKEY");
@@ -39,6 +41,7 @@ __attribute__((constructor(102))) void patch_from_environment() {
   if (std::strstr(v, "time")) patch_time();
   if (std::strstr(v, "dns")) patch_dns();
   if (std::strstr(v, "files")) patch_files();
+  if (std::strstr(v, "threads")) patch_threads();
 }
 
 }  // namespace

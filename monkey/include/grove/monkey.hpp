@@ -83,6 +83,10 @@ GROVE_API void patch_dns() noexcept;
 // each call on an untracked fd then pays would slow them all for the sake of the rare
 // one that waits for the disk. Turn it on for files on slow or network storage.
 GROVE_API void patch_files() noexcept;
+// pthreads (and so std::thread, std::mutex, std::condition_variable, ...) made green:
+// see docs/monkey.md. Not part of patch_all() yet: off unless asked for
+// (GROVE_MONKEY=...,threads).
+GROVE_API void patch_threads() noexcept;
 // Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
 // the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
 // emulated, and exec still clears it).
@@ -98,5 +102,7 @@ GROVE_API bool time_patched() noexcept;
 GROVE_API bool dns_patched() noexcept;
 // True if the files area is patched (patch_files() only).
 GROVE_API bool files_patched() noexcept;
+// True if the threads area is patched (patch_threads() only).
+GROVE_API bool threads_patched() noexcept;
 
 }  // namespace grove::monkey
