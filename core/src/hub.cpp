@@ -300,6 +300,7 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   const Config& c = config();
   report_config_warnings();
   if (c.max_blocking_ms > 0) monitor_ = std::make_unique<Monitor>(*this, c.max_blocking_ms);
+  set_schedule_seed(process_schedule_seed());
   if (c.dump_on_sigusr1 && root_.name == "main") {
     try {
       enable_dump_signal(SIGUSR1);
@@ -513,6 +514,36 @@ inline void Hub::switch_next(GreenThreadState* me) {
     return;
   }
   switch_to(me, next);
+}
+
+GreenThreadState* Hub::pop_ready_seeded() noexcept {
+  if (!ready_head_) return nullptr;
+  // A yielder is queued already: it gives way to at least one other ready green thread.
+  const bool skip_running = ready_len_ > 1;
+  std::size_t n = skip_running ? ready_len_ - 1 : ready_len_;
+  std::size_t pick = schedule_rng_->below(n);
+  GreenThreadState* prev = nullptr;
+  GreenThreadState* gt = ready_head_;
+  for (;;) {
+    if (!(skip_running && gt == current_)) {
+      if (pick == 0) break;
+      --pick;
+    }
+    prev = gt;
+    gt = gt->next_ready;
+  }
+  if (prev) prev->next_ready = gt->next_ready; else ready_head_ = gt->next_ready;
+  if (ready_tail_ == gt) ready_tail_ = prev;
+  --ready_len_;
+  return gt;
+}
+
+void Hub::set_schedule_seed(std::optional<std::uint64_t> seed) {
+  if (seed) {
+    schedule_rng_ = std::make_unique<ScheduleRng>(hub_schedule_seed(*seed, serial_));
+  } else {
+    schedule_rng_.reset();
+  }
 }
 
 void Hub::check_may_block(const char* what) const {
@@ -774,6 +805,12 @@ void Hub::on_deadlock() noexcept {
   } catch (...) {
     msg = "grove: this operation would block forever";
   }
+  if (schedule_rng_) {
+    try {
+      msg.append(" [schedule seed ").append(std::to_string(process_schedule_seed().value_or(0))).append("]");
+    } catch (...) {
+    }
+  }
   loop_exit_message_ = std::move(msg);
   interrupt(main_, kPendingLoopExit);
 }
@@ -783,6 +820,7 @@ void Hub::on_deadlock() noexcept {
 ParkTimer::ParkTimer(Hub& hub, GreenThreadState* gt, double seconds) noexcept : hub_(hub), gt_(gt) {
   ev_timer_init(&timer_, &ParkTimer::on_timer, seconds, 0.);
   timer_.data = this;
+  randomize_priority(hub.schedule_rng(), reinterpret_cast<ev_watcher*>(&timer_));
   // libev counts a timer from the loop's cached time, which is as old as the last
   // poll: a green thread that ran for a while since would sleep (or time out) short.
   // Reading the clock first (vDSO, no syscall) makes `seconds` count from now.

@@ -12,6 +12,7 @@
 
 #include <grove/detail/green_thread_state.hpp>
 
+#include "schedule_seed.hpp"
 #include "stack_pool.hpp"
 
 namespace grove::detail {
@@ -126,6 +127,12 @@ class GROVE_API Hub {
   // closes: the loop asks it to spin for posts before blocking (see run_loop).
   void set_inbox(HubInbox* inbox) noexcept { inbox_ = inbox; }
 
+  // The generator of a hub that explores schedules, nullptr for FIFO. Watchers get a
+  // random priority from it (randomize_priority) before they start.
+  ScheduleRng* schedule_rng() const noexcept { return schedule_rng_.get(); }
+  // Makes this hub explore schedules with `seed` (nullopt: back to FIFO).
+  void set_schedule_seed(std::optional<std::uint64_t> seed);
+
   // In the child process of a fork(), on the forking OS thread (fork.cpp): a loop of
   // the child's own; every green thread but the caller abandoned.
   void after_fork_in_child() noexcept;
@@ -142,6 +149,7 @@ class GROVE_API Hub {
     ++ready_len_;
   }
   GreenThreadState* pop_ready() noexcept {
+    if (schedule_rng_) [[unlikely]] return pop_ready_seeded();
     GreenThreadState* gt = ready_head_;
     if (gt) {
       ready_head_ = gt->next_ready;
@@ -150,6 +158,10 @@ class GROVE_API Hub {
     }
     return gt;
   }
+
+  // pop_ready under a schedule seed (schedule_seed.hpp): a random ready green thread,
+  // never the running one (a yielder) while another is ready.
+  GreenThreadState* pop_ready_seeded() noexcept;
 
   // The switch path, forced inline into yield/park: a yield is a handful of loads and
   // stores around jump_fcontext, and call overhead was a third of it (callgrind).
@@ -185,6 +197,8 @@ class GROVE_API Hub {
   int budget_ = kBudget;
   int spun_turns_ = 0;  // turns the inbox's spin fed since the last poll it forced (run_loop)
   HubInbox* inbox_ = nullptr;
+  // Set when this hub explores schedules (GROVE_SCHEDULE_SEED, set_schedule_seed).
+  std::unique_ptr<ScheduleRng> schedule_rng_;
   std::size_t ready_len_ = 0;  // length of the ready queue (sets the budget after a poll)
 
   GreenThreadState* live_head_ = nullptr;

@@ -68,6 +68,7 @@ Timeout::Timeout(Duration d) : duration_(d) {
   const double secs = detail::to_seconds(d);
   ev_timer_init(w, &TimeoutAccess::on_timer, secs > 0 ? secs : 0., 0.);
   w->data = this;
+  detail::randomize_priority(hub.schedule_rng(), reinterpret_cast<ev_watcher*>(w));
   ev_now_update(hub.loop());  // count from now, not from the last poll (see ParkTimer)
   ev_timer_start(hub.loop(), w);
   hub.watcher_started();

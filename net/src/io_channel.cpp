@@ -41,6 +41,7 @@ void on_io(struct ev_loop* loop, ev_io* w, int) noexcept {
 void IoChannel::init(int fd, int events, bool keep) noexcept {
   ev_io_init(&io, &on_io, fd, events);
   io.data = this;
+  if (Hub* hub = Hub::current()) randomize_priority(hub->schedule_rng(), reinterpret_cast<ev_watcher*>(&io));
   waiter = nullptr;
   keep_started = keep;
   what = events == EV_READ ? "read" : "write";

@@ -15,6 +15,7 @@
 #include <grove/log.hpp>
 #include <grove/pool.hpp>
 #include <grove/queue.hpp>
+#include <grove/schedule_seed.hpp>
 #include <grove/scheduler.hpp>
 #include <grove/semaphore.hpp>
 #include <grove/signal.hpp>
