@@ -208,7 +208,7 @@ int Connection::on_message_complete(http_parser* p) {
 
 void Connection::serve() {
   std::error_code ec;
-  io_.socket().set_option(IPPROTO_TCP, TCP_NODELAY, 1, ec);  // responses are whole: never wait to fill a segment
+  io_.set_nodelay(ec);  // responses are whole: never wait to fill a segment
   for (;;) {
     if (rpos_ == rlen_) {
       // Everything read has been answered: send the answers, then wait for more.
@@ -309,7 +309,7 @@ void Connection::linger_close() {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return;
     io_.settimeout(std::chrono::duration_cast<grove::Duration>(deadline - now));
-    const std::size_t n = io_.socket().recv_into(rbuf_, sizeof rbuf_, ec);
+    const std::size_t n = io_.recv_raw(rbuf_, sizeof rbuf_, ec);
     if (ec || n == 0) return;
     dropped += n;
   }
@@ -412,10 +412,10 @@ bool Connection::serve_file(std::size_t rel_len, bool trailing_slash, std::strin
     out_.grow(f.size);
     return keep_alive;
   }
-  if (io_.is_tls()) return send_file_through_stream(f.fd, f.size) && keep_alive;
+  const int fd = io_.sendfile_fd();
+  if (fd < 0) return send_file_through_stream(f.fd, f.size) && keep_alive;
   // A big file: the head (and any responses before it) with MSG_MORE, so that the
   // kernel can put the first bytes of the file in the same segment, then sendfile.
-  const int fd = io_.socket().fd();
   const bool ok = send_all_more(fd, out_.data(), out_.size(), write_timeout()) &&
                   send_file(fd, f.fd, f.size, write_timeout());
   out_.clear();
