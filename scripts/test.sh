@@ -40,8 +40,10 @@ release_tests() {
 
 asan_build() {
   if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
-      -Db_lundef=false -Dbenchmarks=false || return 1
+    # -O1 and line tables only (-g1): what ASan's own documentation suggests, and half
+    # the compile time of -O2 -g; reports keep their file:line frames.
+    meson setup build-asan --buildtype=debugoptimized -Doptimization=1 -Dcpp_args=-g1 \
+      -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false || return 1
   fi
   ninja -C build-asan
 }
