@@ -1,5 +1,5 @@
 // grove/net/buffered_stream.hpp: buffered reading and writing over a Socket, a
-// TlsStream or a PipeStream, like gevent's socket.makefile().
+// TlsStream, a PipeStream or a stream of the caller's, like gevent's socket.makefile().
 //
 //   grove::net::BufferedStream io(sock);
 //   while (std::optional<std::string> line = io.read_line_stripped(1024)) {  // nullopt at EOF
@@ -31,6 +31,7 @@
 // allocation.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -65,6 +66,24 @@ class GROVE_API BufferedStream {
   // The same over one end of a pipe (a child's stdin or stdout): read from a read
   // end, write to a write end.
   explicit BufferedStream(PipeStream& pipe, std::size_t chunk = 8192);
+  // The same over a stream of the caller's (in memory, in a test, say): any S with
+  // Socket's two error_code calls, recv_into(void*, size_t, error_code&) (0 bytes
+  // and no error: end of file) and sendall(const void*, size_t, error_code&)
+  // (returns the bytes sent). Parks only as those do.
+  template <class S>
+    requires requires(S& s, void* b, const void* d, std::size_t n, std::error_code& ec) {
+      { s.recv_into(b, n, ec) } -> std::convertible_to<std::size_t>;
+      { s.sendall(d, n, ec) } -> std::convertible_to<std::size_t>;
+    }
+  explicit BufferedStream(S& stream, std::size_t chunk = 8192)
+      : stream_(&stream),
+        recv_into_([](void* st, void* buf, std::size_t len, std::error_code& ec) -> std::size_t {
+          return static_cast<S*>(st)->recv_into(buf, len, ec);
+        }),
+        sendall_([](void* st, const void* data, std::size_t len, std::error_code& ec) -> std::size_t {
+          return static_cast<S*>(st)->sendall(data, len, ec);
+        }),
+        chunk_(chunk < 64 ? 64 : chunk) {}
 
   // The next line, its newline included. At most `max` bytes: a longer line comes
   // back in pieces of `max` bytes without a newline (so a client cannot grow memory
