@@ -98,6 +98,12 @@ __attribute__((constructor(101))) void resolve_at_load() { resolve_real(); }
 
 }  // namespace
 
+void* real_symbol(const char* name) noexcept {
+  void* p = nullptr;
+  load(p, name);
+  return p;
+}
+
 void resolve_real() noexcept {
   std::call_once(g_once, [] {
     resolve_all();

@@ -82,6 +82,9 @@ struct RealFns {
 };
 
 extern RealFns g_real;
+// dlsym(RTLD_NEXT, name) for hooks outside RealFns (the threads area's own tables);
+// aborts with the name if it is missing, as every lookup here does.
+void* real_symbol(const char* name) noexcept;
 extern std::atomic<bool> g_real_ready;
 void resolve_real() noexcept;
 

@@ -64,6 +64,9 @@
 
 #include <grove/export.hpp>
 
+#include <thread>
+#include <utility>
+
 namespace grove::monkey {
 
 // Patches every area below. Idempotent, thread-safe, never parks, never throws.
@@ -91,6 +94,31 @@ GROVE_API void patch_threads() noexcept;
 // the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
 // emulated, and exec still clears it).
 GROVE_API void unpatch_all() noexcept;
+
+// The escape hatch of the threads area: while a RealThreads object lives, threads
+// that the calling OS thread creates (pthread_create, std::thread, std::async) are
+// real OS threads, as without monkey: for CPU-bound work that needs a core of its own.
+// Such a thread may itself create green threads (it then gets a hub of its own) and
+// waits for them before it ends. Never parks, never throws. Not copyable.
+//
+//   { grove::monkey::RealThreads real; std::thread worker(crunch); ... }
+class GROVE_API RealThreads {
+ public:
+  RealThreads() noexcept;
+  ~RealThreads();
+  RealThreads(const RealThreads&) = delete;
+  RealThreads& operator=(const RealThreads&) = delete;
+};
+
+// A std::thread that is a real OS thread even with threads patched (RealThreads
+// around its construction). Throws what std::thread's constructor throws.
+//
+//   std::thread t = grove::monkey::real_thread(crunch, std::ref(data));
+template <class F, class... Args>
+std::thread real_thread(F&& fn, Args&&... args) {
+  RealThreads real;
+  return std::thread(std::forward<F>(fn), std::forward<Args>(args)...);
+}
 
 // True if any area is patched (all three for patch_all()).
 GROVE_API bool is_patched() noexcept;
