@@ -26,15 +26,21 @@ bool threads_patched() noexcept { return g_patched.load() & detail::kThreads; }
 
 namespace {
 
-// GROVE_MONKEY=1 (or "all") patches everything when the library is loaded; a comma
-// list of "sockets", "time", "dns", "files", "threads" patches those areas ("files"
-// and "threads" only so: patch_all() leaves them off). getenv here runs once, in a
-// constructor, before any hook can be waiting.
+// GROVE_MONKEY=1 is patch_all() when the library is loaded; "all" is patch_all() and
+// threads (the form for an unmodified thread-per-connection program); a comma list
+// of "sockets", "time", "dns", "files", "threads" patches those areas ("files" only
+// so; "threads" so or with "all": patch_all() leaves both off). getenv here runs once,
+// in a constructor, before any hook can be waiting.
 __attribute__((constructor(102))) void patch_from_environment() {
   const char* v = std::getenv("GROVE_MONKEY");
   if (!v || !*v || std::strcmp(v, "0") == 0) return;
-  if (std::strcmp(v, "1") == 0 || std::strcmp(v, "all") == 0) {
+  if (std::strcmp(v, "1") == 0) {
     patch_all();
+    return;
+  }
+  if (std::strcmp(v, "all") == 0) {
+    patch_all();
+    patch_threads();
     return;
   }
   if (std::strstr(v, "sockets")) patch_sockets();
