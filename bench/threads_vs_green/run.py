@@ -54,11 +54,20 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
+# Replaced in a server's environment by the path of libgrove_monkey.so in --build.
+MONKEY_LIB = "@monkey_lib"
+# Bytes of kernel stack per OS thread (THREAD_SIZE on x86-64, without KASAN).
+KERNEL_STACK_KIB = 16
+
 # (name, executable relative to the build dir, extra arguments, label, environment)
 IO_SERVERS = [
     ("threads", "bench/threads_vs_green/tvg_threads", [], "OS threads (std::thread per conn)", {}),
     ("green", "bench/threads_vs_green/tvg_green", [], "green threads (same code, monkey)", {}),
     ("grove_native", "samples/echo_server", [], "grove StreamServer (native API)", {}),
+    # The OS-thread binary itself, unmodified (built without grove), with monkey
+    # preloaded and every area patched: each std::thread becomes a green thread.
+    ("threads_preload", "bench/threads_vs_green/tvg_threads", [], "OS-thread binary under LD_PRELOAD monkey (all)",
+     {"LD_PRELOAD": MONKEY_LIB, "GROVE_MONKEY": "all"}),
 ]
 CPU_SERVERS = [
     ("threads", "bench/threads_vs_green/tvg_threads", [], "OS threads", {}),
@@ -69,7 +78,7 @@ CPU_SERVERS = [
      {"GROVE_THREADPOOL_SIZE": "2"}),
 ]
 METRICS = ["msgs_per_sec", "server_cpu_ns_per_msg", "p50_us", "p99_us", "server_cores", "threads",
-           "vm_hwm_kib", "vm_pte_kib", "mem_available_fall_kib", "kernel_stack_rise_kib",
+           "vm_hwm_kib", "vm_pte_kib", "mem_total_kib", "mem_available_fall_kib", "kernel_stack_rise_kib",
            "page_tables_rise_kib", "slab_unreclaimable_rise_kib", "client_cores", "other_cores",
            "ksoftirqd_cores"]
 
@@ -206,6 +215,7 @@ def one_run(build, exe, args, env, conns, a, pinned):
     la = loadavg()
     warmup = warmup_for(conns, a)
     errfile = tempfile.TemporaryFile(mode="w+")
+    env = {k: (os.path.join(build, "monkey/libgrove_monkey.so") if v == MONKEY_LIB else v) for k, v in env.items()}
     server, port, banner = start_server(exe, args, 0 if pinned else None, errfile, env)
     load = None
     try:
@@ -260,6 +270,8 @@ def one_run(build, exe, args, env, conns, a, pinned):
     r["threads"] = peak["threads"]
     r["vm_hwm_kib"] = hwm
     r["vm_pte_kib"] = peak["vm_pte_kib"]
+    # The server's memory: peak RSS, page tables, and a kernel stack per OS thread.
+    r["mem_total_kib"] = hwm + peak["vm_pte_kib"] + peak["threads"] * KERNEL_STACK_KIB
     r["mem_available_fall_kib"] = mi0["MemAvailable"] - peak["mem_available_min"]
     r["kernel_stack_rise_kib"] = peak["kernel_stack_max"] - mi0["KernelStack"]
     r["page_tables_rise_kib"] = peak["page_tables_max"] - mi0["PageTables"]
@@ -357,6 +369,8 @@ def measured_run(build, exe, args, env, conns, a, pinned, log, budget):
 
 
 def run_variant(name, servers, conns_list, build, a, pinned, extra_args, log, budget):
+    if a.servers:
+        servers = [s for s in servers if s[0] in a.servers.split(",")]
     results = {}  # (server, conns) -> list of runs
     for conns in conns_list:
         for rep in range(a.reps):
@@ -440,7 +454,7 @@ def chart(res, png):
                             f"{max(m['mem_available_fall_kib'], 1) / 1024:.3f} {m['threads']} "
                             f"{m['server_cores']:.3f} {max(m['kernel_stack_rise_kib'], 1) / 1024:.3f}\n")
         colors = {"threads": "#d62728", "green": "#1f77b4", "grove_native": "#2ca02c", "green_pool": "#9467bd",
-                  "green_pool2": "#ff7f0e"}
+                  "green_pool2": "#ff7f0e", "threads_preload": "#17becf"}
 
         def plot(variant, col, col2=None):
             """One line per server of column col; col2: a second, thin dashed line each."""
@@ -509,16 +523,44 @@ def chart(res, png):
 
 def table(points, log):
     log("| server | conns | msgs/s | CPU us/msg | server cores | p50 us | p99 us | OS threads | "
-        "VmHWM MiB | VmPTE MiB | MemAvailable fall MiB | KernelStack rise MiB | Slab unrecl. rise MiB | "
+        "VmHWM MiB | VmPTE MiB | memory MiB (RSS+PTE+kstacks) | MemAvailable fall MiB | KernelStack rise MiB | Slab unrecl. rise MiB | "
         "client cores | other cores |")
-    log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for pt in points:
         m = pt["median"]
         log(f"| {pt['server']} | {pt['conns']} | {m['msgs_per_sec']:.0f} | {m['server_cpu_ns_per_msg'] / 1000:.2f} | "
             f"{m['server_cores']:.2f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['threads']:.0f} | "
-            f"{m['vm_hwm_kib'] / 1024:.1f} | {m['vm_pte_kib'] / 1024:.1f} | "
+            f"{m['vm_hwm_kib'] / 1024:.1f} | {m['vm_pte_kib'] / 1024:.1f} | {m['mem_total_kib'] / 1024:.1f} | "
             f"{m['mem_available_fall_kib'] / 1024:.1f} | {m['kernel_stack_rise_kib'] / 1024:.1f} | "
             f"{m['slab_unreclaimable_rise_kib'] / 1024:.1f} | {m['client_cores']:.2f} | {m['other_cores']:.2f} |")
+
+
+def proof(build, conns, rounds=10):
+    """tvg_threads, unmodified, natively and under LD_PRELOAD monkey: tvg_check's output
+    must match, and with every connection open the patched server is one OS thread."""
+    raise_nofile()
+    exe = os.path.join(build, "bench/threads_vs_green/tvg_threads")
+    check = os.path.join(build, "bench/threads_vs_green/tvg_check")
+    outs = []
+    for label, env in (("native", {}), ("patched", {"LD_PRELOAD": os.path.join(build, "monkey/libgrove_monkey.so"),
+                                                   "GROVE_MONKEY": "all"})):
+        errfile = tempfile.TemporaryFile(mode="w+")
+        server, port, banner = start_server(exe, [], None, errfile, env)
+        try:
+            c = subprocess.run([check, "--port", str(port), "--conns", str(conns), "--rounds", str(rounds),
+                                "--server-pid", str(server.pid), "--timeout", "300"], capture_output=True, text=True)
+        finally:
+            stop_server(server)
+        threads = re.search(r"server_threads: (-?\d+)", c.stderr)
+        print(f"{label}: {banner}\n{c.stdout.strip()}\n{c.stderr.strip()}", flush=True)
+        if c.returncode != 0 or not threads:
+            print(f"{label}: tvg_check failed ({c.returncode})")
+            return 1
+        outs.append((re.sub(r":\d+ \(", ":PORT (", banner), c.stdout, int(threads.group(1))))
+    same = outs[0][:2] == outs[1][:2]
+    print(f"same output: {'yes' if same else 'NO'}; OS threads with every connection open: "
+          f"native {outs[0][2]}, patched {outs[1][2]}")
+    return 0 if same and outs[1][2] == 1 and "mismatches: 0" in outs[1][1] else 1
 
 
 def main():
@@ -532,6 +574,10 @@ def main():
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--work-kib", type=int, default=64)
     ap.add_argument("--variants", default="io,cpu")
+    ap.add_argument("--servers", default="", help="only these servers (comma list of names; default: all)")
+    ap.add_argument("--proof", type=int, default=0, metavar="N",
+                    help="instead of measuring: tvg_threads natively and under LD_PRELOAD monkey "
+                         "(GROVE_MONKEY=all) against tvg_check, N connections, every byte checked")
     ap.add_argument("--quiet-threshold", type=float, default=0.12,
                     help="CPUs busy with other work above which a run waits / is repeated")
     ap.add_argument("--quiet-wait", type=float, default=30, help="longest wait for a quiet machine, s")
@@ -544,6 +590,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="a few seconds; checks it works, not the figures")
     a = ap.parse_args()
 
+    if a.proof:
+        return proof(os.path.abspath(a.build), a.proof)
     if a.chart_only:
         with open(a.out) as f:
             chart(json.load(f), a.chart)
