@@ -26,6 +26,7 @@ TEST_PACKAGES=(
   gdb  # tests/core/gdb_test.sh: the gdb extension (core/gdb/)
   valgrind  # bench/callgrind: the instruction-count gate (suite perf) and instruction figures
   python3-gevent  # bench/process/spawn_bench: subprocess.run under gevent, the peer
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev  # scripts/fuzz.sh: the libFuzzer targets in tests/fuzz
 )
 
 case "${1:-}" in
