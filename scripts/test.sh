@@ -84,6 +84,7 @@ stage "sanitizer build (asan+ubsan)" asan_build
 stage "sanitizer tests (asan+ubsan)" asan_tests
 stage "tsan build" tsan_build
 stage "tsan tests" tsan_tests
+stage "fuzz smoke (libFuzzer, asan+ubsan)" scripts/fuzz.sh smoke
 stage "install and consumers" consumers
 
 echo
