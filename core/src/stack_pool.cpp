@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -67,7 +68,9 @@ const char* guard_kind_name(GuardKind k) noexcept {
 
 StackPool::~StackPool() {
   if (leak_) return;
-  for (auto& [p, n] : arenas_) ::munmap(p, n);
+  for (SizeClass& c : classes_) {
+    for (Arena& a : c.arenas) ::munmap(a.base, a.slots * (kGuardBytes + c.usable));
+  }
 }
 
 void StackPool::new_arena(SizeClass& c) {
@@ -78,13 +81,17 @@ void StackPool::new_arena(SizeClass& c) {
   if (__builtin_mul_overflow(slots, slot, &bytes)) {
     throw std::system_error(ENOMEM, std::system_category(), "grove: green-thread stack arena size overflows");
   }
+  c.arenas.reserve(c.arenas.size() + 1);  // may throw: before anything is mapped
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     throw std::system_error(errno, std::system_category(),
                             "grove: cannot map " + std::to_string(bytes) + " bytes of green-thread stacks");
   }
-  arenas_.emplace_back(p, bytes);
+  Arena a;
+  a.base = static_cast<char*>(p);
+  a.slots = slots;
+  c.arenas.push_back(std::move(a));  // reserved above: does not throw
   c.next = static_cast<char*>(p);
   c.remaining = slots;
   // Grow geometrically so a million stacks need a few dozen arenas (about 1 GiB of
@@ -115,7 +122,7 @@ StackSlot StackPool::acquire(std::size_t usable) {
   if (usable < kMinStackBytes) usable = kMinStackBytes;
   usable = std::bit_ceil(usable);
   const auto idx = static_cast<std::size_t>(std::countr_zero(usable) - std::countr_zero(kMinStackBytes));
-  if (idx >= classes_.size()) classes_.resize(idx + 1);
+  if (idx >= classes_.size()) [[unlikely]] classes_.resize(idx + 1);
   SizeClass& c = classes_[idx];
   c.usable = usable;
 
@@ -124,23 +131,25 @@ StackSlot StackPool::acquire(std::size_t usable) {
   s.guard = kGuardBytes;
   s.size_class = static_cast<std::uint32_t>(idx);
   char* base;
-  if (!c.free.empty()) {
-    base = c.free.back();
-    c.free.pop_back();
-    s.lo = base + kGuardBytes;
-    // The guard kind of a reused slot is remembered in its first guard word only for
-    // canary slots; madvise / mprotect guards stay installed while the slot is pooled.
-    s.guard_kind = *reinterpret_cast<std::uint64_t*>(s.lo) == kStackCanary ? GuardKind::kCanary
-                                                                          : preferred_guard_kind();
+  if (!c.warm.empty()) [[likely]] {
+    const std::uintptr_t e = c.warm.back();
+    c.warm.pop_back();
+    base = reinterpret_cast<char*>(e & ~std::uintptr_t{3});
+    s.guard_kind = static_cast<GuardKind>(e & 3);
+  } else if (c.cold > 0) {
+    base = take_cold(c, s.guard_kind);
   } else {
     if (c.remaining == 0) new_arena(c);
     base = c.next;
     c.next += kGuardBytes + usable;
     --c.remaining;
-    s.lo = base + kGuardBytes;
     s.guard_kind = install_guard(base);
   }
-  if (s.guard_kind == GuardKind::kCanary) {
+  s.lo = base + kGuardBytes;
+  if (s.guard_kind == GuardKind::kCanary) [[unlikely]] {
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(s.lo, sizeof(std::uint64_t));
+#endif
     *reinterpret_cast<std::uint64_t*>(s.lo) = kStackCanary;
   }
 #if defined(__SANITIZE_ADDRESS__)
@@ -153,18 +162,68 @@ StackSlot StackPool::acquire(std::size_t usable) {
 void StackPool::release(const StackSlot& slot) noexcept {
   --outstanding_;
   SizeClass& c = classes_[slot.size_class];
-  if (slot.guard_kind != GuardKind::kCanary) {
-#if defined(__SANITIZE_ADDRESS__)
-    ASAN_UNPOISON_MEMORY_REGION(slot.lo, sizeof(std::uint64_t));
-#endif
-    // Make sure a stale canary value cannot make a guarded slot look like a canary one.
-    *reinterpret_cast<std::uint64_t*>(slot.lo) = 0;
-  }
+  if (c.warm.size() >= kWarmSlots) [[unlikely]] cool_oldest(c);
   try {
-    c.free.push_back(slot.lo - kGuardBytes);
+    // At most kWarmSlots entries: after the first kWarmSlots releases this never allocates.
+    c.warm.push_back(reinterpret_cast<std::uintptr_t>(slot.lo - kGuardBytes) |
+                     static_cast<std::uintptr_t>(slot.guard_kind));
   } catch (...) {
-    // Out of memory for the free list: the slot is simply not reused.
+    // Out of memory for the list: the slot is simply not reused.
   }
+}
+
+void StackPool::cool_oldest(SizeClass& c) noexcept {
+  const std::uintptr_t e = c.warm.front();
+  c.warm.erase(c.warm.begin());
+  char* base = reinterpret_cast<char*>(e & ~std::uintptr_t{3});
+  const std::size_t slot = kGuardBytes + c.usable;
+  for (Arena& a : c.arenas) {
+    if (base < a.base || base >= a.base + a.slots * slot) continue;
+    // The pages go back now (MADV_FREE would leave them counted until memory is short).
+    // If the kernel refuses, the pages stay: the slot is still reusable as it is.
+    ::madvise(base + kGuardBytes, c.usable, MADV_DONTNEED);
+    const std::size_t i = static_cast<std::size_t>(base - a.base) / slot;
+    const std::size_t w = i / 64;
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    try {
+      if (a.cold.empty()) a.cold.assign((a.slots + 63) / 64, 0);
+      if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary && a.canary.empty()) {
+        a.canary.assign((a.slots + 63) / 64, 0);
+      }
+    } catch (...) {
+      return;  // out of memory for the bitmap: the slot (already emptied) is not reused
+    }
+    a.cold[w] |= bit;
+    if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary) a.canary[w] |= bit;
+    a.cold_count++;
+    a.cold_word = std::min(a.cold_word, w);
+    c.cold++;
+    return;
+  }
+}
+
+char* StackPool::take_cold(SizeClass& c, GuardKind& kind) noexcept {
+  const std::size_t slot = kGuardBytes + c.usable;
+  for (Arena& a : c.arenas) {
+    if (a.cold_count == 0) continue;
+    std::size_t w = a.cold_word;
+    while (a.cold[w] == 0) ++w;  // cold_count > 0: a bit is set at or above cold_word
+    const int b = std::countr_zero(a.cold[w]);
+    const std::uint64_t bit = std::uint64_t{1} << b;
+    a.cold[w] &= ~bit;
+    a.cold_word = w;
+    a.cold_count--;
+    c.cold--;
+    kind = preferred_guard_kind();
+    if (!a.canary.empty() && (a.canary[w] & bit)) {
+      a.canary[w] &= ~bit;
+      kind = GuardKind::kCanary;
+    }
+    return a.base + (w * 64 + static_cast<std::size_t>(b)) * slot;
+  }
+  // c.cold counts the bits set in the arenas' bitmaps: this cannot be reached.
+  std::fputs("grove: broken invariant: the stack pool counts cold slots that no arena has\n", stderr);
+  std::abort();
 }
 
 }  // namespace grove::detail

@@ -16,8 +16,20 @@
 //              overflows up to the guard size instead of faulting at the first byte.
 // A fault inside a guard region is reported by the SIGSEGV handler (overflow.cpp).
 //
-// Released slots go on a LIFO free list and keep their touched pages, so the next
-// spawn reuses a warm stack without a syscall. One pool per hub: no locks.
+// Released slots go on a short LIFO list of warm slots (at most kWarmSlots per size
+// class) and keep their touched pages, so the next spawn reuses a warm stack without
+// a syscall. A slot pushed out of that list (more releases than acquires: the end of
+// a burst) gives its pages back to the kernel (MADV_DONTNEED on its usable part) and
+// is remembered as one bit in its arena's cold bitmap, so 100,000 green threads that
+// come and go leave neither their stack pages nor an 800 KB free list behind (RSS
+// comes back to where it was: bench/soak/burst.cpp). A cold slot is reused before a
+// new one is carved; its first touches fault fresh zero pages in, as a new slot's do.
+// Steady spawn + exit never trims: a release only trims when the warm list is full.
+//
+// A slot's guard kind travels with it in the low bits of its warm-list entry (slot
+// bases are page-aligned) and, while it is cold, in its arena's canary bitmap, so
+// neither acquire nor release touches the stack's lowest page (a canary slot's
+// canary is written again when it is handed out). One pool per hub: no locks.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +48,8 @@ inline constexpr std::size_t kMaxStackBytes = std::size_t{1} << 30;
 // An arena maps at most this much address space (unless one slot alone is larger).
 inline constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
 inline constexpr std::uint64_t kStackCanary = 0x67726f7665c0ffeeULL;
+// Released slots per size class that keep their pages (see the comment at the top).
+inline constexpr std::size_t kWarmSlots = 16;
 
 class StackPool {
  public:
@@ -60,19 +74,32 @@ class StackPool {
   }
 
  private:
+  struct Arena {
+    char* base = nullptr;
+    std::size_t slots = 0;              // slots it has room for
+    std::vector<std::uint64_t> cold;    // bit i: slot i is free and its pages were given back
+    std::vector<std::uint64_t> canary;  // bit i: slot i is cold and canary-guarded (empty unless one is)
+    std::size_t cold_count = 0;
+    std::size_t cold_word = 0;          // no cold bit below this word
+  };
   struct SizeClass {
     std::size_t usable = 0;
-    std::vector<char*> free;       // slot bases (guard start), most recently freed last
-    char* next = nullptr;          // next uncarved slot in the current arena
-    std::size_t remaining = 0;     // uncarved slots left there
+    std::vector<std::uintptr_t> warm;  // slot base | GuardKind, most recently freed last
+    std::vector<Arena> arenas;         // the last one is being carved
+    char* next = nullptr;              // next uncarved slot in the last arena
+    std::size_t remaining = 0;         // uncarved slots left there
+    std::size_t cold = 0;              // cold slots in all arenas
     std::size_t next_arena_slots = 16;
   };
 
   void new_arena(SizeClass& c);
   GuardKind install_guard(char* base);
+  // Gives the pages of the oldest warm slot of `c` back and marks it cold.
+  void cool_oldest(SizeClass& c) noexcept;
+  // A cold slot of `c` (c.cold > 0): its base; sets `kind` to its guard kind.
+  char* take_cold(SizeClass& c, GuardKind& kind) noexcept;
 
   std::vector<SizeClass> classes_;
-  std::vector<std::pair<void*, std::size_t>> arenas_;
   std::size_t outstanding_ = 0;
   bool leak_ = false;
 };

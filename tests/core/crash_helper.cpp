@@ -17,15 +17,20 @@
 //               a hub's stacks; prints what each call did; exits 0 if both failed
 //   stack-default  spawns and joins a green thread with the default stack size and
 //               prints that size; exits 0
+// With CRASH_HELPER_COLD_STACKS=1 in the environment, the mode's green threads get
+// stacks the pool has given the pages of back (cold slots, core/src/stack_pool.hpp):
+// 64 green threads exit first, and parked green threads hold the warm slots left.
 #include <signal.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grove/grove.hpp>
 #include <grove/log.hpp>
@@ -92,6 +97,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string mode = argv[1];
+  static grove::Event hold_warm;  // never set: the holders stay parked until exit
+  if (std::getenv("CRASH_HELPER_COLD_STACKS")) {
+    std::vector<grove::GreenThreadHandle> burst;
+    for (int i = 0; i < 64; ++i) burst.push_back(grove::spawn([] { grove::yield(); }));
+    for (const auto& g : burst) g.join();
+    burst.clear();  // 64 stacks back in the pool: the last 16 warm, the others cold
+    for (std::size_t i = 0; i < 16; ++i) grove::spawn([] { hold_warm.wait(); });
+  }
   if (mode == "main-join") {
     auto g = grove::spawn([] {
       grove::sleep(1ms);
