@@ -24,9 +24,16 @@ Server CPU time is exact: /proc/PID/task/*/schedstat over the measured window.
                     handshake
   echo              tls_load --mode echo, 64-byte messages, 100 and 1,000 connections:
                     samples/tls_echo_server vs samples/echo_server (plaintext), server CPU
-                    per message; then one more TLS run under `perf record` for the share
+                    per message; the same with bench/tls/idle_server.cpp's TLS server
+                    with OpenSSL's buffers released while idle (idle_tls, the default)
+                    and kept (idle_tls_keep: --keep-buffers); then one more TLS run under `perf record` for the share
                     of the server's CPU (user and kernel) in libssl and libcrypto
                     (optional: skipped when perf is missing or not allowed)
+  client            grove as an HTTPS client (bench/tls/grove_client.cpp: 100 green
+                    threads, each a verified keep-alive connection, GET / in a loop) vs
+                    wrk -t1 -c100, both against nginx: the client's own CPU per request
+                    (grove: its measured window; wrk: its whole run, by rusage, so its
+                    100 handshakes are in and its figure is slightly high)
   idle              tls_load --mode idle: N connections, each after its handshake and one
                     64-byte echo, then untouched; the server's RSS growth / N, for
                     bench/tls/idle_server.cpp plaintext, TLS (OpenSSL's buffers released
@@ -193,6 +200,31 @@ def run_load(a, s, *args):
     return parse(r.stdout)
 
 
+def run_client(a, s, name, pki):
+    """grove's HTTPS client or wrk, 100 keep-alive connections to nginx: its own CPU per request."""
+    if name == "grove":
+        cmd = ["taskset", "-c", "1", os.path.join(a.build, "bench", "tls", "tls_grove_client"), "--port", str(s.port),
+               "--ca", pki.cert, "--conns", "100", "--seconds", str(a.seconds), "--warmup", str(a.warmup)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.seconds + a.warmup + 60, env=pki.env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        v = parse(r.stdout)
+        return {"rps": v["requests_per_sec"], "cpu_ns_per_req": v["client_cpu_ns_per_req"]}
+    # wrk: its CPU over the whole run (rusage), its 100 connections' handshakes included.
+    secs = max(1, round(a.seconds))
+    ru = lambda: (lambda r: (r.ru_utime + r.ru_stime) * 1e9)(resource.getrusage(resource.RUSAGE_CHILDREN))
+    c0 = ru()  # no other child ends meanwhile: the server stops after
+    p = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c100", f"-d{secs}s", f"https://127.0.0.1:{s.port}/"],
+                       capture_output=True, text=True, env=pki.env, timeout=secs + 30)
+    cpu = ru() - c0
+    out, err = p.stdout, p.stderr
+    total = re.search(r"(\d+) requests in", out)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or not total or "Socket errors" in out:
+        raise RuntimeError("wrk: errors or output not understood:\n" + out + err)
+    return {"rps": float(m.group(1)), "cpu_ns_per_req": cpu / int(total.group(1))}
+
+
 def interleaved(names, reps, body):
     """body(name, rep) for each rep, each name once per rep, the order rotating."""
     for rep in range(reps):
@@ -255,7 +287,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--idle-conns", type=int, default=10000)
-    ap.add_argument("--parts", default="keepalive,handshake,echo,idle")
+    ap.add_argument("--parts", default="keepalive,handshake,echo,idle,client")
     ap.add_argument("--json")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
@@ -336,23 +368,45 @@ def main():
                     try:
                         res.setdefault(f"{name}_{conns}", []).append(
                             run_load(a, s, "--mode", "echo", "--conns", str(conns), "--size", "64",
-                                     *(["--plain"] if name == "plain_echo" else [])))
+                                     *(["--plain"] if name in ("plain_echo", "idle_plain") else [])))
                     finally:
                         s.stop()
-                interleaved(["tls_echo", "plain_echo"], a.reps, echo)
-                for name in ("tls_echo", "plain_echo"):
+                names = ["tls_echo", "plain_echo"] + ([] if a.smoke else ["idle_tls", "idle_tls_keep"])
+                interleaved(names, a.reps, echo)
+                for name in names:
                     rs = res[f"{name}_{conns}"]
                     summary[f"echo_{name}_{conns}_msgs_per_sec"] = (med(r["msgs_per_sec"] for r in rs), "msg/s")
                     summary[f"echo_{name}_{conns}_cpu_ns_per_msg"] = (med(r["server_cpu_ns_per_op"] for r in rs), "ns")
                 summary[f"echo_{conns}_tls_cpu_vs_plain"] = (
                     summary[f"echo_tls_echo_{conns}_cpu_ns_per_msg"][0] /
                     summary[f"echo_plain_echo_{conns}_cpu_ns_per_msg"][0], "x")
+                if not a.smoke:
+                    summary[f"echo_{conns}_release_vs_keep_buffers"] = (
+                        summary[f"echo_idle_tls_{conns}_cpu_ns_per_msg"][0] /
+                        summary[f"echo_idle_tls_keep_{conns}_cpu_ns_per_msg"][0], "x")
                 share = None if a.smoke else perf_share(a, pki, conns)
                 if share:
                     summary[f"echo_tls_{conns}_openssl_share"] = (share["openssl"], "%")
                     summary[f"echo_tls_{conns}_kernel_share"] = (share["kernel"], "%")
                     summary[f"echo_tls_{conns}_libgrove_share"] = (share["libgrove"], "%")
             runs["echo"] = res
+
+        if "client" in parts:
+            res = {}
+
+            def client(name, rep):
+                s = start("nginx", a, pki)
+                try:
+                    res.setdefault(name, []).append(run_client(a, s, name, pki))
+                finally:
+                    s.stop()
+            interleaved(["grove", "wrk"], a.reps, client)
+            runs["client"] = res
+            for name in ("grove", "wrk"):
+                summary[f"client_{name}_rps"] = (med(r["rps"] for r in res[name]), "req/s")
+                summary[f"client_{name}_cpu_ns_per_req"] = (med(r["cpu_ns_per_req"] for r in res[name]), "ns")
+            summary["client_cpu_grove_vs_wrk"] = (
+                summary["client_grove_cpu_ns_per_req"][0] / summary["client_wrk_cpu_ns_per_req"][0], "x")
 
         if "idle" in parts:
             res = {}
