@@ -25,8 +25,10 @@
 //
 // Semantics kept (POSIX / glibc), per call:
 //   pthread_create  detach state honoured; stack size (if set) is the green stack's
-//                   usable size, clamped to grove's [16 KiB, 1 GiB]; unset, grove's
-//                   default (64 KiB, GROVE_STACK_SIZE). The new thread starts the next
+//                   usable size, clamped to grove's [16 KiB, 1 GiB]; unset, 256 KiB
+//                   (GROVE_STACK_SIZE instead, if set): code written for OS threads
+//                   expects large stacks, and only the pages a stack touches cost
+//                   memory (the rest is address space). The new thread starts the next
 //                   time the creator parks or yields (not at once, as an OS thread
 //                   would). EAGAIN if no stack can be had.
 //   pthread_join    parks the caller (green) until the target returns; EDEADLK for
@@ -354,11 +356,19 @@ std::size_t default_pthread_stack() noexcept {
   return sz;
 }
 
+// The stack of a green pthread whose attributes set none: 256 KiB, or grove's default
+// if GROVE_STACK_SIZE is set.
+constexpr std::size_t kPthreadStack = 256 * 1024;
+std::size_t unset_stack_size() noexcept {
+  static const std::size_t sz = std::getenv("GROVE_STACK_SIZE") ? 0 : kPthreadStack;
+  return sz;
+}
+
 // What the attributes ask for: a real thread (true), or a green one with this
 // detach state and stack size (0: grove's default).
 bool attr_wants_real(const pthread_attr_t* attr, bool* detached, std::size_t* stack) noexcept {
   *detached = false;
-  *stack = 0;
+  *stack = unset_stack_size();
   if (!attr) return false;
   int ds = PTHREAD_CREATE_JOINABLE;
   if (pthread_attr_getdetachstate(attr, &ds) == 0) *detached = ds == PTHREAD_CREATE_DETACHED;
