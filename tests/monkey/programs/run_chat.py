@@ -98,7 +98,7 @@ def main():
     native_env = dict(os.environ)
     native_env.pop("LD_PRELOAD", None)
     native_env.pop("GROVE_MONKEY", None)
-    green_env = dict(native_env, LD_PRELOAD=monkey, GROVE_MONKEY="sockets,time,threads")
+    green_env = dict(native_env, LD_PRELOAD=monkey, GROVE_MONKEY="all")
     t0 = time.time()
     out_n, threads_n, nbytes = run(server, native_env, clients, lines)
     t1 = time.time()

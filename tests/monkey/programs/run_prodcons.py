@@ -24,7 +24,7 @@ def main():
     native_env.pop("LD_PRELOAD", None)
     native_env.pop("GROVE_MONKEY", None)
     out_n, thr_n = run(prog, native_env)
-    out_g, thr_g = run(prog, dict(native_env, LD_PRELOAD=monkey, GROVE_MONKEY="sockets,time,threads"))
+    out_g, thr_g = run(prog, dict(native_env, LD_PRELOAD=monkey, GROVE_MONKEY="all"))
     sys.stdout.write(out_g)
     print("OS threads: native %s, grove %s" % (thr_n, thr_g))
     ok = True
