@@ -94,13 +94,14 @@ class Args {
 // The options of a server sample that takes no others: --port N [--host H]
 // [--max-connections N] (0: no limit) [--hubs N] (hubs serving, each on an OS thread
 // of its own; 1: the main thread's only) [--workers N] (prefork worker processes; 0:
-// serve in this process).
+// serve in this process) [--stats] (each SIGUSR2 prints a stats line: stats_signal.hpp).
 struct ServerArgs {
   std::string host = "127.0.0.1";
   long long port = -1;
   std::size_t max_connections = 0;
   std::size_t hubs = 1;
   std::size_t workers = 0;
+  bool stats = false;
 };
 
 inline ServerArgs server_args(int argc, char** argv, const char* usage_line) {
@@ -112,6 +113,7 @@ inline ServerArgs server_args(int argc, char** argv, const char* usage_line) {
     else if (args.is("--max-connections")) out.max_connections = static_cast<std::size_t>(args.number(0, 1LL << 40));
     else if (args.is("--hubs")) out.hubs = static_cast<std::size_t>(args.number(1, 1024));
     else if (args.is("--workers")) out.workers = static_cast<std::size_t>(args.number(0, 1024));
+    else if (args.is("--stats")) out.stats = true;
     else args.usage();
   }
   if (out.port < 0) args.usage_missing();

@@ -24,6 +24,7 @@
 #include <grove/net/stream_server.hpp>
 
 #include "args.hpp"
+#include "stats_signal.hpp"
 #include "stop_signal.hpp"
 
 namespace samples {
@@ -54,6 +55,8 @@ inline int serve(const char* name, const ServerArgs& a, grove::net::StreamServer
       grove::net::StreamServer server(grove::net::Address::ip(a.host, static_cast<std::uint16_t>(a.port)),
                                       std::move(handler), opts);
       server.start();
+      grove::SignalHandler stats;
+      if (a.stats) stats = stats_on_sigusr2(name, server);
       std::printf("%s listening on %s (%zu hub(s))\n", name, server.address().to_string().c_str(), a.hubs);
       std::fflush(stdout);
       const int sig = wait_for_stop_signal();

@@ -2,10 +2,12 @@
 // connection. Stops gracefully on Ctrl-C / SIGTERM.
 //
 //   echo_server --port 7000 [--host 127.0.0.1] [--max-connections N] [--hubs N] [--workers N]
+//               [--stats]
 //
 // --hubs N serves on N hubs (N OS threads, one SO_REUSEPORT listener each); --workers N
 // forks N worker processes sharing one listener, under a supervisor (SIGHUP restarts
-// them one by one). See samples/common/serve.hpp.
+// them one by one). See samples/common/serve.hpp. --stats: each SIGUSR2 prints
+// a stats line (samples/common/stats_signal.hpp; bench/soak reads it).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,7 +42,7 @@ void echo(grove::net::Socket& sock, const grove::net::Address&) {
 
 int main(int argc, char** argv) {
   const samples::ServerArgs a = samples::server_args(
-      argc, argv, "usage: echo_server --port N [--host H] [--max-connections N] [--hubs N] [--workers N]");
+      argc, argv, "usage: echo_server --port N [--host H] [--max-connections N] [--hubs N] [--workers N] [--stats]");
   grove::net::StreamServerOptions opts;
   opts.backlog = 1024;
   return samples::serve("echo_server", a, echo, opts);

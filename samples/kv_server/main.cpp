@@ -2,7 +2,7 @@
 // connection. redis-cli, redis-benchmark and hiredis talk to it unchanged.
 // Stops gracefully on Ctrl-C / SIGTERM.
 //
-//   kv_server --port 6379 [--host 127.0.0.1] [--max-connections N] [--hubs N]
+//   kv_server --port 6379 [--host 127.0.0.1] [--max-connections N] [--hubs N] [--stats]
 //
 // --hubs N accepts and serves connections on N hubs (OS threads) while one of them,
 // the store hub (the main thread's), owns the keyspace and executes every command in
@@ -26,6 +26,7 @@
 #include <grove/net/stream_server.hpp>
 
 #include "../common/args.hpp"
+#include "../common/stats_signal.hpp"
 #include "../common/stop_signal.hpp"
 #include "connection.hpp"
 #include "remote_connection.hpp"
@@ -48,7 +49,7 @@ void sweep_expired(kv::Store& store) {
 int main(int argc, char** argv) {
   const samples::ServerArgs a = samples::server_args(
       argc, argv,
-      "usage: kv_server --port N [--host H] [--max-connections N] [--hubs N]\n"
+      "usage: kv_server --port N [--host H] [--max-connections N] [--hubs N] [--stats]\n"
       "  (no --workers: worker processes would not share one keyspace; --hubs N serves on N threads)");
   if (a.workers != 0) {
     std::fprintf(stderr,
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
         },
         opts);
     server.start();
+    grove::SignalHandler stats;
+    if (a.stats) stats = samples::stats_on_sigusr2("kv_server", server);
     auto sweeper = grove::spawn(grove::SpawnOptions{.name = "kv_server-expiry"}, sweep_expired, std::ref(state->store));
     std::printf("kv_server listening on %s\n", server.address().to_string().c_str());
     std::fflush(stdout);
