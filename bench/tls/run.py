@@ -35,7 +35,9 @@ Server CPU time is exact: /proc/PID/task/*/schedstat over the measured window.
                     (grove: its measured window; wrk: its whole run, by rusage, so its
                     100 handshakes are in and its figure is slightly high)
   idle              tls_load --mode idle: N connections, each after its handshake and one
-                    64-byte echo, then untouched; the server's RSS growth / N, for
+                    64-byte echo, then untouched; the server's RSS growth / N (all, and
+                    its parts in malloc's heap and in other anonymous mappings, which
+                    are grove's stacks), for
                     bench/tls/idle_server.cpp plaintext, TLS (OpenSSL's buffers released
                     while idle, the default) and TLS with --keep-buffers. Needs N + 100 fds
                     in both processes (the soft limit is raised to the hard one).
@@ -91,8 +93,23 @@ def wait_port(port, proc, timeout=10):
 
 
 def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+    """Resident KiB: all, malloc's heap ([heap]: brk; OpenSSL's objects) and other
+    anonymous mappings (grove's stack pool: green threads' stacks)."""
+    total = heap = anon = 0
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                name = m.group(1)
+                continue
+            m = re.match(r"^Rss:\s+(\d+) kB", line)
+            if m:
+                kib = int(m.group(1))
+                total += kib
+                heap += kib if name == "[heap]" else 0
+                anon += kib if name == "" else 0
+    return total, heap, anon
 
 
 class Pki:
@@ -278,7 +295,7 @@ def idle_bytes(a, name, pki, n):
         load.wait(timeout=60)
     finally:
         s.stop()
-    return (r1 - r0) * 1024 / n
+    return {k: (r1[i] - r0[i]) * 1024 / n for i, k in enumerate(("total", "heap", "stacks"))}
 
 
 def main():
@@ -415,7 +432,9 @@ def main():
             runs["idle"] = res
             summary["idle_connections"] = (a.idle_conns, "connections")
             for name in ("idle_plain", "idle_tls", "idle_tls_keep"):
-                summary[f"{name}_bytes_per_conn"] = (med(res[name]), "B")
+                summary[f"{name}_bytes_per_conn"] = (med(r["total"] for r in res[name]), "B")
+                summary[f"{name}_heap_bytes_per_conn"] = (med(r["heap"] for r in res[name]), "B")
+                summary[f"{name}_stack_bytes_per_conn"] = (med(r["stacks"] for r in res[name]), "B")
     finally:
         shutil.rmtree(pki.dir, ignore_errors=True)
 
