@@ -282,6 +282,7 @@ bool Connection::flush() {
   std::error_code ec;
   io_.sendall(out_.data(), out_.size(), ec);
   out_.clear();
+  if (ec) write_failed_ = true;
   return !ec;
 }
 
@@ -297,8 +298,10 @@ void Connection::fail(int status) {
 // short while: closing a socket with unread bytes makes the kernel send a reset,
 // which can destroy the response before the client has read it (nginx's lingering
 // close, for the same reason). Under TLS, close_notify goes first, and what the client
-// still sends is dropped undecrypted (read from the socket under the stream).
+// still sends is dropped undecrypted (read from the socket under the stream). Not
+// after a failed send: there is no response left to protect.
 void Connection::linger_close() {
+  if (write_failed_) return;
   std::error_code ec;
   io_.shutdown_write(ec);
   if (ec) return;
@@ -413,12 +416,17 @@ bool Connection::serve_file(std::size_t rel_len, bool trailing_slash, std::strin
     return keep_alive;
   }
   const int fd = io_.sendfile_fd();
-  if (fd < 0) return send_file_through_stream(f.fd, f.size) && keep_alive;
+  if (fd < 0) {
+    if (send_file_through_stream(f.fd, f.size)) return keep_alive;
+    write_failed_ = true;
+    return false;
+  }
   // A big file: the head (and any responses before it) with MSG_MORE, so that the
   // kernel can put the first bytes of the file in the same segment, then sendfile.
   const bool ok = send_all_more(fd, out_.data(), out_.size(), write_timeout()) &&
                   send_file(fd, f.fd, f.size, write_timeout());
   out_.clear();
+  if (!ok) write_failed_ = true;
   return ok && keep_alive;
 }
 

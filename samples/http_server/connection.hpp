@@ -90,6 +90,10 @@ class Connection {
   http_parser parser_;
   Event event_ = Event::kNone;
   int error_status_ = 0;
+  // Sending a response failed (a write error or timeout, a file that shrank): it is
+  // lost, so the close does not linger (that would hold a client that stopped
+  // reading for a second write timeout).
+  bool write_failed_ = false;
 
   // Timing: the head of the next request must be complete by head_deadline_, which
   // starts at the first read after the previous request (deadline_stale_).
