@@ -68,6 +68,11 @@ IO_SERVERS = [
     # preloaded and every area patched: each std::thread becomes a green thread.
     ("threads_preload", "bench/threads_vs_green/tvg_threads", [], "OS-thread binary under LD_PRELOAD monkey (all)",
      {"LD_PRELOAD": MONKEY_LIB, "GROVE_MONKEY": "all"}),
+    # The same with grove's default 64 KiB stacks instead of the 256 KiB a green pthread
+    # gets when its attributes set none (what the page tables cost).
+    ("threads_preload_64k", "bench/threads_vs_green/tvg_threads", [],
+     "OS-thread binary under LD_PRELOAD monkey (all), 64 KiB stacks",
+     {"LD_PRELOAD": MONKEY_LIB, "GROVE_MONKEY": "all", "GROVE_STACK_SIZE": "65536"}),
 ]
 CPU_SERVERS = [
     ("threads", "bench/threads_vs_green/tvg_threads", [], "OS threads", {}),
@@ -454,7 +459,8 @@ def chart(res, png):
                             f"{max(m['mem_available_fall_kib'], 1) / 1024:.3f} {m['threads']} "
                             f"{m['server_cores']:.3f} {max(m['kernel_stack_rise_kib'], 1) / 1024:.3f}\n")
         colors = {"threads": "#d62728", "green": "#1f77b4", "grove_native": "#2ca02c", "green_pool": "#9467bd",
-                  "green_pool2": "#ff7f0e", "threads_preload": "#17becf"}
+                  "green_pool2": "#ff7f0e", "threads_preload": "#17becf",
+                  "threads_preload_64k": "#8c564b"}
 
         def plot(variant, col, col2=None):
             """One line per server of column col; col2: a second, thin dashed line each."""
