@@ -302,3 +302,23 @@ TEST_CASE("real_thread and CPU affinity make OS threads; such a thread's own std
   CHECK(pinned_tid != me);
   check_clean();
 }
+
+TEST_CASE("an OS thread may join a green thread, and its pthread_join waits for it") {
+  static std::atomic<bool> joined{false};
+  static int join_result = -1;
+  static void* value = nullptr;
+  pthread_t green;
+  REQUIRE(pthread_create(&green, nullptr, [](void*) -> void* {
+    ::usleep(20000);
+    return reinterpret_cast<void*>(5);
+  }, nullptr) == 0);
+  std::thread real = grove::monkey::real_thread([green] {
+    join_result = pthread_join(green, &value);
+    joined = true;
+  });
+  for (int i = 0; i < 2000 && !joined; ++i) ::usleep(1000);  // parks: the green thread runs
+  real.join();
+  CHECK(join_result == 0);
+  CHECK(value == reinterpret_cast<void*>(5));
+  check_clean();
+}

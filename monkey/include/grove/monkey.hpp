@@ -12,7 +12,8 @@
 //   }
 //
 // Or, without linking it: LD_PRELOAD=libgrove_monkey.so GROVE_MONKEY=1 ./program
-// (GROVE_MONKEY=1 patches everything at load; "sockets,time,dns" picks areas).
+// (GROVE_MONKEY=1 is patch_all() at load; "all" is patch_all() and threads, for a
+// program written for OS threads; "sockets,time,dns" picks areas).
 //
 // Interposed (docs/monkey.md lists what cannot be):
 //   sockets  socket socketpair pipe pipe2 connect accept accept4 read readv recv
@@ -25,6 +26,14 @@
 //   time     sleep usleep nanosleep clock_nanosleep
 //   dns      getaddrinfo getnameinfo gethostbyname(_r) gethostbyname2(_r)
 //            gethostbyaddr(_r): run in grove's thread pool
+//   threads  pthread_create (a green thread; the first one on an OS thread without a
+//            hub gives it one, the caller becoming its root) pthread_join
+//            pthread_tryjoin_np pthread_timedjoin_np pthread_detach pthread_self
+//            pthread_equal pthread_exit pthread_once pthread_key_create
+//            pthread_key_delete pthread_getspecific pthread_setspecific
+//            pthread_setname_np pthread_getname_np sched_yield, and the locks;
+//            grove's own threads, RealThreads / real_thread() and attributes that ask
+//            for an OS thread stay real (docs/monkey.md, "Threads")
 //
 // Semantics: a hooked call behaves like the real one.
 //  - Only a green thread (the thread's root counts) on an OS thread that already has
@@ -87,8 +96,8 @@ GROVE_API void patch_dns() noexcept;
 // one that waits for the disk. Turn it on for files on slow or network storage.
 GROVE_API void patch_files() noexcept;
 // pthreads (and so std::thread, std::mutex, std::condition_variable, ...) made green:
-// see docs/monkey.md. Not part of patch_all() yet: off unless asked for
-// (GROVE_MONKEY=...,threads).
+// see docs/monkey.md, "Threads". Not part of patch_all() yet: off unless asked for
+// (GROVE_MONKEY=all, or a list with "threads").
 GROVE_API void patch_threads() noexcept;
 // Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
 // the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
