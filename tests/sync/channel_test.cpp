@@ -1,5 +1,6 @@
 // channel_test.cpp: Channel<T>, the unbuffered hand-off: parking on both sides,
 // FIFO, timeouts, kills, the hand-off races, move-only items.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -91,6 +92,9 @@ GROVE_TEST("Channel serves parked getters in the order they started waiting") {
   for (int i = 0; i < 5; ++i) ch.put(10 + i);
   grove::joinall(gs);
   REQUIRE(got.size() == 5);
+  // Each item goes to the getter that waited longest; the getters then run in the order
+  // the hub picks (under a schedule seed, any), so the check is who got what.
+  std::sort(got.begin(), got.end());
   for (int i = 0; i < 5; ++i) CHECK(got[i] == std::pair<int, int>(i, 10 + i));
 }
 
@@ -295,7 +299,9 @@ GROVE_TEST("an item handed to a getter whose Timeout fires before it runs again 
   getter.join();
   grove::joinall(yielders);
   CHECK(got == 5);
-  CHECK(fired_before_running);  // the race did happen
+  // The race did happen. It is built from FIFO order (the getter queued behind the
+  // yielders); under a schedule seed the getter may run first, and then it does not.
+  if (!grove::schedule_seed()) CHECK(fired_before_running);
   CHECK(timed_out);
 }
 

@@ -216,7 +216,9 @@ GROVE_TEST("map kills the calls still running and rethrows the first failure onc
     g.map(
         [&](int x) {
           if (x == 2) {
-            grove::sleep(2ms);
+            // Later than item 3 by more than a poll: timers that expire before the same
+            // poll may fire in any order (always so under a schedule seed).
+            grove::sleep(20ms);
             throw std::runtime_error("item 2 failed");
           }
           if (x == 3) {
@@ -264,7 +266,10 @@ GROVE_TEST("map under a Timeout raises TimeoutError and stops its calls") {
 
 GROVE_TEST("imap yields results in item order while they are computed concurrently") {
   grove::Group g;
-  std::vector<int> items{30, 1, 20, 2};
+  // Deadlines 9 ms or more apart, so that each sleep ends in a poll of its own: timers
+  // that expire before the same poll may fire in any order (always so under a schedule
+  // seed).
+  std::vector<int> items{40, 1, 25, 10};
   std::vector<int> order_done;
   std::vector<int> seen;
   for (int v : g.imap([&](int ms) { grove::sleep(std::chrono::milliseconds(ms)); order_done.push_back(ms); return ms; },
@@ -272,7 +277,7 @@ GROVE_TEST("imap yields results in item order while they are computed concurrent
     seen.push_back(v);
   }
   CHECK(seen == items);
-  CHECK(order_done == std::vector<int>{1, 2, 20, 30});
+  CHECK(order_done == std::vector<int>{1, 10, 25, 40});
 }
 
 GROVE_TEST("imap_unordered yields results as the calls finish") {

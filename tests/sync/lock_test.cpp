@@ -241,7 +241,9 @@ GROVE_TEST("a Lock released after the waiter's timeout fired in the same hub tur
     grove::sleep(1ms);  // expires before the waiter's timer: both fire in one poll, this first
     mu.release();
   });
+  grove::yield();  // the holder takes the lock before the waiter comes (whatever the order)
   auto waiter = grove::spawn([&] { got = mu.acquire(20ms); });
+  grove::yield();  // the waiter parks before the blocker holds the OS thread
   auto blocker = grove::spawn([] { std::this_thread::sleep_for(40ms); });
   grove::joinall({holder, waiter, blocker});
   CHECK_FALSE(got);
