@@ -99,7 +99,11 @@ int lock_green(pthread_mutex_t* m, Hub& hub, clockid_t clock, const timespec* ab
     // A holder that is a green thread of this hub can only be released by this hub:
     // no hold, so that a deadlock among them is seen. Anyone else: hold.
     const bool same_hub = reinterpret_cast<std::uintptr_t>(load_ptr(owner_hub_slot(m))) == hub.serial();
-    const Parked p = park_on(hub, w, 2, secs, !same_hub, same_hub ? kWaitSameHub : kWaitOther);
+    // A wait that must go on through a LoopExit (a condition variable's relock) holds
+    // the hub once one came: the deadlock check would otherwise raise it again at once,
+    // for ever.
+    const bool hold = !same_hub || (!interruptible && (me->pending & grove::detail::kPendingLoopExit));
+    const Parked p = park_on(hub, w, 2, secs, hold, same_hub ? kWaitSameHub : kWaitOther);
     if (p == Parked::kTimedOut) return ETIMEDOUT;
     if (p == Parked::kInterrupted && interruptible && (me->pending & grove::detail::kPendingLoopExit)) {
       // Nothing can ever release it. C code hears of it once (EDEADLK); the LoopExit

@@ -354,6 +354,24 @@ GROVE_TEST("two green threads deadlocked on two std::mutex raise LoopExit naming
   a.join();
 }
 
+GROVE_TEST("a root deadlocked in pthread_mutex_lock gets EDEADLK, and LoopExit at its next grove call") {
+  pthread_mutex_t m1 = PTHREAD_MUTEX_INITIALIZER, m2 = PTHREAD_MUTEX_INITIALIZER;
+  REQUIRE(pthread_mutex_lock(&m1) == 0);
+  auto a = grove::spawn([&] {
+    pthread_mutex_lock(&m2);
+    pthread_mutex_lock(&m1);  // held by the root
+    pthread_mutex_unlock(&m1);
+    pthread_mutex_unlock(&m2);
+  });
+  grove::sleep(5ms);
+  CHECK(pthread_mutex_lock(&m2) == EDEADLK);  // a holds it and waits for m1: nothing can run
+  CHECK(pthread_mutex_unlock(&m1) == 0);      // lets a finish
+  CHECK_THROWS_AS(a.join(), grove::LoopExit);  // the pending LoopExit, at the next grove call
+  a.join();
+  CHECK(pthread_mutex_trylock(&m2) == 0);
+  pthread_mutex_unlock(&m2);
+}
+
 GROVE_TEST("std::shared_mutex lets green readers share and a writer exclude them") {
   std::shared_mutex sm;
   int readers_in = 0, max_readers = 0;
