@@ -16,6 +16,7 @@
 
 #include "config.hpp"
 #include "log_internal.hpp"
+#include "valgrind_stacks.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -68,6 +69,7 @@ const char* guard_kind_name(GuardKind k) noexcept {
 
 StackPool::~StackPool() {
   if (leak_) return;
+  valgrind_forget_stacks(this);
   for (SizeClass& c : classes_) {
     for (Arena& a : c.arenas) ::munmap(a.base, a.slots * (kGuardBytes + c.usable));
   }
@@ -143,6 +145,7 @@ StackSlot StackPool::acquire(std::size_t usable) {
     base = c.next;
     c.next += kGuardBytes + usable;
     --c.remaining;
+    valgrind_register_stack(this, base + kGuardBytes, usable);  // once per slot carved
     s.guard_kind = install_guard(base);
   }
   s.lo = base + kGuardBytes;
