@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <grove/hub_thread.hpp>
 #include <grove/monkey.hpp>
+#include <grove/spawn_on.hpp>
 
 #include "grove_test.hpp"
 
@@ -192,6 +194,40 @@ GROVE_TEST("a mutex shared by green threads and thread-pool workers excludes all
   }
   for (auto& g : gs) g.join();
   CHECK(counter == static_cast<long>(kGreen + kWorkers) * kRounds);
+}
+
+GROVE_TEST("green threads of two hubs share a std::mutex and a condition variable") {
+  grove::HubThread other;
+  std::mutex mu;
+  std::condition_variable cv;
+  long counter = 0;
+  int turn = 0;
+  constexpr int kRounds = 300;
+  auto work = [&] {
+    for (int r = 0; r < kRounds; ++r) {
+      std::lock_guard<std::mutex> g(mu);
+      const long v = counter;
+      if (r % 16 == 0) grove::sleep(0ms);  // parks holding it: the other hub's waiter parks too
+      counter = v + 1;
+    }
+  };
+  auto ping = [&](int me) {  // strict alternation: every hand-off crosses hubs
+    std::unique_lock<std::mutex> lk(mu);
+    for (int r = 0; r < kRounds; ++r) {
+      cv.wait(lk, [&] { return turn == me; });
+      turn = 1 - me;
+      cv.notify_all();
+    }
+  };
+  auto remote_work = grove::spawn_on(other.hub(), work);
+  auto remote_ping = grove::spawn_on(other.hub(), ping, 1);
+  auto local_work = grove::spawn(work);
+  ping(0);
+  local_work.join();
+  remote_work.join();
+  remote_ping.join();
+  CHECK(counter == 2L * kRounds);
+  CHECK(turn == 0);
 }
 
 GROVE_TEST("a condition variable hands items between green threads and a thread-pool worker") {
