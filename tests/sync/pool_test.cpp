@@ -65,13 +65,17 @@ GROVE_TEST("freed slots go to the spawners in the order they started waiting") {
 
 GROVE_TEST("a spawner killed while waiting for a slot takes nothing and the slot goes on") {
   grove::Pool pool(1);
-  pool.spawn([] { grove::sleep(5ms); });
+  // The member holds the slot until the kill is done (a timer of its own could fire in
+  // the same poll as the sleep below and, in either order, free the slot first).
+  grove::Event release;
+  pool.spawn([&] { release.wait(); });
   auto victim = grove::spawn([&] { pool.spawn([] {}); });
   bool later_ran = false;
   auto later = grove::spawn([&] { pool.spawn([&] { later_ran = true; }); });
-  grove::sleep(1ms);
+  grove::sleep(1ms);  // both spawners park for the slot
   victim.kill();
   CHECK(victim.killed());
+  release.set();
   later.join();
   pool.join();
   CHECK(later_ran);
