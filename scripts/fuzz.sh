@@ -4,7 +4,7 @@
 #                                      UBSan, -Dfuzz=true, nothing else), build the
 #                                      fuzz-targets alias, replay each target's seed corpus
 #                                      (tests/fuzz/corpus/<target>: the regression inputs
-#                                      too), then fuzz each for FUZZ_SMOKE_SECONDS (10).
+#                                      too), then fuzz each for FUZZ_SMOKE_SECONDS (8).
 #   scripts/fuzz.sh long [SECONDS] [TARGET...]
 #                                      the long runs (bench/README.md, "Fuzzing"): each
 #                                      target in turn for SECONDS (default 3600), or until
@@ -56,7 +56,7 @@ run() {
 case "${1:-}" in
   smoke)
     configure || exit 1
-    secs=${FUZZ_SMOKE_SECONDS:-10}
+    secs=${FUZZ_SMOKE_SECONDS:-8}
     mkdir -p "$build/logs"
     status=0
     for t in "${targets_all[@]}"; do
