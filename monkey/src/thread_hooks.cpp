@@ -55,6 +55,9 @@
 //   pthread_setname_np / pthread_getname_np   the green thread's name (also what
 //                   grove's logs and dump() show); ERANGE past 15 bytes.
 //   sched_yield     a grove yield (other ready green threads run first).
+//   pthread_getattr_np  the green stack's bounds (while it runs) and detach state.
+//   pthread_kill    signal 0: ESRCH once it ended; others go to its hub's OS thread.
+//   pthread_cancel  ENOTSUP for a green thread (not supported).
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -110,6 +113,9 @@ struct RealThreadFns {
   int (*setname_np)(pthread_t, const char*);
   int (*getname_np)(pthread_t, char*, size_t);
   int (*yield)();
+  int (*getattr_np)(pthread_t, pthread_attr_t*);
+  int (*kill)(pthread_t, int);
+  int (*cancel)(pthread_t);
 };
 
 RealThreadFns g_rt{};
@@ -139,6 +145,9 @@ const RealThreadFns& rt() noexcept {
     load(g_rt.setname_np, "pthread_setname_np");
     load(g_rt.getname_np, "pthread_getname_np");
     load(g_rt.yield, "sched_yield");
+    load(g_rt.getattr_np, "pthread_getattr_np");
+    load(g_rt.kill, "pthread_kill");
+    load(g_rt.cancel, "pthread_cancel");
     g_rt_state.store(2, std::memory_order_release);
   } else {
     while (g_rt_state.load(std::memory_order_acquire) != 2) {
@@ -196,6 +205,7 @@ struct GreenPthread {
   void* (*start)(void*) = nullptr;
   void* arg = nullptr;
   Hub* hub = nullptr;                  // the hub it runs on
+  pthread_t os_thread{};               // the real pthread_t of that hub's OS thread
   GreenThreadState* gt = nullptr;      // while it runs (hub thread only)
   // Guarded by `lock` (another OS thread may join or detach):
   SpinLock lock;
@@ -548,6 +558,7 @@ GROVE_HOOK int pthread_create(pthread_t* thread, const pthread_attr_t* attr, voi
     return EAGAIN;
   }
   rec->hub = Hub::current();
+  rec->os_thread = r.self();
   ++t_live;
   *thread = tag(rec);
   return 0;
@@ -718,6 +729,44 @@ GROVE_HOOK int pthread_getname_np(pthread_t t, char* buf, size_t len) {
   if (len <= n) return ERANGE;
   std::memcpy(buf, name, n + 1);
   return 0;
+}
+
+GROVE_HOOK int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
+  if (!is_green_pthread(t)) return rt().getattr_np(t, attr);
+  GreenPthread* r = record_of(t);
+  if (r->magic != kMagic) return ESRCH;
+  const int e = pthread_attr_init(attr);
+  if (e) return e;
+  bool detached;
+  {
+    SpinGuard g(r->lock);
+    detached = r->detached;
+  }
+  pthread_attr_setdetachstate(attr, detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+  // The green stack's usable bytes (grove's guard region lies below them), while it runs.
+  if (r->gt && r->hub == Hub::current()) pthread_attr_setstack(attr, r->gt->stack.lo, r->gt->stack.size);
+  return 0;
+}
+
+GROVE_HOOK int pthread_kill(pthread_t t, int sig) {
+  if (!is_green_pthread(t)) return rt().kill(t, sig);
+  GreenPthread* r = record_of(t);
+  if (r->magic != kMagic) return ESRCH;
+  bool done;
+  {
+    SpinGuard g(r->lock);
+    done = r->done;
+  }
+  if (done) return ESRCH;  // as glibc for a thread that ended and was not joined yet
+  if (sig == 0) return 0;
+  // A signal goes to the OS thread the green thread runs on: its handler runs in
+  // whichever green thread is running there.
+  return rt().kill(r->os_thread, sig);
+}
+
+GROVE_HOOK int pthread_cancel(pthread_t t) {
+  if (!is_green_pthread(t)) return rt().cancel(t);
+  return ENOTSUP;  // cancellation of a green thread is not supported
 }
 
 GROVE_HOOK int sched_yield() {

@@ -322,3 +322,28 @@ TEST_CASE("an OS thread may join a green thread, and its pthread_join waits for 
   CHECK(value == reinterpret_cast<void*>(5));
   check_clean();
 }
+
+TEST_CASE("pthread_getattr_np gives the green stack; pthread_kill(t, 0) tells whether it runs; pthread_cancel is ENOTSUP") {
+  static bool stack_ok = false;
+  pthread_t t;
+  REQUIRE(pthread_create(&t, nullptr, [](void*) -> void* {
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void* lo = nullptr;
+      std::size_t size = 0;
+      pthread_attr_getstack(&attr, &lo, &size);
+      const char here = 0;
+      stack_ok = &here > static_cast<char*>(lo) && &here < static_cast<char*>(lo) + size && size >= 256 * 1024;
+      pthread_attr_destroy(&attr);
+    }
+    ::usleep(5000);
+    return nullptr;
+  }, nullptr) == 0);
+  CHECK(pthread_kill(t, 0) == 0);
+  CHECK(pthread_cancel(t) == ENOTSUP);
+  ::usleep(20000);  // it ends, not yet joined
+  CHECK(pthread_kill(t, 0) == ESRCH);
+  REQUIRE(pthread_join(t, nullptr) == 0);
+  CHECK(stack_ok);
+  check_clean();
+}
