@@ -213,17 +213,20 @@ GROVE_TEST("map kills the calls still running and rethrows the first failure onc
   grove::Group g;
   int finished = 0, killed = 0;
   std::vector<int> items{1, 2, 3, 4};
+  grove::Event third_failing;
   auto run = [&] {
     g.map(
         [&](int x) {
           if (x == 2) {
-            // Later than item 3 by more than a poll: timers that expire before the same
-            // poll may fire in any order (always so under a schedule seed).
-            grove::sleep(20ms);
+            // Fails right after item 3 (not after a longer sleep: two timers that expire
+            // before one poll fire in any order under a schedule seed), unless map has
+            // killed it by then: either way map rethrows item 3's failure.
+            third_failing.wait();
             throw std::runtime_error("item 2 failed");
           }
           if (x == 3) {
             grove::sleep(1ms);
+            third_failing.set();
             throw std::runtime_error("item 3 failed");  // fails first in time
           }
           try {
