@@ -111,12 +111,16 @@ GROVE_TEST("join with its own timeout and sleep leave no Timeout behind") {
 }
 
 GROVE_TEST("a Timeout interrupts join and leaves the joined green thread running") {
-  auto g = grove::spawn([] { grove::sleep(50ms); return 2; });
+  // g ends when told (a timer of its own could expire in the same poll as the Timeout
+  // on a loaded machine and, in either order under a schedule seed, end g first).
+  grove::Event finish;
+  auto g = grove::spawn([&] { finish.wait(); return 2; });
   {
     grove::Timeout t(5ms);
     CHECK_THROWS_AS(g.join(), grove::TimeoutError);
   }
   CHECK_FALSE(g.ready());
+  finish.set();
   CHECK(g.get() == 2);
 }
 
