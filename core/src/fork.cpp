@@ -127,6 +127,7 @@ unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_
 
 void Hub::after_fork_in_child() noexcept {
   ev_loop_fork(loop_);
+  poll_after_fork();  // the sockets' epoll set (hub.cpp), as ev_loop_fork does libev's
   forget_other_hubs_after_fork();
   if (inbox_) inbox_->after_fork_in_child();  // every other hub's inbox refuses posts now
 

@@ -83,6 +83,29 @@
 //   sockets, and level-triggered epoll would report all those fds again (at 1,000
 //   busy connections that doubled the CPU time per echoed message).
 //
+// Socket readiness (the hub's own epoll set)
+//   Sockets (grove::net::Socket and what is built on it) do not wait through libev:
+//   each one's fd goes into an epoll set of the hub's own on its first wait (poll_add),
+//   edge-triggered, for reading and writing at once, and stays there until the socket
+//   closes (poll_remove, before the fd is closed, so no event can name a freed socket
+//   even if a dup or a child process keeps the file open). libev watches that set's fd
+//   like any other; when it is readable, on_poll drains it with epoll_wait and, per
+//   event, wakes the side's parked green thread directly (poll_ready), or records an
+//   `edge` when nobody waits there, so the side's next wait returns at once and the
+//   caller retries its system call (Go's netpoller does the same). No epoll_ctl per
+//   wait, no libev watcher per socket, none of libev's per-event queueing: an echoed
+//   message cost 96 instructions in libev's dispatch and 21 in the callback, and costs
+//   about 30 here (bench/README.md). Edge-triggered means an event comes only when
+//   something arrives, so the rules are: park only after EAGAIN or a short read or
+//   write (which drained the buffer); an event for a side whose green thread was
+//   woken but has not run yet is recorded too; and a hang-up or error that comes
+//   with data is recorded even as its waiter wakes, since the short read that takes
+//   the data leaves the end of stream behind with no edge to come. A wait that is only
+//   a nap (IoChannel::sleep) is not ended by readiness. After fork() the child makes a
+//   set of its own and registers every socket again (poll_after_fork): the inherited
+//   set is the parent's. Pipes, wait_readable/wait_writable on any fd and monkey's
+//   hooks still use libev's level-triggered watchers.
+//
 // Deadlock
 //   When nothing is ready, no watcher anyone waits on is active and no thread-pool
 //   job is pending, no parked green thread can ever be woken. Instead of blocking in
@@ -180,6 +203,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 #include <sys/mman.h>
+#include <sys/epoll.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -271,6 +295,12 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   loop_ = ev_loop_new(EVFLAG_AUTO);
   if (!loop_) throw std::runtime_error("grove: cannot create the libev loop (ev_loop_new failed)");
   loop_owner_.loop = loop_;  // destroyed by loop_owner_ if the rest of the constructor throws
+  loop_owner_.poll_fd = &poll_fd_;
+
+  // The sockets' epoll set, made with the loop (an fd for the hub's life, like
+  // libev's own); if the kernel refuses now, the first socket that waits tries again.
+  (void)poll_open();
+  polled_at_ = ev_now(loop_);
 
   eh_ = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
   errno_ = &errno;
@@ -311,6 +341,12 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   }
 }
 
+Hub::LoopOwner::~LoopOwner() {
+  if (!loop) return;
+  if (*poll_fd >= 0) ::close(*poll_fd);
+  ev_loop_destroy(loop);
+}
+
 Hub::~Hub() {
   {
     std::lock_guard<std::mutex> lock(hub_registry_mutex);
@@ -330,6 +366,10 @@ Hub::~Hub() {
   if (live_count_ > 0) {
     report_abandoned();
     keep_abandoned_stacks_reachable();
+  }
+  if (poll_fd_ >= 0) {
+    ev_io_stop(loop_, &poll_io_);
+    ::close(poll_fd_);  // sockets still registered need no removal: the set is gone
   }
   ev_loop_destroy(loop_);
   loop_owner_.loop = nullptr;
@@ -561,7 +601,7 @@ void Hub::park(const char* what, const GreenThreadState* peer) {
   me->wake_reason = WakeReason::kNone;
   me->wait_what = what;
   me->wait_peer = peer;
-  me->parked_since = ev_now(loop_);
+  me->parked_since = polled_at_;
   switch_next(me);
   me->wait_what = nullptr;
   me->wait_peer = nullptr;
@@ -575,7 +615,7 @@ void Hub::park_nothrow(const char* what) noexcept {
   me->wake_reason = WakeReason::kNone;
   me->wait_what = what;
   me->wait_peer = nullptr;
-  me->parked_since = ev_now(loop_);
+  me->parked_since = polled_at_;
   switch_next(me);
   me->wait_what = nullptr;
 }
@@ -600,13 +640,7 @@ void Hub::yield() {
   if (me->pending) raise_pending(me);
 }
 
-bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept {
-  if (gt->status != Status::kParked) return false;
-  gt->status = Status::kReady;
-  gt->wake_reason = why;
-  push_ready(gt);
-  return true;
-}
+bool Hub::wake(GreenThreadState* gt, WakeReason why) noexcept { return wake_inline(gt, why); }
 
 void Hub::interrupt(GreenThreadState* gt, std::uint8_t bit, unsigned unwinding) noexcept {
   if (gt->status >= Status::kDead) return;  // dead, or abandoned at fork (never runs again)
@@ -772,10 +806,12 @@ void Hub::run_loop() noexcept {
     } else {
       ev_run(loop_, EVRUN_NOWAIT);
     }
+    polled_at_ = ev_now(loop_);
     if (handed_pending_.load(std::memory_order_relaxed)) [[unlikely]] free_handed();
     // Everyone ready after this poll runs before the next one (a round), and at least
     // kBudget switches happen: re-polling sooner would make level-triggered epoll
-    // report again every fd whose green thread has not run yet (net/src/io_channel.hpp).
+    // (libev's fds: pipes, wait_readable, monkey's) report again every fd whose green
+    // thread has not run yet (net/src/io_channel.hpp).
     budget_ = ready_len_ > kBudget ? static_cast<int>(ready_len_) : kBudget;
     if (GreenThreadState* next = pop_ready()) switch_to(&hub_, next);
   }
@@ -813,6 +849,85 @@ void Hub::on_deadlock() noexcept {
   }
   loop_exit_message_ = std::move(msg);
   interrupt(main_, kPendingLoopExit);
+}
+
+// ---------------------------------------------------------------- socket readiness
+
+namespace {
+constexpr std::uint32_t kPollEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr int kPollBatch = 256;
+}  // namespace
+
+bool Hub::poll_open() noexcept {
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return false;
+  poll_fd_ = ep;
+  ev_io_init(&poll_io_, &Hub::on_poll, ep, EV_READ);
+  poll_io_.data = this;
+  ev_io_start(loop_, &poll_io_);
+  return true;
+}
+
+bool Hub::poll_add(PolledFd& p) noexcept {
+  if (poll_fd_ < 0 && !poll_open()) return false;
+  epoll_event ev{};
+  ev.events = kPollEvents;
+  ev.data.ptr = &p;
+  if (::epoll_ctl(poll_fd_, EPOLL_CTL_ADD, p.fd, &ev) < 0) return false;
+  p.registered = true;
+  p.prev = nullptr;
+  p.next = polled_head_;
+  if (polled_head_) polled_head_->prev = &p;
+  polled_head_ = &p;
+  return true;
+}
+
+void Hub::poll_remove(PolledFd& p) noexcept {
+  if (!p.registered) return;
+  p.registered = false;
+  // Also when the fd stays open elsewhere (dup, a child process): no event may name p again.
+  ::epoll_ctl(poll_fd_, EPOLL_CTL_DEL, p.fd, nullptr);
+  if (p.prev) p.prev->next = p.next; else polled_head_ = p.next;
+  if (p.next) p.next->prev = p.prev;
+  p.prev = p.next = nullptr;
+}
+
+void Hub::on_poll(struct ev_loop*, ev_io* w, int) noexcept {
+  Hub* hub = static_cast<Hub*>(w->data);
+  epoll_event evs[kPollBatch];
+  for (;;) {
+    const int n = ::epoll_wait(hub->poll_fd_, evs, kPollBatch, 0);
+    for (int i = 0; i < n; ++i) {
+      auto* p = static_cast<PolledFd*>(evs[i].data.ptr);
+      const std::uint32_t e = evs[i].events;
+      // As libev's epoll backend: an error or hang-up wakes both directions.
+      const bool hangup = e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hub->poll_ready(*p->rd, hangup);
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) hub->poll_ready(*p->wr, hangup);
+    }
+    if (n < kPollBatch) return;  // drained (or EINTR: libev reports the set again)
+  }
+}
+
+void Hub::poll_after_fork() noexcept {
+  // The set is the parent's (one file description): the child's changes would be the
+  // parent's. A set of its own, with every fd registered again (ADD reports what is
+  // ready already, so nothing an edge said is lost).
+  if (poll_fd_ < 0) return;
+  ev_io_stop(loop_, &poll_io_);
+  ::close(poll_fd_);
+  poll_fd_ = -1;
+  (void)poll_open();
+  PolledFd* list = polled_head_;
+  polled_head_ = nullptr;
+  while (list) {
+    PolledFd* p = list;
+    list = p->next;
+    p->registered = false;
+    p->prev = p->next = nullptr;
+    // Refused: the owner finds it unregistered at its next wait and falls back to libev.
+    (void)poll_add(*p);
+  }
 }
 
 // ---------------------------------------------------------------- ParkTimer

@@ -25,6 +25,30 @@ void destroy_locals(GreenThreadState* gt) noexcept;
 
 struct PlainState final : GreenThreadState {};
 
+// --- the hub's own epoll set for sockets (see "Socket readiness" in hub.cpp) ---
+// A green thread parked on one direction of a polled fd; lives on its stack.
+struct FdWaiter {
+  GreenThreadState* gt = nullptr;
+  bool ready = false;   // the fd was reported ready
+  bool closed = false;  // the fd's owner was closed while parked
+  bool nap = false;     // a timed nap that readiness does not end (IoChannel::sleep)
+};
+// One direction (read or write) of a polled fd.
+struct PollSide {
+  FdWaiter* waiter = nullptr;
+  bool edge = false;  // readiness was reported while nobody waited: the next wait returns at once
+};
+// An fd in the hub's epoll set, edge-triggered, for both directions; owned by what
+// owns the fd (a socket), which takes it out (poll_remove) before closing the fd.
+struct PolledFd {
+  PollSide* rd = nullptr;
+  PollSide* wr = nullptr;
+  int fd = -1;
+  bool registered = false;
+  PolledFd* prev = nullptr;  // the hub's list of registered fds (re-registered after fork)
+  PolledFd* next = nullptr;
+};
+
 // Exported (GROVE_API) only so that libgrove_monkey, a separate shared library, can
 // park green threads from its libc hooks; not a public API.
 class GROVE_API Hub {
@@ -123,6 +147,13 @@ class GROVE_API Hub {
 
   void enable_dump_signal(int signo);
 
+  // Adds p.fd to this hub's epoll set (made on first use), edge-triggered, for reading
+  // and writing: readiness then reaches p.rd / p.rd's waiter without libev. False,
+  // with errno set, if the kernel refuses; the caller then waits through libev.
+  bool poll_add(PolledFd& p) noexcept;
+  // Takes p out of the set, before its fd is closed or given away.
+  void poll_remove(PolledFd& p) noexcept;
+
   // This hub's inbox (sync/hub_inbox.hpp), set when it is made and cleared when it
   // closes: the loop asks it to spin for posts before blocking (see run_loop).
   void set_inbox(HubInbox* inbox) noexcept { inbox_ = inbox; }
@@ -159,6 +190,38 @@ class GROVE_API Hub {
     return gt;
   }
 
+  // wake() for this file's callers (wake itself is exported, so calls to it stay calls).
+  bool wake_inline(GreenThreadState* gt, WakeReason why) noexcept {
+    if (gt->status != Status::kParked) return false;
+    gt->status = Status::kReady;
+    gt->wake_reason = why;
+    push_ready(gt);
+    return true;
+  }
+  // Readiness reported for one side of a polled fd (on_poll); `hangup`: the report
+  // includes the peer's close or an error. See "Socket readiness" in hub.cpp.
+  void poll_ready(PollSide& side, bool hangup) noexcept {
+    FdWaiter* w = side.waiter;
+    if (w && !w->nap) [[likely]] {
+      w->ready = true;
+      if (wake_inline(w->gt, WakeReason::kWoken)) [[likely]] {
+        // A hang-up that came with data: the read that takes the data is short, and
+        // no later edge would say the end is there too.
+        if (hangup) side.edge = true;
+        return;
+      }
+      if (w->gt->status == Status::kAbandoned) [[unlikely]] {
+        // In a fork() child, a waiter whose green thread was left behind: detach it,
+        // as its own wait would have on leaving.
+        side.waiter = nullptr;
+        --active_watchers_;
+      }
+    }
+    // Nobody to wake, or woken already and not yet run: this report is news for the
+    // side's next wait, which returns at once.
+    side.edge = true;
+  }
+
   // pop_ready under a schedule seed (schedule_seed.hpp): a random ready green thread,
   // never the running one (a yielder) while another is ready.
   GreenThreadState* pop_ready_seeded() noexcept;
@@ -176,6 +239,9 @@ class GROVE_API Hub {
   [[noreturn]] void run_loop() noexcept;
   void forget_other_hubs_after_fork() noexcept;  // hub.cpp, beside the hub registry
   void on_deadlock() noexcept;
+  bool poll_open() noexcept;  // makes the epoll set and its libev watcher
+  static void on_poll(struct ev_loop*, ev_io* w, int) noexcept;  // the epoll set is readable
+  void poll_after_fork() noexcept;  // a set of the child's own, with every registered fd
   // Frees what other OS threads handed over (hand_over) that is dead and unreferenced.
   void free_handed() noexcept;
   // The shutdown warning / error about green threads still alive (see the essay).
@@ -194,6 +260,9 @@ class GROVE_API Hub {
   GreenThreadState* main_ = &root_;
   GreenThreadState* ready_head_ = nullptr;
   GreenThreadState* ready_tail_ = nullptr;
+  // ev_now() as of the last poll, for parked_since: a load instead of a call into libev
+  // per park (diagnostics only; ev_now_update calls in between do not move it).
+  double polled_at_ = 0;
   int budget_ = kBudget;
   int spun_turns_ = 0;  // turns the inbox's spin fed since the last poll it forced (run_loop)
   HubInbox* inbox_ = nullptr;
@@ -218,6 +287,9 @@ class GROVE_API Hub {
   std::string loop_exit_message_;
   std::unique_ptr<Monitor> monitor_;
   ev_signal dump_signal_{};
+  int poll_fd_ = -1;         // the epoll set for sockets (poll_add), -1 until first used
+  ev_io poll_io_{};          // libev's watcher on it
+  PolledFd* polled_head_ = nullptr;
   bool dump_signal_on_ = false;
   void* altstack_ = nullptr;  // the sigaltstack this hub installed, if any
   std::vector<GreenThreadState*> handed_;     // hand_over(); guarded by hub.cpp's registry mutex
@@ -228,9 +300,8 @@ class GROVE_API Hub {
   // the loop itself, in its order, and clears this.
   struct LoopOwner {
     struct ev_loop* loop = nullptr;
-    ~LoopOwner() {
-      if (loop) ev_loop_destroy(loop);
-    }
+    const int* poll_fd = nullptr;  // and the sockets' epoll set
+    ~LoopOwner();
   };
   LoopOwner loop_owner_;
 };

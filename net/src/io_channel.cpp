@@ -43,6 +43,8 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
   io.data = this;
   if (Hub* hub = Hub::current()) randomize_priority(hub->schedule_rng(), reinterpret_cast<ev_watcher*>(&io));
   waiter = nullptr;
+  edge = false;
+  polled = nullptr;
   keep_started = keep;
   what = events == EV_READ ? "read" : "write";
 }
@@ -53,7 +55,7 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
                    " on this socket (only one reader and one writer may wait on a socket at once)");
 }
 
-inline void IoChannel::check_may_wait(Hub& hub, const char* op) {
+void IoChannel::check_may_wait(Hub& hub, const char* op) {
   hub.check_may_block(op);
   if (waiter && !drop_abandoned(hub, *this)) refuse_second_waiter(op);
 }
@@ -61,22 +63,19 @@ inline void IoChannel::check_may_wait(Hub& hub, const char* op) {
 std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const char* op_desc) {
   check_may_wait(hub, op);
   if (timeout == 0) return std::make_error_code(std::errc::resource_unavailable_try_again);
+  if (use_poll(hub)) {
+    if (edge) {  // reported ready since the last wait: the caller's retry finds out
+      edge = false;
+      return {};
+    }
+  } else if (!ev_is_active(&io)) {
+    ev_io_start(hub.loop(), &io);
+  }
   IoWaiter me;
   me.gt = hub.running();
   waiter = &me;
-  if (!ev_is_active(&io)) ev_io_start(hub.loop(), &io);
   hub.watcher_started();
-  struct Leave {
-    Hub& hub;
-    IoChannel* ch;
-    IoWaiter& me;
-    ~Leave() {
-      hub.watcher_stopped();
-      if (me.closed) return;  // close() already detached us; the channel may be gone
-      ch->waiter = nullptr;
-      if (!ch->keep_started && ev_is_active(&ch->io)) ev_io_stop(hub.loop(), &ch->io);
-    }
-  } leave{hub, this, me};
+  Leave leave{hub, this, me};
   if (timeout < 0) {
     while (!me.ready && !me.closed) hub.park(op_desc);
   } else {
@@ -97,6 +96,7 @@ std::error_code IoChannel::sleep(Hub& hub, double seconds, const char* op, const
   check_may_wait(hub, op);
   IoWaiter me;
   me.gt = hub.running();
+  me.nap = true;  // the hub's epoll set does not end it (libev's watcher, if started, may)
   waiter = &me;  // so that close() wakes us; the watcher is left as it is
   hub.watcher_started();  // counted as every registered waiter is (see drop_abandoned)
   struct Leave {

@@ -68,6 +68,11 @@ SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), 
   owner_tid = this_thread_tid();
   rd.init(fd, EV_READ, /*keep=*/true);
   wr.init(fd, EV_WRITE, /*keep=*/false);
+  polled.rd = &rd;
+  polled.wr = &wr;
+  polled.fd = fd;
+  rd.polled = &polled;
+  wr.polled = &polled;
 }
 
 bool SocketState::close() noexcept {
@@ -75,6 +80,7 @@ bool SocketState::close() noexcept {
   if (Hub::current() == hub) {
     rd.cancel(*hub);
     wr.cancel(*hub);
+    hub->poll_remove(polled);
   } else if (std::this_thread::get_id() != owner) {
     return false;
   }
@@ -221,6 +227,7 @@ int Socket::release() {
   const int fd = s->fd;
   // Off its hub on its own thread, the hub (and the loop the watcher was in) is gone.
   if (on_its_hub && ev_is_active(&s->rd.io)) ev_io_stop(s->hub->loop(), &s->rd.io);
+  if (on_its_hub) s->hub->poll_remove(s->polled);
   s->fd = -1;
   s_.reset();
   return fd;

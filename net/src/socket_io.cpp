@@ -25,6 +25,12 @@ namespace {
 
 std::error_code ebadf() { return std::error_code(EBADF, std::system_category()); }
 
+// ec.clear() unless ec already holds no error: clear() calls std::system_category()
+// in libstdc++ every time, and the calls below run once per message.
+inline void clear_ec(std::error_code& ec) noexcept {
+  if (ec.value() != 0) [[unlikely]] ec.clear();
+}
+
 // The state of an open socket for the parking call `op`: nullptr (ec = EBADF) when
 // closed; UsageError when called on an OS thread other than the socket's hub's.
 inline SocketState* enter(SocketState* s, const char* op, std::error_code& ec) {
@@ -136,8 +142,8 @@ namespace {
 // an interruption pending: a timeout that expired while the caller ran would be
 // delivered at the poll before the data that came meanwhile, and a blocking recv
 // with data queued returns the data.
-bool may_park_first(const SocketState* s, const Deadline& dl) noexcept {
-  if (!s->read_drained || dl.timeout == 0) return false;
+bool may_park_first(const SocketState* s, double timeout) noexcept {
+  if (!s->read_drained || timeout == 0) return false;
   const grove::detail::GreenThreadState* me = s->hub->running();
   return !me->timeouts && !me->pending;
 }
@@ -148,7 +154,7 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
                       const char* op = "grove::net::Socket::recv") {
   const bool stream = s->type == SocketType::kStream;
   for (;;) {
-    if (!may_park_first(s, dl)) {
+    if (!may_park_first(s, dl.timeout)) {
       const ssize_t n = ::recv(s->fd, buf, len, 0);
       if (n >= 0) {
         // A short read drained the kernel buffer: the next call parks first.
@@ -166,10 +172,28 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
 }  // namespace
 
 std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
-  ec.clear();
+  clear_ec(ec);
   SocketState* s = enter(s_.get(), "grove::net::Socket::recv", ec);
   if (!s) return 0;
-  return recv_some(s, buf, len, Deadline(s->timeout), ec);
+  if (s->timeout >= 0) [[unlikely]] return recv_some(s, buf, len, Deadline(s->timeout), ec);
+  // No timeout, the usual case: recv_some without a deadline to keep, and no
+  // std::error_code built or assigned unless something failed.
+  const bool stream = s->type == SocketType::kStream;
+  for (;;) {
+    if (!may_park_first(s, -1)) {
+      const ssize_t n = ::recv(s->fd, buf, len, 0);
+      if (n >= 0) {
+        s->read_drained = stream && static_cast<std::size_t>(n) < len && n > 0;
+        return static_cast<std::size_t>(n);
+      }
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return ec = errno_code(errno), 0;
+    }
+    s->read_drained = false;
+    if (const int e = s->rd.wait_untimed(*s->hub, "grove::net::Socket::recv", "recv")) {
+      return ec = errno_code(e), 0;  // closed while parked: `s` may be gone
+    }
+  }
 }
 
 std::size_t Socket::recv_into(void* buf, std::size_t len) {
@@ -263,14 +287,14 @@ std::size_t Socket::send(const void* data, std::size_t len) {
   return n;
 }
 
-std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
-  ec.clear();
-  SocketState* s = enter(s_.get(), "grove::net::Socket::sendall", ec);
-  if (!s) return 0;
+namespace {
+
+// sendall() from `sent` bytes on; `full`: the last write was partial or would have
+// blocked (the send buffer is full): park before the next one.
+std::size_t sendall_rest(SocketState* s, const void* data, std::size_t len, std::size_t sent, bool full,
+                         std::error_code& ec) {
   const Deadline dl(s->timeout);
   const char* p = static_cast<const char*>(data);
-  std::size_t sent = 0;
-  bool full = false;  // the last write was partial: the send buffer is full, park first
   while (sent < len) {
     if (!full || dl.timeout == 0) {
       const ssize_t n = ::send(s->fd, p + sent, len - sent, MSG_NOSIGNAL);
@@ -286,6 +310,25 @@ std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& 
     if ((ec = s->wr.wait(*s->hub, dl.left(), "grove::net::Socket::sendall", "sendall"))) return sent;
   }
   return sent;
+}
+
+}  // namespace
+
+std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
+  clear_ec(ec);
+  SocketState* s = enter(s_.get(), "grove::net::Socket::sendall", ec);
+  if (!s) return 0;
+  if (s->timeout < 0 && len != 0) [[likely]] {
+    // No timeout, and one send that writes everything: the usual case, with no
+    // deadline to keep and no std::error_code built.
+    const ssize_t n = ::send(s->fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0 && static_cast<std::size_t>(n) == len) [[likely]] return len;
+    if (n >= 0) return sendall_rest(s, data, len, static_cast<std::size_t>(n), true, ec);
+    if (errno == EINTR) return sendall_rest(s, data, len, 0, false, ec);
+    if (!would_block(errno)) return ec = errno_code(errno), 0;
+    return sendall_rest(s, data, len, 0, true, ec);
+  }
+  return sendall_rest(s, data, len, 0, false, ec);
 }
 
 void Socket::sendall(const void* data, std::size_t len) {

@@ -54,6 +54,8 @@ struct SocketState {
   int owner_tid = 0;          // its kernel thread id, for misuse messages
   IoChannel rd;
   IoChannel wr;
+  // The fd in its hub's epoll set, registered on the first wait (io_channel.hpp).
+  grove::detail::PolledFd polled;
 
   SocketState(int fd, Family f, SocketType t);
   // Stops the watchers and closes the fd. Returns false, and does nothing, when called
