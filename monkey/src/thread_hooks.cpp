@@ -25,10 +25,12 @@
 //
 // Semantics kept (POSIX / glibc), per call:
 //   pthread_create  detach state honoured; stack size (if set) is the green stack's
-//                   usable size, clamped to grove's [16 KiB, 1 GiB]; unset, 256 KiB
+//                   usable size, clamped to grove's [16 KiB, 1 GiB]; unset, 128 KiB
 //                   (GROVE_STACK_SIZE instead, if set): code written for OS threads
-//                   expects large stacks, and only the pages a stack touches cost
-//                   memory (the rest is address space). The new thread starts the next
+//                   expects larger stacks than grove's 64 KiB, and 128 KiB is musl's
+//                   default thread stack, which most portable code runs within; only
+//                   the pages a stack touches cost memory, but the address space it
+//                   spans costs page tables. The new thread starts the next
 //                   time the creator parks or yields (not at once, as an OS thread
 //                   would). EAGAIN if no stack can be had.
 //   pthread_join    parks the caller (green) until the target returns; EDEADLK for
@@ -366,9 +368,11 @@ std::size_t default_pthread_stack() noexcept {
   return sz;
 }
 
-// The stack of a green pthread whose attributes set none: 256 KiB, or grove's default
-// if GROVE_STACK_SIZE is set.
-constexpr std::size_t kPthreadStack = 256 * 1024;
+// The stack of a green pthread whose attributes set none: 128 KiB (musl's default
+// thread stack), or grove's default if GROVE_STACK_SIZE is set. At 10,000 threads,
+// 256 KiB cost 5.3 MiB of page tables against 1.6 MiB for 64 KiB
+// (docs/threads-vs-green-threads.md).
+constexpr std::size_t kPthreadStack = 128 * 1024;
 std::size_t unset_stack_size() noexcept {
   static const std::size_t sz = std::getenv("GROVE_STACK_SIZE") ? 0 : kPthreadStack;
   return sz;

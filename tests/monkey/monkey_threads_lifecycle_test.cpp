@@ -333,7 +333,7 @@ TEST_CASE("pthread_getattr_np gives the green stack; pthread_kill(t, 0) tells wh
       std::size_t size = 0;
       pthread_attr_getstack(&attr, &lo, &size);
       const char here = 0;
-      stack_ok = &here > static_cast<char*>(lo) && &here < static_cast<char*>(lo) + size && size >= 256 * 1024;
+      stack_ok = &here > static_cast<char*>(lo) && &here < static_cast<char*>(lo) + size && size >= 128 * 1024;
       pthread_attr_destroy(&attr);
     }
     ::usleep(5000);
