@@ -460,7 +460,7 @@ def chart(res, png):
                             f"{m['server_cores']:.3f} {max(m['kernel_stack_rise_kib'], 1) / 1024:.3f}\n")
         colors = {"threads": "#d62728", "green": "#1f77b4", "grove_native": "#2ca02c", "green_pool": "#9467bd",
                   "green_pool2": "#ff7f0e", "threads_preload": "#17becf",
-                  "threads_preload_64k": "#8c564b"}
+                  "threads_preload_64k": "#8c564b", "threads_preload_256k": "#7f7f7f"}
 
         def plot(variant, col, col2=None):
             """One line per server of column col; col2: a second, thin dashed line each."""
