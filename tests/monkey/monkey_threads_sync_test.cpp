@@ -12,7 +12,9 @@
 #include <condition_variable>
 #include <ctime>
 #include <future>
+#include <latch>
 #include <mutex>
+#include <semaphore>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -355,6 +357,31 @@ GROVE_TEST("std::future::get parks a green thread until another sets the promise
   });
   CHECK(of.get() == 7);
   os.join();
+}
+
+GROVE_TEST("std::atomic::wait, std::latch and std::counting_semaphore park green threads") {
+  std::atomic<int> flag{0};
+  std::latch done(2);
+  std::counting_semaphore<4> sem(0);
+  Ticker ticker;
+  auto waiter = grove::spawn([&] {
+    flag.wait(0);  // libstdc++'s futex wait (private), through syscall()
+    sem.acquire();
+    done.count_down();
+  });
+  auto poster = grove::spawn([&] {
+    grove::sleep(20ms);
+    flag.store(1);
+    flag.notify_one();
+    grove::sleep(5ms);
+    sem.release();
+    done.count_down();
+  });
+  done.wait();
+  waiter.join();
+  poster.join();
+  CHECK(flag.load() == 1);
+  CHECK(ticker.finish() >= 3);
 }
 
 GROVE_TEST("two green threads deadlocked on two std::mutex raise LoopExit naming both") {
