@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdarg>
 #include <new>
 
 #include "real.hpp"
@@ -16,21 +17,57 @@ using grove::detail::HubInbox;
 using grove::detail::ParkTimer;
 using grove::detail::WakeReason;
 
-SyncReal g_sync_real{};
-std::atomic<bool> g_sync_real_ready{false};
-
 namespace {
+
+// The stub each pointer of g_sync_real starts at: resolves the table, then calls the
+// real function (through the pointer it just stored).
+template <auto Slot>
+struct Lazy;
+template <class R, class... A, R (*SyncReal::*Slot)(A...)>
+struct Lazy<Slot> {
+  static R call(A... a) {
+    resolve_sync_real();
+    return (g_sync_real.*Slot)(a...);
+  }
+};
+
+long lazy_syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  resolve_sync_real();
+  return g_sync_real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
 
 template <class T>
 void load_sym(T& slot, const char* name) noexcept {
-  slot = reinterpret_cast<T>(real_symbol(name));
+  // Atomic stores: a hook on another thread may read the slot meanwhile, and sees
+  // either the stub (which resolves again: idempotent) or the real function.
+  __atomic_store_n(&slot, reinterpret_cast<T>(real_symbol(name)), __ATOMIC_RELEASE);
 }
 
 }  // namespace
 
+#define GROVE_LAZY(f) .f = &Lazy<&SyncReal::f>::call
+SyncReal g_sync_real{
+    GROVE_LAZY(mutex_lock),         GROVE_LAZY(mutex_trylock),      GROVE_LAZY(mutex_timedlock),
+    GROVE_LAZY(mutex_clocklock),    GROVE_LAZY(mutex_unlock),       GROVE_LAZY(cond_wait),
+    GROVE_LAZY(cond_timedwait),     GROVE_LAZY(cond_clockwait),     GROVE_LAZY(cond_signal),
+    GROVE_LAZY(cond_broadcast),     GROVE_LAZY(cond_destroy),       GROVE_LAZY(rwlock_rdlock),
+    GROVE_LAZY(rwlock_wrlock),      GROVE_LAZY(rwlock_tryrdlock),   GROVE_LAZY(rwlock_trywrlock),
+    GROVE_LAZY(rwlock_timedrdlock), GROVE_LAZY(rwlock_timedwrlock), GROVE_LAZY(rwlock_clockrdlock),
+    GROVE_LAZY(rwlock_clockwrlock), GROVE_LAZY(rwlock_unlock),      GROVE_LAZY(barrier_wait),
+    GROVE_LAZY(spin_lock),          GROVE_LAZY(spin_trylock),       GROVE_LAZY(sem_wait),
+    GROVE_LAZY(sem_trywait),        GROVE_LAZY(sem_timedwait),      GROVE_LAZY(sem_clockwait),
+    GROVE_LAZY(sem_post),           .syscall = &lazy_syscall,
+};
+#undef GROVE_LAZY
+
 void resolve_sync_real() noexcept {
   // Idempotent: threads that race here store the same pointers.
-  SyncReal r{};
+  SyncReal& r = g_sync_real;
   load_sym(r.mutex_lock, "pthread_mutex_lock");
   load_sym(r.mutex_trylock, "pthread_mutex_trylock");
   load_sym(r.mutex_timedlock, "pthread_mutex_timedlock");
@@ -62,9 +99,12 @@ void resolve_sync_real() noexcept {
   load_sym(r.sem_clockwait, "sem_clockwait");
   load_sym(r.sem_post, "sem_post");
   load_sym(r.syscall, "syscall");
-  g_sync_real = r;
-  g_sync_real_ready.store(true, std::memory_order_release);
 }
+
+namespace {
+// At load, before main() and before any thread the program starts.
+__attribute__((constructor(101))) void resolve_sync_at_load() { resolve_sync_real(); }
+}  // namespace
 
 // ---------------------------------------------------------------- who calls
 

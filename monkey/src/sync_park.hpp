@@ -47,8 +47,11 @@ namespace grove::monkey::detail {
 
 // ---------------------------------------------------------------- the real functions
 
-// The next definitions of the threads area's sync hooks, resolved on first use (a
-// library's constructor may lock a mutex before monkey's constructors ran).
+// The next definitions of the threads area's sync hooks. Each pointer starts at a stub
+// that resolves the whole table and calls through it (a library's constructor may
+// lock a mutex before monkey's constructors ran); a constructor resolves it at load.
+// So a hook with the area off is one load of g_patched, a branch, and an indirect
+// call, with no "resolved yet?" test.
 struct SyncReal {
   int (*mutex_lock)(pthread_mutex_t*);
   int (*mutex_trylock)(pthread_mutex_t*);
@@ -81,12 +84,8 @@ struct SyncReal {
   long (*syscall)(long, ...);
 };
 extern SyncReal g_sync_real;
-extern std::atomic<bool> g_sync_real_ready;
 void resolve_sync_real() noexcept;
-inline const SyncReal& sync_real() noexcept {
-  if (!g_sync_real_ready.load(std::memory_order_acquire)) [[unlikely]] resolve_sync_real();
-  return g_sync_real;
-}
+inline const SyncReal& sync_real() noexcept { return g_sync_real; }
 
 // True when the threads area is patched: one relaxed load (the hooks' off path).
 inline bool threads_on() noexcept { return g_patched.load(std::memory_order_relaxed) & kThreads; }
