@@ -111,9 +111,10 @@ class ThreadPool {
 
 int main() {
   constexpr int kProducers = 8, kConsumers = 8, kItems = 5000, kPool = 16, kTasks = 200, kAsync = 16;
-  // Every thread this program starts passes this gate before any of them finishes,
-  // so the OS thread count read here covers all of them.
+  // Every thread this program starts passes the first gate, then waits at the second
+  // until main has read the OS thread count, so the count covers all of them.
   std::latch all_started(kProducers + kConsumers + 1);
+  std::latch counted(1);
 
   BoundedQueue q(16);
   std::mutex sum_mu;
@@ -122,12 +123,14 @@ int main() {
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       all_started.arrive_and_wait();
+      counted.wait();
       for (int i = 1; i <= kItems; ++i) q.push(static_cast<long>(p) * kItems + i);
     });
   }
   for (int c = 0; c < kConsumers; ++c) {
     consumers.emplace_back([&] {
       all_started.arrive_and_wait();
+      counted.wait();
       long local = 0, n = 0, v;
       while (q.pop(&v)) {
         local += v;
@@ -140,6 +143,7 @@ int main() {
   }
   all_started.arrive_and_wait();
   const int during = os_threads();
+  counted.count_down();
   for (auto& t : producers) t.join();
   q.close();
   for (auto& t : consumers) t.join();
