@@ -60,14 +60,18 @@ GROVE_TEST("a handler exception closes only that connection and the server keeps
 
 GROVE_TEST("stop lets handlers finish within the timeout") {
   bool finished = false;
+  grove::Event started;
   StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket&, const Address&) {
+    started.set();
     grove::sleep(30ms);
     finished = true;
   });
   server.start();
   Socket c = Socket::tcp();
   c.connect(server.address());
-  grove::sleep(10ms);
+  // Not a sleep shorter than the handler's: on a loaded machine both timers can expire
+  // before one poll and fire in either order (always possible under a schedule seed).
+  started.wait();
   CHECK(server.connection_count() == 1);
   server.stop(2s);
   CHECK(finished);
