@@ -9,7 +9,8 @@
 //   - the connection ends (shutdown of the write side) exactly when its last
 //     response says "Connection: close", and nothing is sent after that;
 //   - the same responses come out whether the bytes arrive at once or in reads cut
-//     anywhere;
+//     anywhere (but for which error a request both too big and malformed gets:
+//     same_outcome());
 //   - a request answered 200 was read as an independent http_parser reads it: a
 //     POST's reported size and CRC-32 are its body's, a GET / gets the greeting.
 #include <http_parser.h>
@@ -124,6 +125,27 @@ Served serve(std::string_view in, fuzz::Splitter split) {
   return s;
 }
 
+// Whether two runs over the same bytes answered alike. One difference is allowed, in
+// the last response only: a request that breaks a limit (414 / 431: the target, the
+// header count or size, checked as each piece arrives) and is malformed as well (400)
+// gets whichever http_parser reports first, and that depends on where the reads end:
+// it hands over a header name piece by piece at each read's end, but at once when the
+// whole name is there, so a bad byte inside the 101st name is a 400 (whole) or,
+// after that name's first piece was counted, a 431 (split). Either closes the
+// connection. (Found by this target: corpus/http_server/limit_or_malformed.)
+bool same_outcome(const Served& a, const Served& b) {
+  if (a.shut != b.shut || a.responses.size() != b.responses.size()) return false;
+  if (a.responses == b.responses) return true;
+  const std::size_t last = a.responses.size() - 1;
+  for (std::size_t i = 0; i < last; ++i) {
+    if (!(a.responses[i] == b.responses[i])) return false;
+  }
+  auto either = [](int s) { return s == 400 || s == 414 || s == 431; };
+  const Response& x = a.responses[last];
+  const Response& y = b.responses[last];
+  return x.close && y.close && either(x.status) && either(y.status);
+}
+
 // The requests as a plain http_parser reads them.
 struct Request {
   unsigned method = 0;
@@ -184,8 +206,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (data[0] != 0) {
     const Served split = serve(in, fuzz::Splitter(data[0]));
-    FUZZ_CHECK(split.responses == whole.responses && split.shut == whole.shut,
-               "the same responses however the bytes are split");
+    if (!same_outcome(whole, split)) {
+      for (const Served* s : {&whole, &split}) {
+        std::fprintf(stderr, "%s:", s == &whole ? "whole" : "split");
+        for (const Response& r : s->responses) std::fprintf(stderr, " %d%s", r.status, r.close ? "(close)" : "");
+        std::fprintf(stderr, "%s\n", s->shut ? " shut" : "");
+      }
+    }
+    FUZZ_CHECK(same_outcome(whole, split), "the same responses however the bytes are split");
   }
 
   // Final responses in order, against the requests an independent parser reads.
