@@ -237,7 +237,7 @@ GROVE_TEST("latency delays each direction by its setting") {
     for (double rtt : rtts) {
       CAPTURE(path);
       CHECK(rtt >= want - 1);
-      CHECK(rtt <= want * 1.1 + 5);
+      CHECK(rtt <= want * 1.25 + 10);  // a loaded machine (ASan, 2 cores) wakes late
     }
   }
   CHECK(rig.drained());
@@ -273,7 +273,7 @@ GROVE_TEST("jitter varies the delay but keeps the bytes in order") {
   // 40 messages over ~80 ms, each delayed 10 to 50 ms: the first one comes after at
   // least 10 ms and the last within 2 ms * 40 + 50 ms (+ slack for a loaded machine).
   CHECK(arrivals.front() >= 9);
-  CHECK(arrivals.back() <= 80 + 50 + 60);
+  CHECK(arrivals.back() <= 80 + 50 + 100);
   CHECK(rig.proxy->connection_count() == 1);  // still open
   c.close();
   CHECK(rig.drained());
