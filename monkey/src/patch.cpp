@@ -1,10 +1,14 @@
 // patch.cpp: the switches, and GROVE_MONKEY for LD_PRELOAD use.
 #include <grove/monkey.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "coop.hpp"
+#include "thread_hook.hpp"
 
 namespace grove::monkey {
 
@@ -15,7 +19,20 @@ void patch_sockets() noexcept { g_patched.fetch_or(detail::kSockets); }
 void patch_time() noexcept { g_patched.fetch_or(detail::kTime); }
 void patch_dns() noexcept { g_patched.fetch_or(detail::kDns); }
 void patch_files() noexcept { g_patched.fetch_or(detail::kFiles); }
-void patch_threads() noexcept { g_patched.fetch_or(detail::kThreads); }
+void patch_threads() noexcept {
+#if GROVE_THREADS_AREA_AVAILABLE
+  g_patched.fetch_or(detail::kThreads);
+#else
+  // Not in a sanitizer build (thread_hook.hpp): say so once, on stderr, since the
+  // program asked for something it does not get.
+  static std::atomic<bool> told{false};
+  if (!told.exchange(true)) {
+    static const char msg[] =
+        "grove: monkey's threads area is not available in an ASan / TSan build; pthreads stay OS threads\n";
+    [[maybe_unused]] const ssize_t n = ::write(2, msg, sizeof msg - 1);
+  }
+#endif
+}
 void unpatch_all() noexcept { g_patched.store(0); }
 bool is_patched() noexcept { return g_patched.load() != 0; }
 bool sockets_patched() noexcept { return g_patched.load() & detail::kSockets; }
@@ -40,7 +57,9 @@ __attribute__((constructor(102))) void patch_from_environment() {
   }
   if (std::strcmp(v, "all") == 0) {
     patch_all();
-    patch_threads();
+#if GROVE_THREADS_AREA_AVAILABLE
+    patch_threads();  // (in a sanitizer build "all" means patch_all(), silently)
+#endif
     return;
   }
   if (std::strstr(v, "sockets")) patch_sockets();

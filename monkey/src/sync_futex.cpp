@@ -31,7 +31,7 @@
 using namespace grove::monkey::detail;
 using grove::detail::Hub;
 
-#define GROVE_HOOK extern "C" __attribute__((visibility("default")))
+#include "thread_hook.hpp"  // GROVE_HOOK: exported except under ASan / TSan
 
 namespace {
 

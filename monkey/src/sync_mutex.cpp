@@ -42,7 +42,7 @@ using namespace grove::monkey::detail;
 using grove::detail::GreenThreadState;
 using grove::detail::Hub;
 
-#define GROVE_HOOK extern "C" __attribute__((visibility("default")))
+#include "thread_hook.hpp"  // GROVE_HOOK: exported except under ASan / TSan
 
 namespace grove::monkey::detail {
 

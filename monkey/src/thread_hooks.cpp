@@ -91,7 +91,7 @@
 using grove::detail::GreenThreadState;
 using grove::detail::Hub;
 
-#define GROVE_HOOK extern "C" __attribute__((visibility("default")))
+#include "thread_hook.hpp"  // GROVE_HOOK: exported except under ASan / TSan
 
 namespace grove::monkey::detail {
 
