@@ -37,6 +37,9 @@ struct FdWaiter {
 struct PollSide {
   FdWaiter* waiter = nullptr;
   bool edge = false;  // readiness was reported while nobody waited: the next wait returns at once
+  // A hang-up (end of stream, reset, error) was reported: no edge will come again, so
+  // every later wait returns at once (edge is set again each time one is taken).
+  bool hangup = false;
 };
 // An fd in the hub's epoll set, edge-triggered, for both directions; owned by what
 // owns the fd (a socket), which takes it out (poll_remove) before closing the fd.
@@ -201,6 +204,7 @@ class GROVE_API Hub {
   // Readiness reported for one side of a polled fd (on_poll); `hangup`: the report
   // includes the peer's close or an error. See "Socket readiness" in hub.cpp.
   void poll_ready(PollSide& side, bool hangup) noexcept {
+    if (hangup) [[unlikely]] side.hangup = true;
     FdWaiter* w = side.waiter;
     if (w && !w->nap) [[likely]] {
       w->ready = true;

@@ -44,6 +44,7 @@ void IoChannel::init(int fd, int events, bool keep) noexcept {
   if (Hub* hub = Hub::current()) randomize_priority(hub->schedule_rng(), reinterpret_cast<ev_watcher*>(&io));
   waiter = nullptr;
   edge = false;
+  hangup = false;
   polled = nullptr;
   keep_started = keep;
   what = events == EV_READ ? "read" : "write";
@@ -65,7 +66,7 @@ std::error_code IoChannel::wait(Hub& hub, double timeout, const char* op, const 
   if (timeout == 0) return std::make_error_code(std::errc::resource_unavailable_try_again);
   if (use_poll(hub)) {
     if (edge) {  // reported ready since the last wait: the caller's retry finds out
-      edge = false;
+      edge = hangup;  // after a hang-up, every wait (see PollSide)
       return {};
     }
   } else if (!ev_is_active(&io)) {

@@ -134,7 +134,7 @@ inline int IoChannel::wait_untimed(Hub& hub, const char* op, const char* op_desc
   if (hub.on_hub() || waiter) [[unlikely]] check_may_wait(hub, op);
   if (use_poll(hub)) [[likely]] {
     if (edge) {  // reported ready since the last wait: the caller's retry finds out
-      edge = false;
+      edge = hangup;  // after a hang-up, every wait (see PollSide)
       return 0;
     }
   } else if (!ev_is_active(&io)) {
