@@ -228,7 +228,7 @@
 
 namespace grove::detail {
 
-thread_local Hub* Hub::tls_hub_ = nullptr;
+constinit thread_local Hub* Hub::tls_hub_ = nullptr;
 
 struct ContextEntry {
   [[noreturn]] static void run(boost::context::detail::transfer_t t) noexcept;
