@@ -50,9 +50,11 @@ asan_build() {
 
 asan_tests() {
   # LeakSanitizer stays on; a report fails the test (halt_on_error / -fno-sanitize-recover).
+  # Not the schedule-seed runs (suite stress: the same tests run here once already).
   ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite bench-smoke --no-suite slow
+    meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite bench-smoke --no-suite slow \
+      --no-suite stress
 }
 
 tsan_build() {
