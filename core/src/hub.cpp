@@ -901,9 +901,14 @@ void Hub::on_poll(struct ev_loop*, ev_io* w, int) noexcept {
       auto* p = static_cast<PolledFd*>(evs[i].data.ptr);
       const std::uint32_t e = evs[i].events;
       // As libev's epoll backend: an error or hang-up wakes both directions.
-      const bool hangup = e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hub->poll_ready(*p->rd, hangup);
-      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) hub->poll_ready(*p->wr, hangup);
+      // A hang-up is sticky (PollSide::hangup): for reading, the peer's shutdown of its
+      // writing too; for writing only a full hang-up or an error, since a peer that
+      // stopped writing may still read, and a writer parked on its full buffer must
+      // wait for room, not spin.
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        hub->poll_ready(*p->rd, e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+      }
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) hub->poll_ready(*p->wr, e & (EPOLLHUP | EPOLLERR));
     }
     if (n < kPollBatch) return;  // drained (or EINTR: libev reports the set again)
   }

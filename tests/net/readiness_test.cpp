@@ -2,6 +2,7 @@
 // (core/src/hub.cpp, "Socket readiness"). An edge comes only when something arrives,
 // so these check the cases where a wrong rule would lose a wake-up and hang: each
 // socket has a timeout, so a lost wake-up fails as timed_out instead of hanging.
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -176,4 +177,33 @@ GROVE_TEST("a socket whose fd lives on in a dup is out of the epoll set once clo
   CHECK(d.recv_exactly(buf, 2) == 2);
   ::close(keep);
   CHECK(!ec);
+}
+
+GROVE_TEST("a writer whose peer stopped writing waits for room instead of spinning") {
+  // The peer's shutdown of its writing is a hang-up for reading only: the peer may
+  // still read, so a writer parked on its full buffer must wait for room.
+  auto [a, b] = Socket::pair();
+  auto r = grove::spawn([&a = a] {
+    char c;
+    CHECK(a.recv_into(&c, 1) == 0);
+  });
+  grove::yield();  // parked in a's read: a is in the epoll set, and writable
+  b.shutdown(grove::net::ShutdownHow::kWrite);
+  r.join();  // woken by the end of b's stream, in a report that also said writable
+  a.settimeout(100ms);
+  const std::string big(8 << 20, 'x');
+  const auto cpu = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  };
+  const double cpu0 = cpu();
+  std::error_code ec;
+  const std::size_t n = a.sendall(big.data(), big.size(), ec);
+  const double used = cpu() - cpu0;
+  MESSAGE("cpu " << used << " s over the 100 ms timeout");
+  CHECK(ec == std::errc::timed_out);  // b never reads: the buffer stays full
+  CHECK(n < big.size());
+  // Parked, the 100 ms cost next to no CPU; a wait that returns at once spins on send.
+  CHECK(used < 0.03);
 }
