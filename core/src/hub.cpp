@@ -98,9 +98,12 @@
 //   about 30 here (bench/README.md). Edge-triggered means an event comes only when
 //   something arrives, so the rules are: park only after EAGAIN or a short read or
 //   write (which drained the buffer); an event for a side whose green thread was
-//   woken but has not run yet is recorded too; and a hang-up or error that comes
-//   with data is recorded even as its waiter wakes, since the short read that takes
-//   the data leaves the end of stream behind with no edge to come. A wait that is only
+//   woken but has not run yet is recorded too; and a hang-up is sticky (every later
+//   wait on the side returns at once), since the short read that takes the data
+//   before it leaves the end of stream behind with no edge to come. For reading a
+//   hang-up is the peer's shutdown of its writing, a full hang-up or an error; for
+//   writing only the last two (a peer that stopped writing may still read, and a
+//   writer on a full buffer must wait for room, not spin). A wait that is only
 //   a nap (IoChannel::sleep) is not ended by readiness. After fork() the child makes a
 //   set of its own and registers every socket again (poll_after_fork): the inherited
 //   set is the parent's. Pipes, wait_readable/wait_writable on any fd and monkey's
