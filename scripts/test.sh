@@ -2,7 +2,8 @@
 # Everything CI runs: the release build and its whole test suite (benchmark smoke runs
 # included), then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then the tests that use more than one OS thread under ThreadSanitizer (suite 'tsan',
-# tests/tsan/meson.build), then the install/consumer checks. Prints how long each stage
+# tests/tsan/meson.build), then a short run of each libFuzzer target (scripts/fuzz.sh
+# smoke, build-fuzz/ with clang), then the install/consumer checks. Prints how long each stage
 # took and ends with an "N passed, N failed" line. Exits non-zero if anything failed.
 # Needs the packages of `scripts/setup.sh --test`; README.md says how long it takes and
 # what it needs.
