@@ -1,5 +1,5 @@
 // A program that uses an installed grove the way an application does: green threads,
-// a timeout, and a loopback echo through a StreamServer. Built by tests/consumers/run.sh
+// a timeout, a loopback echo through a StreamServer and a TLS context. Built by tests/consumers/run.sh
 // with pkg-config, as a meson subproject and from CMake. Prints one line and exits 0.
 #include <chrono>
 #include <cstdio>
@@ -32,6 +32,11 @@ int main() {
   if (client.recv_exactly(buf, sizeof buf) != 4 || std::string(buf, 4) != "ping") return 3;
   client.close();
   server.stop();
+
+  // A TLS client context with the system's CAs: links OpenSSL (a static libgrove's
+  // users must get libssl and libcrypto from pkg-config or CMake).
+  grove::net::TlsContext tls = grove::net::TlsContext::client();
+  (void)tls;
 
   std::printf("grove %s consumer ok (%d.%d.%d)\n", GROVE_VERSION, GROVE_VERSION_MAJOR,
               GROVE_VERSION_MINOR, GROVE_VERSION_PATCH);

@@ -49,7 +49,7 @@ cxxflags=(-std=c++20 -O1 -Wall -Wextra -Werror)
 
 begin install "meson setup + install into $prefix (shared and static)"
 timeout 900 meson setup "$work/build" "$src" --prefix="$prefix" --buildtype=release \
-  -Ddefault_library=both -Dtests=false -Dbenchmarks=false >>"$step_log" 2>&1
+  -Ddefault_library=both -Dtests=false -Dbenchmarks=false -Dsamples=false >>"$step_log" 2>&1
 timeout 900 meson install -C "$work/build" >>"$step_log" 2>&1
 version=$(meson introspect "$work/build" --projectinfo |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
