@@ -138,7 +138,7 @@ void apply_short(Options& o) {
   o.cycles = 20000;
   o.messages = 400000;
   o.max_seconds = 4;
-  o.kv_requests = 300000;
+  o.kv_requests = 3000000;  // at least a few samples after the warm-up on an idle machine (850k/s)
   o.burst_threads = 30000;
   o.warmup_seconds = 0.5;
   o.sample_ms = 100;
