@@ -30,6 +30,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "endpoint.hpp"
+#include "prefork_heartbeat.hpp"
 #include "prefork_signal_pipe.hpp"
 #include "prefork_worker.hpp"
 
@@ -80,6 +81,7 @@ struct PreforkSupervisor::Impl {
     bool asked_to_stop = false;   // sent SIGTERM: it is leaving, nothing replaces it
     bool killed = false;          // sent SIGKILL
     Clock::time_point kill_at;    // when it gets SIGKILL, once asked to stop
+    int beat = -1;                // its heartbeat cell, -1: none (heartbeat_timeout 0)
   };
   // A place for one serving worker.
   struct Slot {
@@ -96,6 +98,7 @@ struct PreforkSupervisor::Impl {
   std::size_t partial_len = 0;
 
   const detail::SupervisorSignalPipe* signals = nullptr;  // during run()
+  std::unique_ptr<detail::HeartbeatTable> beats;          // during run(), with heartbeat_timeout
 
   void check_options() const;
   void make_pipe();
@@ -110,6 +113,8 @@ struct PreforkSupervisor::Impl {
   void begin_stop();
   void roll();
   void kill_overdue(Clock::time_point now);
+  void kill_silent(Clock::time_point now);
+  Clock::time_point beat_deadline(const Process& p) const noexcept;
   Clock::time_point next_deadline(Clock::time_point now) const;
   void kill_all_now() noexcept;
   Duration backoff(unsigned quick_deaths) const noexcept;
@@ -122,9 +127,10 @@ void PreforkSupervisor::Impl::check_options() const {
     throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::workers = " + std::to_string(opts.workers) +
                      " is more than " + std::to_string(kMaxWorkers) + " worker processes");
   }
-  if (opts.stop_timeout < Duration::zero() || opts.restart_backoff_max < Duration::zero()) {
-    throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::stop_timeout and restart_backoff_max must not "
-                     "be negative");
+  if (opts.stop_timeout < Duration::zero() || opts.restart_backoff_max < Duration::zero() ||
+      opts.heartbeat_timeout < Duration::zero()) {
+    throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::stop_timeout, restart_backoff_max and "
+                     "heartbeat_timeout must not be negative");
   }
   std::error_code ec;
   const int accepting = listener.get_option(SOL_SOCKET, SO_ACCEPTCONN, ec);
@@ -220,6 +226,7 @@ void PreforkSupervisor::run() {
       im.kill_all_now();  // none left unless run() is unwinding
       im.close_listener();
       im.signals = nullptr;
+      im.beats.reset();
     }
   } finish{im};
 
@@ -229,6 +236,10 @@ void PreforkSupervisor::run() {
     n = cpus > 0 ? static_cast<std::size_t>(cpus) : 1;
   }
   im.slots.assign(n, Impl::Slot{true, Clock::now(), 0});
+  // A cell per live worker: a slot has two in a rolling restart, and one being
+  // stopped may still live beside a replacement of its own; 3 per slot is plenty
+  // (a worker forked when none is free goes unwatched, see fork_worker).
+  if (im.opts.heartbeat_timeout > Duration::zero()) im.beats = std::make_unique<detail::HeartbeatTable>(3 * n + 2);
   grove::logger().info("{}: {} workers serving {}", im.opts.name, n, im.address.to_string());
   im.supervise();
   grove::logger().info("{}: every worker has exited", im.opts.name);
@@ -254,6 +265,7 @@ void PreforkSupervisor::Impl::supervise() {
       roll();
     }
     kill_overdue(now);
+    if (!stopping) kill_silent(Clock::now());
     const Clock::time_point next = next_deadline(Clock::now());
     const Duration wait = std::max(Duration::zero(), std::chrono::duration_cast<Duration>(next - Clock::now()));
     std::error_code ec;
@@ -322,6 +334,7 @@ void PreforkSupervisor::Impl::reap() {
       // ECHILD: reaped by someone else (a waitpid(-1) elsewhere in the process).
       const Process p = procs[i];
       procs.erase(procs.begin() + static_cast<std::ptrdiff_t>(i));
+      if (beats) beats->give_back(p.beat);
       on_exit(p, r < 0 ? 0 : status);
     } else {
       ++i;
@@ -375,6 +388,7 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
   Slot& s = slots[slot];
   const pid_t parent = ::getpid();
   std::fflush(nullptr);  // or the child would write this process's buffered output again
+  const int beat = beats ? beats->take() : -1;  // stamped now: silence counts from the fork
   pid_t pid;
   {
     const detail::SupervisorSignalsBlocked blocked;
@@ -389,11 +403,18 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
       start.previous_hup = &signals->previous(SIGHUP);
       start.mask = &blocked.previous_mask();
       start.name = &opts.name;
+      if (beats) {
+        start.heartbeat = beats->cell(beat);
+        // A quarter of the timeout: a healthy worker's cell is never older than that
+        // plus one loop turn.
+        start.heartbeat_interval = std::max<Duration>(opts.heartbeat_timeout / 4, std::chrono::milliseconds(1));
+      }
       detail::run_worker_process(start, listener, worker);
     }
   }
   if (pid < 0) {
     const int e = errno;
+    if (beats) beats->give_back(beat);
     const Duration delay = backoff(++s.quick_deaths);
     grove::logger().error("{}: cannot fork worker {}: {}; retrying in {:.0f} ms", opts.name, slot, std::strerror(e),
                           ms(delay));
@@ -407,6 +428,7 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
   p.slot = slot;
   p.generation = generation;
   p.started = Clock::now();
+  p.beat = beat;
   procs.push_back(p);
   grove::logger().info("{}: worker {} started (pid {})", opts.name, slot, pid);
   return true;
@@ -481,6 +503,29 @@ void PreforkSupervisor::Impl::kill_overdue(Clock::time_point now) {
   }
 }
 
+// When a serving worker's silence reaches heartbeat_timeout (max: not watched).
+Clock::time_point PreforkSupervisor::Impl::beat_deadline(const Process& p) const noexcept {
+  if (!beats || p.beat < 0 || p.asked_to_stop || p.killed) return Clock::time_point::max();
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(beats->last_beat(p.beat)))) +
+         std::chrono::duration_cast<Clock::duration>(opts.heartbeat_timeout);
+}
+
+// A worker whose hub has not turned for heartbeat_timeout (its heartbeat cell is that
+// old) serves nobody while its process lives: SIGKILL; reap() then replaces it as any
+// worker that died. One being stopped is left to kill_overdue (stop_timeout).
+void PreforkSupervisor::Impl::kill_silent(Clock::time_point now) {
+  if (!beats) return;
+  for (Process& p : procs) {
+    if (beat_deadline(p) > now) continue;
+    const Duration silent = std::chrono::nanoseconds(detail::heartbeat_now() - beats->last_beat(p.beat));
+    grove::logger().error("{}: worker {} (pid {}) has been silent for {:.0f} ms (heartbeat_timeout {:.0f} ms: its hub "
+                          "has not run its loop, a green thread does not yield or blocks its OS thread): SIGKILL",
+                          opts.name, p.slot, p.pid, ms(silent), ms(opts.heartbeat_timeout));
+    ::kill(p.pid, SIGKILL);
+    p.killed = true;
+  }
+}
+
 Clock::time_point PreforkSupervisor::Impl::next_deadline(Clock::time_point now) const {
   Clock::time_point next = now + kMaxPark;
   if (!stopping) {
@@ -488,6 +533,7 @@ Clock::time_point PreforkSupervisor::Impl::next_deadline(Clock::time_point now) 
       if (s.start_due) next = std::min(next, s.start_at);
     }
     next = std::min(next, roll_wake_at);
+    for (const Process& p : procs) next = std::min(next, beat_deadline(p));
   }
   for (const Process& p : procs) {
     if (p.asked_to_stop && !p.killed) next = std::min(next, p.kill_at);

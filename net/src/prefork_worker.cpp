@@ -80,6 +80,7 @@ void run_worker_process(const WorkerStart& start, Socket& listener, const Prefor
   }
   // A stop sent since the fork was held back by the mask: it arrives here.
   ::pthread_sigmask(SIG_SETMASK, start.mask, nullptr);
+  start_heartbeat(start.heartbeat, start.heartbeat_interval);
 
   int code = 0;
   try {

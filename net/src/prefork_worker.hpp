@@ -9,6 +9,8 @@
 
 #include <grove/net/prefork.hpp>
 
+#include "prefork_heartbeat.hpp"
+
 namespace grove::net::detail {
 
 // What a new worker process needs from its supervisor.
@@ -21,6 +23,8 @@ struct WorkerStart {
   const struct sigaction* previous_hup = nullptr;   // SIGHUP before run()
   const sigset_t* mask = nullptr;       // the signal mask before the fork blocked signals
   const std::string* name = nullptr;    // PreforkOptions::name
+  HeartbeatCell* heartbeat = nullptr;   // this worker's cell, nullptr: not watched
+  Duration heartbeat_interval{};
 };
 
 // In the child, right after fork() returned 0 (the supervisor signals still blocked):

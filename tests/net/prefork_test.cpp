@@ -582,6 +582,7 @@ GROVE_TEST("prefork: misuse is a UsageError, before any fork; run() restores the
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.workers = 100000}), grove::UsageError);
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), nullptr, {}), grove::UsageError);
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.stop_timeout = -1s}), grove::UsageError);
+  CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.heartbeat_timeout = -1s}), grove::UsageError);
   {
     Socket not_listening = Socket::tcp();
     not_listening.bind(Address::parse("127.0.0.1:0"));
@@ -627,4 +628,114 @@ GROVE_TEST("prefork: the endpoint constructor binds; a Unix socket file it made 
   CHECK_THROWS_AS(PreforkSupervisor("unix:" + path, nullptr, {}), grove::UsageError);
   CHECK(::access(path.c_str(), F_OK) != 0);
   ::unlink(path.c_str());
+}
+
+namespace {
+
+// A worker whose handler answers "?" with its pid, and "b" with its pid and then blocks
+// its OS thread (::sleep, the hub stops: a stuck worker) for up to 20 s.
+PreforkSupervisor::Worker blocking_server() {
+  return [](PreforkWorker& w) {
+    StreamServer server(std::move(w.listener()), [](Socket& s, const Address&) {
+      char buf[16];
+      std::size_t n;
+      while ((n = s.recv_into(buf, sizeof buf)) > 0) {
+        s.sendall(std::to_string(::getpid()) + "\n");
+        if (buf[0] == 'b') ::sleep(20);
+      }
+    });
+    server.start();
+    w.wait_for_stop();
+    server.stop(5s);
+  };
+}
+
+// Sends "b"; returns the pid that answered (it is stuck from then on), or -1.
+int block_one(const Address& addr) {
+  Socket c = Socket::tcp();
+  c.settimeout(3s);
+  std::error_code ec;
+  c.connect(addr, 3s, ec);
+  if (ec) return -1;
+  c.sendall("b", 1, ec);
+  if (ec) return -1;
+  std::string got;
+  char buf[32];
+  while (got.find('\n') == std::string::npos && got.size() < 32) {
+    const std::size_t n = c.recv_into(buf, sizeof buf, ec);
+    if (ec || n == 0) return -1;
+    got.append(buf, n);
+  }
+  return std::stoi(got);
+}
+
+}  // namespace
+
+GROVE_TEST("prefork: a worker whose hub is stuck is SIGKILLed after heartbeat_timeout and replaced") {
+  const Supervised sup = start_supervisor(blocking_server(), {.workers = 2, .stop_timeout = 2s,
+                                                              .heartbeat_timeout = 1s});
+  const std::vector<pid_t> before = wait_workers(sup.pid, 2);
+  REQUIRE(before.size() == 2);
+  REQUIRE(ask(sup.address) > 0);
+  const pid_t victim = block_one(sup.address);
+  const auto t0 = Clock::now();
+  REQUIRE(std::count(before.begin(), before.end(), victim) == 1);
+  const pid_t other = before[0] == victim ? before[1] : before[0];
+
+  // Meanwhile the other worker serves every connection (the stuck one accepts none).
+  int failures = 0, served_by_other = 0;
+  double gone_after = -1;
+  while (net_test::elapsed_s(t0) < 6.0) {
+    const int pid = ask(sup.address, 2s);
+    if (pid == other) ++served_by_other;
+    else if (pid < 0 || pid == victim) ++failures;
+    if (process_gone(victim)) {
+      gone_after = net_test::elapsed_s(t0);
+      break;
+    }
+    grove::sleep(20ms);
+  }
+  CHECK(failures == 0);
+  CHECK(served_by_other > 5);
+  // Its last beat was at most timeout / 4 before it blocked: killed between 0.75 s and
+  // 1 s after, plus the supervisor's and the reaper's delays.
+  CHECK(gone_after >= 0.7);
+  CHECK(gone_after < 2.5);
+  const std::vector<pid_t> after = wait_workers(sup.pid, 2, {victim});
+  REQUIRE(after.size() == 2);
+  CHECK(std::count(after.begin(), after.end(), other) == 1);
+  const pid_t fresh = after[0] == other ? after[1] : after[0];
+  bool fresh_served = false;
+  for (int i = 0; i < 300 && !fresh_served; ++i) fresh_served = ask(sup.address) == fresh;
+  CHECK(fresh_served);
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+}
+
+GROVE_TEST("prefork: idle workers, and requests that park longer than heartbeat_timeout, are never killed") {
+  // Every request parks 800 ms (grove::sleep: the hub runs meanwhile), longer than
+  // the 500 ms timeout; between requests the workers are idle in epoll_wait.
+  const Supervised sup = start_supervisor(pid_server(800ms), {.workers = 2, .stop_timeout = 2s,
+                                                              .heartbeat_timeout = 500ms});
+  const std::vector<pid_t> workers = wait_workers(sup.pid, 2);
+  REQUIRE(workers.size() == 2);
+  const auto t0 = Clock::now();
+  int failures = 0, answers = 0;
+  std::vector<grove::GreenThreadHandle> clients;
+  for (int c = 0; c < 2; ++c) {
+    clients.push_back(grove::spawn([&] {
+      for (int i = 0; i < 2; ++i) {
+        const int pid = ask(sup.address, 5s);
+        if (std::count(workers.begin(), workers.end(), pid) == 1) ++answers;
+        else ++failures;
+      }
+    }));
+  }
+  for (auto& c : clients) c.join();
+  grove::sleep(std::chrono::milliseconds(3000) - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
+  CHECK(failures == 0);
+  CHECK(answers == 4);
+  CHECK(children_of(sup.pid) == workers);  // 3 s (6 timeouts): the same two processes
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
 }

@@ -91,6 +91,13 @@ struct PreforkOptions {
   // The longest back-off before a worker that keeps dying at start (within 1 s) is
   // started again; the first is 100 ms, doubling. Not negative.
   Duration restart_backoff_max = std::chrono::seconds(10);
+  // gunicorn's --timeout: a worker whose hub has not run its loop for this long (a
+  // green thread that never yields: a CPU loop, or a blocking call on the OS thread)
+  // serves nobody while its process lives; it is SIGKILLed (logged, with how long it
+  // was silent) and replaced. Each worker's hub stamps a heartbeat in memory shared
+  // with the parent every heartbeat_timeout / 4, from a timer; an idle worker beats
+  // too. Zero: off. Not negative.
+  Duration heartbeat_timeout = std::chrono::seconds(30);
   // listen(2) backlog, when the supervisor binds the listener itself (endpoint).
   int backlog = 128;
   // Prefix of log lines.
