@@ -63,7 +63,8 @@ std::string describe_status(int status) {
 }  // namespace
 
 struct PreforkSupervisor::Impl {
-  Socket listener;
+  Socket listener;                  // slot 0's with reuse_port
+  std::vector<Socket> slot_listeners;  // reuse_port: slots 1 to n - 1 (run() binds them)
   Address address;
   std::string unlink_path;  // a Unix socket file the endpoint constructor made
   Worker worker;
@@ -119,6 +120,10 @@ struct PreforkSupervisor::Impl {
   void kill_all_now() noexcept;
   Duration backoff(unsigned quick_deaths) const noexcept;
   void close_listener() noexcept;
+  void bind_slot_listeners(std::size_t n);
+  Socket& listener_of(std::size_t slot) noexcept {
+    return slot == 0 || slot_listeners.empty() ? listener : slot_listeners[slot - 1];
+  }
 };
 
 void PreforkSupervisor::Impl::check_options() const {
@@ -137,6 +142,16 @@ void PreforkSupervisor::Impl::check_options() const {
   if (ec || !accepting || listener.type() != SocketType::kStream) {
     throw UsageError("grove::net::PreforkSupervisor: the listener is not a listening stream socket (bind and "
                      "listen() it first)");
+  }
+  if (opts.reuse_port) {
+    if (listener.family() == Family::kUnix) {
+      throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::reuse_port on a Unix socket (SO_REUSEPORT "
+                       "is for TCP: leave it off, the workers then share the one listener)");
+    }
+    if (!listener.get_option(SOL_SOCKET, SO_REUSEPORT, ec) || ec) {
+      throw UsageError("grove::net::PreforkSupervisor: PreforkOptions::reuse_port needs a listener bound with "
+                       "SO_REUSEPORT (set_reuse_port(true) before bind)");
+    }
   }
 }
 
@@ -167,7 +182,10 @@ PreforkSupervisor::PreforkSupervisor(std::string_view endpoint, Worker worker, P
   const auto ep = detail::Endpoint::parse(endpoint, detail::Endpoint::Use::kListen);
   const Address want = ep.listen_address("grove::net::PreforkSupervisor");
   Socket s(want.family(), SocketType::kStream);
-  if (want.family() != Family::kUnix) s.set_reuse_address(true);
+  if (want.family() != Family::kUnix) {
+    s.set_reuse_address(true);
+    if (im.opts.reuse_port) s.set_reuse_port(true);  // before bind (check_options refuses Unix)
+  }
   s.bind(want);
   im.listener = std::move(s);
   im.address = im.listener.local_address();
@@ -236,6 +254,7 @@ void PreforkSupervisor::run() {
     n = cpus > 0 ? static_cast<std::size_t>(cpus) : 1;
   }
   im.slots.assign(n, Impl::Slot{true, Clock::now(), 0});
+  if (im.opts.reuse_port) im.bind_slot_listeners(n);
   // A cell per live worker: a slot has two in a rolling restart, and one being
   // stopped may still live beside a replacement of its own; 3 per slot is plenty
   // (a worker forked when none is free goes unwatched, see fork_worker).
@@ -403,13 +422,19 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
       start.previous_hup = &signals->previous(SIGHUP);
       start.mask = &blocked.previous_mask();
       start.name = &opts.name;
+      // With reuse_port the worker gets its slot's socket and none of the others.
+      if (!slot_listeners.empty()) {
+        for (std::size_t k = 0; k <= slot_listeners.size(); ++k) {
+          if (k != slot) listener_of(k).close();
+        }
+      }
       if (beats) {
         start.heartbeat = beats->cell(beat);
         // A quarter of the timeout: a healthy worker's cell is never older than that
         // plus one loop turn.
         start.heartbeat_interval = std::max<Duration>(opts.heartbeat_timeout / 4, std::chrono::milliseconds(1));
       }
-      detail::run_worker_process(start, listener, worker);
+      detail::run_worker_process(start, listener_of(slot), worker);
     }
   }
   if (pid < 0) {
@@ -557,8 +582,28 @@ void PreforkSupervisor::Impl::kill_all_now() noexcept {
   procs.clear();
 }
 
+// reuse_port: a listening socket per slot, all in one SO_REUSEPORT group with the
+// listener (slot 0's). The kernel spreads connections over the group by a hash of
+// their addresses, and only the slot's worker watches its socket: one wake-up per
+// connection. This process keeps every socket open, so a worker that dies leaves
+// the connections queued on its socket to its replacement instead of resetting them.
+void PreforkSupervisor::Impl::bind_slot_listeners(std::size_t n) {
+  slot_listeners.clear();
+  slot_listeners.reserve(n - 1);
+  for (std::size_t k = 1; k < n; ++k) {
+    Socket s(address.family(), SocketType::kStream);
+    s.set_reuse_address(true);
+    s.set_reuse_port(true);
+    s.bind(address);
+    s.listen(opts.backlog);
+    slot_listeners.push_back(std::move(s));
+  }
+}
+
 void PreforkSupervisor::Impl::close_listener() noexcept {
   listener.close();
+  for (Socket& s : slot_listeners) s.close();
+  slot_listeners.clear();
   if (!unlink_path.empty()) {
     ::unlink(unlink_path.c_str());
     unlink_path.clear();

@@ -583,6 +583,11 @@ GROVE_TEST("prefork: misuse is a UsageError, before any fork; run() restores the
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), nullptr, {}), grove::UsageError);
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.stop_timeout = -1s}), grove::UsageError);
   CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.heartbeat_timeout = -1s}), grove::UsageError);
+  // reuse_port: a listener without SO_REUSEPORT, or a Unix one.
+  CHECK_THROWS_AS(PreforkSupervisor(net_test::listener(), noop, {.reuse_port = true}), grove::UsageError);
+  CHECK_THROWS_AS(PreforkSupervisor("unix:/tmp/grove-prefork-reuse-" + std::to_string(::getpid()), noop,
+                                    {.reuse_port = true}),
+                  grove::UsageError);
   {
     Socket not_listening = Socket::tcp();
     not_listening.bind(Address::parse("127.0.0.1:0"));
@@ -736,6 +741,77 @@ GROVE_TEST("prefork: idle workers, and requests that park longer than heartbeat_
   CHECK(failures == 0);
   CHECK(answers == 4);
   CHECK(children_of(sup.pid) == workers);  // 3 s (6 timeouts): the same two processes
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+}
+
+namespace {
+
+// Forks a supervisor of `workers` on a new 127.0.0.1 listener that has SO_REUSEPORT.
+Supervised start_reuseport_supervisor(PreforkSupervisor::Worker worker, PreforkOptions opts) {
+  Socket l = Socket::tcp();
+  l.set_reuse_port(true);
+  l.bind(Address::parse("127.0.0.1:0"));
+  l.listen(256);
+  Supervised s;
+  s.address = l.local_address();
+  std::fflush(nullptr);
+  s.pid = ::fork();
+  REQUIRE(s.pid >= 0);
+  if (s.pid == 0) supervisor_process(std::move(l), std::move(worker), std::move(opts), {});
+  return s;
+}
+
+// `n` clients at once, each asking once; the pids that answered (-1: failed).
+std::vector<int> burst(const Address& addr, int n, std::chrono::milliseconds timeout) {
+  std::vector<int> got(static_cast<std::size_t>(n), 0);
+  std::vector<grove::GreenThreadHandle> clients;
+  for (int c = 0; c < n; ++c) {
+    clients.push_back(grove::spawn([&, c] { got[static_cast<std::size_t>(c)] = ask(addr, timeout); }));
+  }
+  for (auto& c : clients) c.join();
+  return got;
+}
+
+}  // namespace
+
+GROVE_TEST("prefork: reuse_port gives each worker a socket of its own; a burst is served by all, none lost") {
+  const Supervised sup = start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 2s, .reuse_port = true});
+  const std::vector<pid_t> workers = wait_workers(sup.pid, 2);
+  REQUIRE(workers.size() == 2);
+  const std::vector<int> got = burst(sup.address, 200, 5s);
+  std::set<int> served_by;
+  int failures = 0;
+  for (int pid : got) {
+    if (std::count(workers.begin(), workers.end(), pid) == 1) served_by.insert(pid);
+    else ++failures;
+  }
+  CHECK(failures == 0);
+  CHECK(served_by.size() == 2);  // 200 connections from distinct ports: both sockets get some
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+}
+
+GROVE_TEST("prefork: with reuse_port, connections queued on a stuck worker's socket are served by its replacement") {
+  const Supervised sup = start_reuseport_supervisor(
+      blocking_server(), {.workers = 2, .stop_timeout = 2s, .heartbeat_timeout = 1s, .reuse_port = true});
+  const std::vector<pid_t> before = wait_workers(sup.pid, 2);
+  REQUIRE(before.size() == 2);
+  const pid_t victim = block_one(sup.address);
+  REQUIRE(std::count(before.begin(), before.end(), victim) == 1);
+  // About half of these land on the stuck worker's socket and wait there; its
+  // replacement (after the 1 s heartbeat timeout) takes them over.
+  const std::vector<int> got = burst(sup.address, 40, 8s);
+  int failures = 0, by_victim = 0, by_new = 0;
+  for (int pid : got) {
+    if (pid < 0) ++failures;
+    else if (pid == victim) ++by_victim;
+    else if (std::count(before.begin(), before.end(), pid) == 0) ++by_new;
+  }
+  CHECK(failures == 0);
+  CHECK(by_victim == 0);
+  CHECK(by_new > 0);  // 40 connections: some hashed to the stuck worker's socket
+  CHECK(process_gone(victim));
   ::kill(sup.pid, SIGTERM);
   CHECK(wait_exit(sup.pid) == 0);
 }

@@ -98,8 +98,23 @@ struct PreforkOptions {
   // with the parent every heartbeat_timeout / 4, from a timer; an idle worker beats
   // too. Zero: off. Not negative.
   Duration heartbeat_timeout = std::chrono::seconds(30);
-  // listen(2) backlog, when the supervisor binds the listener itself (endpoint).
+  // listen(2) backlog, when the supervisor binds the listener itself (endpoint), and
+  // of each slot's socket with reuse_port.
   int backlog = 128;
+  // A listening socket per worker slot instead of one shared by all (nginx's
+  // `listen ... reuseport`): run() binds workers - 1 more sockets to the listener's
+  // address with SO_REUSEPORT, the kernel spreads connections over them by a hash of
+  // the addresses, and each worker watches only its slot's socket. One worker wakes per
+  // connection; with one shared listener every idle worker wakes and all but one find
+  // nothing to accept (the thundering herd; bench/README.md has the figures). The cost:
+  // the hash ignores load, so a busy or stuck worker keeps getting its share; those
+  // connections wait in its socket (the parent keeps every socket open) until it
+  // accepts them or its replacement does (after a crash, a heartbeat_timeout, or the
+  // restart back-off of a crash loop), where a shared listener would have let another
+  // worker take them. None is reset by a worker's death. IP only: a Unix listener is a
+  // UsageError; a listener passed in must have SO_REUSEPORT set before its bind (the
+  // endpoint constructor sets it), or UsageError.
+  bool reuse_port = false;
   // Prefix of log lines.
   std::string name = "prefork";
 };
