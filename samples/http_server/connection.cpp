@@ -230,8 +230,11 @@ void Connection::serve() {
         continue;
       }
       if (!respond()) {
-        // The response said "Connection: close".
-        if (flush()) linger_close();
+        // The response said "Connection: close". When the client asked for it and
+        // nothing it sent is left unread, it sends no more (RFC 9112, 9.6): close
+        // without lingering, as nginx does (close_notify, then close; no shutdown(2)
+        // and no wait for the client's end of file).
+        if (flush() && (keep_alive_ || parser_.upgrade || rpos_ != rlen_)) linger_close();
         return;
       }
       continue;
