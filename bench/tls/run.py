@@ -150,9 +150,10 @@ class Server:
 def start(name, a, pki):
     port = free_port()
     exe = lambda *p: os.path.join(a.build, *p)
-    if name == "grove":
-        return Server([exe("samples", "http_server"), "--port", str(port), "--tls-cert", pki.cert, "--tls-key",
-                       pki.key], port, pki.env)
+    if name in ("grove", "grove_alt"):
+        http_server = a.grove_alt if name == "grove_alt" else exe("samples", "http_server")
+        return Server([http_server, "--port", str(port), "--tls-cert", pki.cert, "--tls-key", pki.key], port,
+                      pki.env)
     if name == "nginx":
         tmp = tempfile.mkdtemp(prefix="grove-nginx-tls-")
         conf = open(os.path.join(HERE, "nginx_tls.conf.in")).read()
@@ -307,6 +308,8 @@ def main():
     ap.add_argument("--parts", default="keepalive,handshake,echo,idle,client")
     ap.add_argument("--json")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--grove-alt", help="another http_server binary (a copy from another tree) measured as "
+                    "grove_alt next to grove and nginx in the keepalive and handshake parts: an A/B comparison")
     a = ap.parse_args()
     a.warmup = 1
     if a.smoke:  # every part once, briefly; no perf
@@ -340,9 +343,10 @@ def main():
                     res.setdefault(name, []).append(run_wrk(s, a.seconds, pki.env))
                 finally:
                     s.stop()
-            interleaved(["grove", "nginx"], a.reps, keepalive)
+            hs = ["grove", "nginx"] + (["grove_alt"] if a.grove_alt else [])
+            interleaved(hs, a.reps, keepalive)
             runs["https_keepalive"] = res
-            for name in ("grove", "nginx"):
+            for name in hs:
                 summary[f"https_keepalive_{name}_rps"] = (med(r["rps"] for r in res[name]), "req/s")
                 summary[f"https_keepalive_{name}_cpu_ns_per_req"] = (med(r["cpu_ns_per_req"] for r in res[name]), "ns")
             summary["https_keepalive_rps_vs_nginx"] = (
@@ -366,16 +370,20 @@ def main():
                         res.setdefault(f"{name}_{kind}", []).append(r)
                 finally:
                     s.stop()
-            interleaved(["grove", "nginx"], a.reps, handshake)
+            hs = ["grove", "nginx"] + (["grove_alt"] if a.grove_alt else [])
+            interleaved(hs, a.reps, handshake)
             runs["https_handshake"] = res
             for kind in ("full", "resumed"):
-                for name in ("grove", "nginx"):
+                for name in hs:
                     rs = res[f"{name}_{kind}"]
                     summary[f"https_handshake_{kind}_{name}_per_sec"] = (med(r["handshakes_per_sec"] for r in rs), "/s")
                     summary[f"https_handshake_{kind}_{name}_cpu_ns"] = (med(r["server_cpu_ns_per_op"] for r in rs), "ns")
-                summary[f"https_handshake_{kind}_cpu_vs_nginx"] = (
-                    summary[f"https_handshake_{kind}_grove_cpu_ns"][0] / summary[f"https_handshake_{kind}_nginx_cpu_ns"][0],
-                    "x")
+                for name in hs:
+                    if name != "nginx":
+                        tag = "" if name == "grove" else name[len("grove"):]
+                        summary[f"https_handshake_{kind}{tag}_cpu_vs_nginx"] = (
+                            summary[f"https_handshake_{kind}_{name}_cpu_ns"][0] /
+                            summary[f"https_handshake_{kind}_nginx_cpu_ns"][0], "x")
 
         if "echo" in parts:
             res = {}
