@@ -20,7 +20,14 @@
 // of its hub keep running: it parks on a self-pipe fed by signal handlers):
 //   - A worker that ends (returns: status 0; throws: status 1, logged; dies of any
 //     signal, SIGKILL included) is replaced in its slot (same index()), and its end
-//     is logged. One that dies less than 1 s after it started is restarted after a
+//     is logged. So is one whose hub has stopped turning for heartbeat_timeout (a
+//     green thread that never yields, or blocks its OS thread): its process lives
+//     but serves nobody, so the parent SIGKILLs it (logged: which worker, how long
+//     it was silent) and replaces it. Each worker's hub stamps a heartbeat in memory
+//     shared with the parent (mmap'd before the first fork), from a timer every
+//     heartbeat_timeout / 4, idle or not; a green thread that parks (a long
+//     request waiting on I/O or grove::sleep) does not stop it.
+//     One that dies less than 1 s after it started is restarted after a
 //     back-off: 100 ms, doubling with each such death of that slot in a row, up to
 //     restart_backoff_max; from the second in a row the log line is an error ("crash
 //     loop"). One that lived longer is restarted at once.
@@ -36,6 +43,16 @@
 //     one goes on serving. The listener stays open throughout, so connections made
 //     meanwhile are accepted by one of the workers or wait in the listen backlog: none
 //     is refused.
+// The listener. By default every worker watches the one listening socket, so each
+// connection wakes every idle worker and all but one go back to sleep (the thundering
+// herd: about 0.8 more wake-ups per connection with 2 workers, bench/README.md). It is
+// not EPOLLEXCLUSIVE's to fix: a worker's listener sits in its hub's own epoll set,
+// nested in libev's, where the kernel wakes every exclusive waiter anyway.
+// PreforkOptions::reuse_port gives each worker slot a socket of its own in one
+// SO_REUSEPORT group instead (one wake-up per connection; see its comment for what it
+// costs). Either way connections made while a worker restarts wait in a listen queue
+// and are not refused.
+//
 // Every child is reaped (waitpid of its pid: children the process has of its own are
 // left alone); when run() returns, no worker is alive and the parent's listener is
 // closed (a Unix socket file bound by the endpoint constructor is removed). If the
