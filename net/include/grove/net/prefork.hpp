@@ -113,6 +113,8 @@ struct PreforkOptions {
   // serves nobody while its process lives; it is SIGKILLed (logged, with how long it
   // was silent) and replaced. Each worker's hub stamps a heartbeat in memory shared
   // with the parent every heartbeat_timeout / 4, from a timer; an idle worker beats
+  // too, and so does one whose green threads park (a slow request waiting on I/O).
+  // Silence counts from the fork: a start-up that blocks the hub longer is killed
   // too. Zero: off. Not negative.
   Duration heartbeat_timeout = std::chrono::seconds(30);
   // listen(2) backlog, when the supervisor binds the listener itself (endpoint), and
@@ -145,7 +147,9 @@ class GROVE_API PreforkWorker {
   // The worker's slot, 0 to workers - 1; a replacement (restart, rolling restart) gets
   // the slot of the worker it replaces.
   std::size_t index() const noexcept { return index_; }
-  // The listening socket, shared with the other workers; move it into a StreamServer.
+  // The listening socket, shared with the other workers (with reuse_port: this slot's
+  // own, shared only with a replacement in a rolling restart); move it into a
+  // StreamServer.
   Socket& listener() noexcept { return listener_; }
   // Parks the calling green thread (only it) until the parent asks this worker to stop
   // (SIGTERM or SIGINT to this process) or `timeout` passes (nullopt: no limit).
