@@ -20,7 +20,13 @@
 // pthread_cond_init zero; __wrefs keeps glibc's attribute bits (process-shared, and
 // the clock of pthread_cond_timedwait), set by the real pthread_cond_init. A
 // process-shared condition variable stays glibc's: its waiters may be in another
-// process. One used while the area was off must not be waited on across the switch.
+// process. So is one that still has glibc waiters (__wrefs counts them, in units of 8):
+// threads that started waiting before the area was patched (a thread pool's idle
+// workers, grove's own) sleep in glibc's futexes, where only glibc's signal reaches
+// them, so every call on it is glibc's until they have all left; then it becomes this
+// one. (A waiter that arrives just as the last of them leaves may wait here while
+// another, which saw them, waits in glibc's: a broadcast then reaches only the
+// latter. The window is that one moment of the switch.)
 //
 // Interrupts: a kill or grove::Timeout that lands while a green thread waits ends the
 // wait as a spurious wake-up (0: the mutex is held again; ETIMEDOUT from a timed wait
@@ -51,7 +57,12 @@ std::atomic<std::uint32_t>* seq_of(pthread_cond_t* c) noexcept { return word_at(
 std::atomic<std::uint32_t>* waiters_of(pthread_cond_t* c) noexcept { return word_at(c, 4); }
 std::uint32_t wrefs(pthread_cond_t* c) noexcept { return word_at(c, kWrefs)->load(std::memory_order_relaxed); }
 
-bool cond_is_real(pthread_cond_t* c) noexcept { return wrefs(c) & kSharedBit; }
+constexpr std::uint32_t kGlibcWaiterShift = 3;  // __wrefs: glibc's waiters, from bit 3
+
+bool cond_is_real(pthread_cond_t* c) noexcept {
+  const std::uint32_t w = wrefs(c);
+  return (w & kSharedBit) || (w >> kGlibcWaiterShift) != 0;
+}
 clockid_t cond_clock(pthread_cond_t* c) noexcept {
   return (wrefs(c) & kMonotonicBit) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
 }

@@ -87,8 +87,15 @@ extern SyncReal g_sync_real;
 void resolve_sync_real() noexcept;
 inline const SyncReal& sync_real() noexcept { return g_sync_real; }
 
-// True when the threads area is patched: one relaxed load (the hooks' off path).
-inline bool threads_on() noexcept { return g_patched.load(std::memory_order_relaxed) & kThreads; }
+// Set when the threads area is first patched and never cleared (patch.cpp): the locks
+// keep their own encoding in glibc's storage (a rwlock's or a condition variable's
+// words differ from glibc's), so once a lock may hold it, every later call must read
+// it the same way, even after unpatch_all(). With the area off they stay hybrid
+// locks with no hub to park on: every caller sleeps as an OS thread (sync_hub()).
+extern std::atomic<bool> g_locks_hybrid;
+
+// True when the locks are the hybrid ones: one relaxed load (the hooks' off path).
+inline bool threads_on() noexcept { return g_locks_hybrid.load(std::memory_order_relaxed); }
 
 // The hub a sync hook may park the caller on, or nullptr: the caller sleeps as an OS
 // thread. `ret` is the hook's return address: grove's own locks stay OS locks (they

@@ -4,11 +4,16 @@
 // private rwlock is this one, for every caller, in glibc's storage (zeros from
 // PTHREAD_RWLOCK_INITIALIZER and from the real pthread_rwlock_init):
 //
-//   word 0  state: kWriter, or the number of readers
+//   word 0  state: kWriter, or the number of readers (in units of kOneReader)
 //   word 1  waiters: callers sleeping (or about to)
 //   word 2  seq: bumped by an unlock that finds waiters; sleepers wait on it
 //   __cur_writer and __pad2: the writing OS thread's tid and green thread (EDEADLK)
 //   __shared: a process-shared rwlock stays glibc's
+//
+// Word 0 is laid out as glibc's __readers (readers from bit 3, WRLOCKED in bit 1), and
+// glibc's other two bits (WRPHASE, RWAITING) are ignored: a rwlock that glibc's own
+// code used before the area was patched (a library's constructor, OpenSSL's global
+// locks) is left with one of them set while free, and must read as free here.
 //
 // Readers are preferred, as glibc's default (PTHREAD_RWLOCK_PREFER_READER_NP) does:
 // a reader enters whenever no writer holds it. A waiter counts itself, reads seq, then
@@ -31,8 +36,12 @@ using grove::detail::Hub;
 
 namespace {
 
-constexpr std::uint32_t kWriter = 0x80000000u;
-constexpr std::uint32_t kReaders = 0x3fffffffu;
+constexpr std::uint32_t kWriter = 2;        // glibc's PTHREAD_RWLOCK_WRLOCKED
+constexpr std::uint32_t kOneReader = 8;     // glibc's 1 << PTHREAD_RWLOCK_READER_SHIFT
+constexpr std::uint32_t kGlibcBits = 1 | 4; // WRPHASE, RWAITING: glibc's leftovers, ignored
+constexpr std::uint32_t kMaxReaders = 0xfffffff8u;  // the reader count's field, full
+// The state without glibc's leftovers: 0 when free.
+std::uint32_t held(std::uint32_t s) noexcept { return s & ~kGlibcBits; }
 constexpr std::size_t kCurWriter = 24;
 constexpr std::size_t kShared = 28;
 constexpr std::size_t kWriterGt = 40;
@@ -64,10 +73,10 @@ int rw_lock(pthread_rwlock_t* l, bool write, Hub* hub, clockid_t clock, const ti
   for (;;) {
     std::uint32_t s = st->load(std::memory_order_relaxed);
     if (write) {
-      if (s == 0 && st->compare_exchange_weak(s, kWriter, std::memory_order_acquire)) break;
+      if (held(s) == 0 && st->compare_exchange_weak(s, kWriter, std::memory_order_acquire)) break;
     } else if (!(s & kWriter)) {
-      if ((s & kReaders) == kReaders) return EAGAIN;
-      if (st->compare_exchange_weak(s, s + 1, std::memory_order_acquire)) return 0;
+      if ((s & kMaxReaders) == kMaxReaders) return EAGAIN;
+      if (st->compare_exchange_weak(s, s + kOneReader, std::memory_order_acquire)) return 0;
       continue;
     }
     if ((s & kWriter) && caller_writes(l, hub)) return try_only ? EBUSY : EDEADLK;
@@ -77,7 +86,7 @@ int rw_lock(pthread_rwlock_t* l, bool write, Hub* hub, clockid_t clock, const ti
     const std::uint32_t seen = seq_of(l)->load(std::memory_order_seq_cst);
     s = st->load(std::memory_order_seq_cst);
     int r = 0;
-    if (write ? s != 0 : (s & kWriter) != 0) {
+    if (write ? held(s) != 0 : (s & kWriter) != 0) {
       r = wait_word(hub, seq_of(l), seen, clock, abs, true, write ? "pthread_rwlock_wrlock" : "pthread_rwlock_rdlock");
     }
     waiters_of(l)->fetch_sub(1, std::memory_order_relaxed);
@@ -91,12 +100,12 @@ int rw_lock(pthread_rwlock_t* l, bool write, Hub* hub, clockid_t clock, const ti
 int rw_unlock(pthread_rwlock_t* l) noexcept {
   std::atomic<std::uint32_t>* st = state_of(l);
   const std::uint32_t s = st->load(std::memory_order_relaxed);
-  if (s == 0) return EPERM;
+  if (held(s) == 0) return EPERM;
   if (s & kWriter) {
     word_at(l, kCurWriter)->store(0, std::memory_order_relaxed);
     __atomic_store_n(writer_gt(l), nullptr, __ATOMIC_RELAXED);
     st->exchange(0, std::memory_order_seq_cst);
-  } else if (st->fetch_sub(1, std::memory_order_seq_cst) != 1) {
+  } else if (held(st->fetch_sub(kOneReader, std::memory_order_seq_cst)) != kOneReader) {
     return 0;  // other readers remain: nobody waiting can enter yet
   }
   if (waiters_of(l)->load(std::memory_order_seq_cst) != 0) {

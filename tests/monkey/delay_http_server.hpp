@@ -4,8 +4,9 @@
 // in flight at once (or 5 s after the first, so a client that never gets there fails
 // its check instead of hanging): the count then shows concurrency, not the speed of a
 // sanitizer build at starting clients. Written with plain non-blocking epoll so that it behaves the
-// same whether or not the process is patched (its thread has no hub, so monkey's
-// hooks pass its calls straight to libc).
+// same whether or not the process is patched: its thread is a real OS thread
+// (grove::monkey::real_thread, even with threads patched) without a hub, so monkey's
+// hooks pass its calls straight to libc.
 #pragma once
 
 #include <netinet/in.h>
@@ -20,6 +21,8 @@
 #include <map>
 #include <string>
 #include <thread>
+
+#include <grove/monkey.hpp>
 
 namespace grove::test {
 
@@ -37,7 +40,7 @@ class DelayHttpServer {
     port_ = ntohs(a.sin_port);
     ::listen(listen_, 1024);
     stop_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    thread_ = std::thread([this] { run(); });
+    thread_ = grove::monkey::real_thread([this] { run(); });
   }
   ~DelayHttpServer() {
     std::uint64_t one = 1;

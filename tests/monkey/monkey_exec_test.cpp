@@ -191,7 +191,7 @@ GROVE_TEST("a fork() child's exec leaves a listener grove accepts on as the pare
       grove::sleep(1ms);
     }
   });
-  std::thread late([&] {
+  std::thread late = grove::monkey::real_thread([&] {
     std::this_thread::sleep_for(100ms);
     ::close(l.connect_blocking());
   });
@@ -284,7 +284,7 @@ GROVE_TEST("on a kernel without RWF_NOWAIT for pipes, a pipe falls back to grove
   REQUIRE(pid >= 0);
   if (pid == 0) {
     int code = 10;
-    std::thread t([&] {
+    std::thread t = grove::monkey::real_thread([&] {
       if (!refuse_rwf_nowait()) {
         code = 0;  // unknown arch: nothing to check
         return;

@@ -208,7 +208,7 @@ GROVE_TEST("a thread without a hub still blocks on an fd grove made non-blocking
   make_grove_nonblocking(p.a, p.b);
   std::atomic<int> r{0}, e{0};
   std::atomic<bool> done{false};
-  std::thread t([&] {
+  std::thread t = grove::monkey::real_thread([&] {
     char c;
     r = static_cast<int>(::read(p.a, &c, 1));
     e = errno;
@@ -229,7 +229,7 @@ GROVE_TEST("a thread without a hub gets EAGAIN after SO_RCVTIMEO on such an fd")
   REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
   int r = 0, e = 0;
   double took = 0;
-  std::thread t([&] {
+  std::thread t = grove::monkey::real_thread([&] {
     char c;
     const double t0 = now_s();
     r = static_cast<int>(::read(p.a, &c, 1));
@@ -307,7 +307,7 @@ GROVE_TEST("a dup made before grove first waits shares what grove and the user d
   SUBCASE("a thread without a hub blocks on the dup instead of failing with EAGAIN") {
     std::atomic<int> r{0};
     std::atomic<bool> done{false};
-    std::thread t([&] {
+    std::thread t = grove::monkey::real_thread([&] {
       char c;
       r = static_cast<int>(::read(d, &c, 1));
       done = true;
@@ -409,7 +409,7 @@ GROVE_TEST("dup and close in a signal handler that interrupts an F_SETFL on the 
   ::pthread_sigmask(SIG_UNBLOCK, &usr2, &old_mask);
   std::atomic<bool> stop{false};
   const pthread_t me = ::pthread_self();
-  std::thread sender([&] {
+  std::thread sender = grove::monkey::real_thread([&] {
     for (int i = 0; i < 20000 && !stop; ++i) {
       ::pthread_kill(me, SIGUSR2);
       ::usleep(50);
@@ -433,7 +433,7 @@ GROVE_TEST("a fork while another thread changes flags leaves the child free to d
   grove::monkey::patch_all();
   Pair p;
   std::atomic<bool> stop{false};
-  std::thread changer([&] {
+  std::thread changer = grove::monkey::real_thread([&] {
     const double t0 = now_s();
     while (!stop && now_s() - t0 < 30) ::fcntl(p.a, F_SETFL, 0);  // takes the ring lock
   });
@@ -622,7 +622,7 @@ GROVE_TEST("without patch_sockets() a green thread's read blocks the OS thread")
 GROVE_TEST("hooks called from an OS thread without a hub never create one") {
   grove::monkey::patch_all();
   bool had_hub = true;
-  std::thread t([&] {
+  std::thread t = grove::monkey::real_thread([&] {
     ::usleep(1000);
     Pair p;
     ::write(p.b, "x", 1);
@@ -667,7 +667,7 @@ GROVE_TEST("green threads on two OS threads' hubs can wait on fds, and a hub's t
   // Another OS thread with a hub of its own waits on p1 first (its hub then owns p1's
   // persistent watcher), reads, and exits: its watchers are released with its hub.
   std::atomic<int> got{0};
-  std::thread t([&] {
+  std::thread t = grove::monkey::real_thread([&] {
     grove::spawn([&] {
       char c;
       if (::read(p1.a, &c, 1) == 1) ++got;
@@ -1061,13 +1061,13 @@ struct RawPair {
 // later, "defg".
 ssize_t libc_split_read(const std::function<ssize_t(int)>& read) {
   RawPair r;
-  std::thread w([&] {
+  std::thread w = grove::monkey::real_thread([&] {
     ::write(r.b, "abc", 3);
     std::this_thread::sleep_for(20ms);
     ::write(r.b, "defg", 4);
   });
   ssize_t n = -2;
-  std::thread([&] { n = read(r.a); }).join();
+  grove::monkey::real_thread([&] { n = read(r.a); }).join();
   w.join();
   return n;
 }
@@ -1190,7 +1190,7 @@ GROVE_TEST("a blocking connect() after one that ran out of SO_SNDTIMEO waits for
     FullListener fl;
     const int fd = static_cast<int>(::syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
     REQUIRE(fd >= 0);
-    std::thread([&] { real = connect_twice(fd, fl); }).join();  // no hub: libc's calls
+    grove::monkey::real_thread([&] { real = connect_twice(fd, fl); }).join();  // no hub: libc's calls
     ::close(fd);
   }
   CHECK(real.first == -1);
@@ -1249,7 +1249,7 @@ GROVE_TEST("sendfile() to a blocking socket sends the whole count, as the real c
   ssize_t real_n = -2;
   {
     RawPair r;
-    std::thread reader([&] {
+    std::thread reader = grove::monkey::real_thread([&] {
       std::vector<char> buf(65536);
       size_t got = 0;
       while (got < kSendfileSize) {
@@ -1259,7 +1259,7 @@ GROVE_TEST("sendfile() to a blocking socket sends the whole count, as the real c
         std::this_thread::sleep_for(1ms);
       }
     });
-    std::thread([&] {
+    grove::monkey::real_thread([&] {
       off_t off = 0;
       real_n = ::sendfile(r.a, file, &off, kSendfileSize);
     }).join();
@@ -1306,7 +1306,7 @@ GROVE_TEST("an interrupted nanosleep() of the longest time reports a positive ti
   timespec real_rem{-1, -1};
   int real_r = 0, real_e = 0;
   std::atomic<bool> started{false};
-  std::thread t([&] {  // no hub: the real nanosleep
+  std::thread t = grove::monkey::real_thread([&] {  // no hub: the real nanosleep
     started = true;
     timespec req{LONG_MAX, 0};
     real_r = ::nanosleep(&req, &real_rem);

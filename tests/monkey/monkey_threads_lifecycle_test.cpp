@@ -22,8 +22,7 @@
 namespace {
 
 const bool g_patched_at_start = [] {
-  grove::monkey::patch_all();
-  grove::monkey::patch_threads();
+  grove::monkey::patch_all();  // threads included
   return true;
 }();
 
@@ -48,6 +47,27 @@ void check_clean() {
 }
 
 }  // namespace
+
+TEST_CASE("patch_all() includes threads; patch_all_except_threads() leaves pthreads OS threads") {
+  REQUIRE(g_patched_at_start);
+  CHECK(grove::monkey::threads_patched());
+  grove::monkey::unpatch_all();
+  grove::monkey::patch_all_except_threads();
+  CHECK(grove::monkey::sockets_patched());
+  CHECK(grove::monkey::time_patched());
+  CHECK(grove::monkey::dns_patched());
+  CHECK_FALSE(grove::monkey::threads_patched());
+  const pid_t me = tid();
+  pid_t other = me;
+  std::thread t([&] { other = tid(); });
+  t.join();
+  CHECK(other != me);  // an OS thread of its own
+  grove::monkey::patch_all();
+  CHECK(grove::monkey::threads_patched());
+  std::thread g([&] { other = tid(); });
+  g.join();
+  CHECK(other == me);  // a green thread of this OS thread
+}
 
 TEST_CASE("std::thread made with threads patched is a green thread of the caller's OS thread") {
   REQUIRE(g_patched_at_start);

@@ -12,8 +12,8 @@
 //   }
 //
 // Or, without linking it: LD_PRELOAD=libgrove_monkey.so GROVE_MONKEY=1 ./program
-// (GROVE_MONKEY=1 is patch_all() at load; "all" is patch_all() and threads, for a
-// program written for OS threads; "sockets,time,dns" picks areas).
+// (GROVE_MONKEY=1 or "all" is patch_all() at load, threads included; "nothreads" is
+// patch_all_except_threads(); "sockets,time,dns" picks areas).
 //
 // Interposed (docs/monkey.md lists what cannot be):
 //   sockets  socket socketpair pipe pipe2 connect accept accept4 read readv recv
@@ -78,9 +78,17 @@
 
 namespace grove::monkey {
 
-// Patches every area below. Idempotent, thread-safe, never parks, never throws.
-// Call it early (first thing in main): fds created before are never made cooperative.
+// Patches sockets, time, dns and threads (every area below but files). Idempotent,
+// thread-safe, never parks, never throws. Call it early (first thing in main): fds
+// created before are never made cooperative, threads created before stay OS threads.
+// With threads patched, std::thread / pthread_create make green threads: code that
+// needs a real OS thread (a blocking peer, CPU-bound work) makes it with real_thread()
+// or under a RealThreads. In an ASan / TSan build the threads area does not exist
+// (pthreads stay OS threads) and patch_all() leaves it out without a word.
 GROVE_API void patch_all() noexcept;
+// patch_all() without threads (as gevent's patch_all(thread=False)): sockets, time
+// and dns; pthreads stay OS threads. GROVE_MONKEY=nothreads at load.
+GROVE_API void patch_all_except_threads() noexcept;
 // Sockets, fds, poll/select/epoll waits (see above).
 GROVE_API void patch_sockets() noexcept;
 // sleep, usleep, nanosleep, clock_nanosleep.
@@ -96,12 +104,15 @@ GROVE_API void patch_dns() noexcept;
 // one that waits for the disk. Turn it on for files on slow or network storage.
 GROVE_API void patch_files() noexcept;
 // pthreads (and so std::thread, std::mutex, std::condition_variable, ...) made green:
-// see docs/monkey.md, "Threads". Not part of patch_all() yet: off unless asked for
-// (GROVE_MONKEY=all, or a list with "threads").
+// see docs/monkey.md, "Threads". Part of patch_all(). In an ASan / TSan build it is
+// not available: this call then says so once on stderr and changes nothing.
 GROVE_API void patch_threads() noexcept;
 // Turns every area off again: hooks call libc unchanged from now on (tracked fds keep
 // the O_NONBLOCK grove set, if any; blocking calls on them from any thread are still
-// emulated, and exec still clears it).
+// emulated, and exec still clears it). One exception: once the threads area was on,
+// the pthread locks stay monkey's hybrid locks (their state in the objects is not
+// glibc's encoding), with every caller then sleeping as an OS thread; new threads are
+// OS threads again.
 GROVE_API void unpatch_all() noexcept;
 
 // The escape hatch of the threads area: while a RealThreads object lives, threads
@@ -129,9 +140,10 @@ std::thread real_thread(F&& fn, Args&&... args) {
   return std::thread(std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
-// True if any area is patched (all three for patch_all()).
+// True if any area is patched.
 GROVE_API bool is_patched() noexcept;
-// True if the sockets area is patched (patch_sockets() or patch_all()).
+// True if the sockets area is patched (patch_sockets(), patch_all() or
+// patch_all_except_threads()).
 GROVE_API bool sockets_patched() noexcept;
 // True if the time area is patched (patch_time() or patch_all()).
 GROVE_API bool time_patched() noexcept;
@@ -139,7 +151,8 @@ GROVE_API bool time_patched() noexcept;
 GROVE_API bool dns_patched() noexcept;
 // True if the files area is patched (patch_files() only).
 GROVE_API bool files_patched() noexcept;
-// True if the threads area is patched (patch_threads() only).
+// True if the threads area is patched (patch_threads() or patch_all(); never in an
+// ASan / TSan build).
 GROVE_API bool threads_patched() noexcept;
 
 }  // namespace grove::monkey
