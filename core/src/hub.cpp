@@ -142,7 +142,9 @@
 //      run (as with gevent at exit). A warning names how many. Green threads that
 //      never started (spawned, and the thread never parked, yielded or joined after)
 //      are abandoned too, but that is almost always a bug (work silently lost, e.g. a
-//      std::thread that spawns and returns): an error names them.
+//      std::thread that spawns and returns): an error names them. Green threads
+//      marked quiet_at_exit (pthreads made green by monkey) are abandoned silently, as
+//      a process ends its OS threads.
 //   3. Destroy the libev loop.
 //   4. Unmap the stacks, unless some are still referenced (live green threads or
 //      handles that outlive the hub, e.g. in static objects): then they are left
@@ -497,8 +499,13 @@ void Hub::keep_abandoned_stacks_reachable() const noexcept {
 void Hub::report_abandoned() const noexcept {
   try {
     std::size_t never_started = 0;
+    std::size_t quiet = 0;  // green pthreads (quiet_at_exit): a process ends its threads silently
     std::string names;
     for (const GreenThreadState* g = live_head_; g; g = g->live_next) {
+      if (g->quiet_at_exit) {
+        ++quiet;
+        continue;
+      }
       if (g->status != Status::kCreated || (g->pending & kPendingKill)) continue;
       if (++never_started <= 5) names.append(never_started > 1 ? ", " : "").append(describe(g));
     }
@@ -509,9 +516,9 @@ void Hub::report_abandoned() const noexcept {
                 "Join what a thread spawns (g.join(), grove::joinall) before its function returns",
                 describe(&root_), never_started, names);
     }
-    if (live_count_ > never_started) {
+    if (live_count_ > never_started + quiet) {
       log_warn("grove: thread exits with {} green thread(s) still alive; they are abandoned "
-               "without running their destructors", live_count_ - never_started);
+               "without running their destructors", live_count_ - never_started - quiet);
     }
   } catch (...) {
   }

@@ -60,6 +60,9 @@
 //   pthread_getattr_np  the green stack's bounds (while it runs) and detach state.
 //   pthread_kill    signal 0: ESRCH once it ended; others go to its hub's OS thread.
 //   pthread_cancel  ENOTSUP for a green thread (not supported).
+//   process exit    (main returns, exit()) with green pthreads still alive, parked or
+//                   never started: they end silently, as OS threads do (the hub skips
+//                   them in its "abandoned" report; grove::spawn's keep it).
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -553,7 +556,10 @@ GROVE_HOOK int pthread_create(pthread_t* thread, const pthread_attr_t* attr, voi
   try {
     grove::SpawnOptions opt;
     opt.stack_size = stack;
-    grove::spawn(std::move(opt), [rec] { run_green(rec); });  // the handle is dropped: it runs detached
+    // The handle is dropped: it runs detached. Marked quiet_at_exit: if the process
+    // exits (main returns, exit()) while it is still alive, it ends without grove's
+    // "abandoned" warning, as an OS thread ends without a word.
+    grove::spawn(std::move(opt), [rec] { run_green(rec); }).state()->quiet_at_exit = true;
   } catch (const grove::UsageError&) {
     delete rec;  // a thread-pool worker (never runs its hub): an OS thread, as asked
     return r.create(thread, attr, start, arg);

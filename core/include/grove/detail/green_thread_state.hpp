@@ -112,6 +112,9 @@ struct GROVE_API GreenThreadState {
   bool observed = false;                  // someone joined / linked: do not log its error
   bool is_root = false;                   // the OS thread's original context
   bool is_hub = false;
+  bool quiet_at_exit = false;             // left alive at thread exit without a word: a
+                                          // green pthread (monkey), which a process ends
+                                          // as silently as it ends an OS thread
 
   // --- per-green-thread runtime state, swapped on every switch ---
   void* eh_caught = nullptr;              // __cxa_eh_globals::caughtExceptions
