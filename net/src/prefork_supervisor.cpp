@@ -408,6 +408,9 @@ bool PreforkSupervisor::Impl::fork_worker(std::size_t slot) {
   const pid_t parent = ::getpid();
   std::fflush(nullptr);  // or the child would write this process's buffered output again
   const int beat = beats ? beats->take() : -1;  // stamped now: silence counts from the fork
+  if (beats && beat < 0) {
+    grove::logger().warn("{}: no free heartbeat cell for worker {}: its heartbeat is not watched", opts.name, slot);
+  }
   pid_t pid;
   {
     const detail::SupervisorSignalsBlocked blocked;

@@ -815,3 +815,43 @@ GROVE_TEST("prefork: with reuse_port, connections queued on a stuck worker's soc
   ::kill(sup.pid, SIGTERM);
   CHECK(wait_exit(sup.pid) == 0);
 }
+
+GROVE_TEST("prefork: with reuse_port, SIGHUP rolls every worker and no connection fails meanwhile") {
+  // A slot's socket outlives its old worker: the new one takes the connections queued there.
+  const Supervised sup = start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 5s, .reuse_port = true});
+  const std::vector<pid_t> before = wait_workers(sup.pid, 2);
+  REQUIRE(before.size() == 2);
+  REQUIRE(ask(sup.address) > 0);
+  bool done = false;
+  int failures = 0, answers = 0;
+  std::vector<grove::GreenThreadHandle> clients;
+  for (int c = 0; c < 2; ++c) {
+    clients.push_back(grove::spawn([&] {
+      const auto limit = Clock::now() + 20s;
+      while (!done && Clock::now() < limit) {
+        if (ask(sup.address) < 0) ++failures;
+        else ++answers;
+      }
+    }));
+  }
+  grove::sleep(50ms);
+  REQUIRE(::kill(sup.pid, SIGHUP) == 0);
+  std::vector<pid_t> after;
+  for (int i = 0; i < 1000; ++i) {
+    after = children_of(sup.pid);
+    const bool all_new = std::none_of(after.begin(), after.end(), [&](pid_t p) {
+      return std::count(before.begin(), before.end(), p) > 0;
+    });
+    if (after.size() == 2 && all_new) break;
+    grove::sleep(5ms);
+  }
+  CHECK(after.size() == 2);
+  for (pid_t p : after) CHECK(std::count(before.begin(), before.end(), p) == 0);
+  grove::sleep(100ms);
+  done = true;
+  for (auto& c : clients) c.join();
+  CHECK(failures == 0);
+  CHECK(answers > 10);
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+}
