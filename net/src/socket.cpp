@@ -91,6 +91,16 @@ bool SocketState::close() noexcept {
   return true;
 }
 
+void SocketState::operator delete(SocketState* s, std::destroying_delete_t) noexcept {
+  grove::detail::GreenThreadState* home = s->home;
+  s->~SocketState();
+  if (home) {
+    grove::detail::drop_ref(home);
+  } else {
+    ::operator delete(s);
+  }
+}
+
 std::string describe_op(const SocketState* s, const char* op, const std::error_code& ec) {
   std::string out = "grove::net::Socket::";
   out += op;

@@ -89,33 +89,40 @@ void Socket::connect(const Address& addr, std::optional<Duration> timeout) {
   if (ec) throw std::system_error(ec, "grove::net::Socket::connect (to " + addr.to_string() + ")");
 }
 
-Accepted Socket::accept(std::error_code& ec) {
+int detail::accept_fd(SocketState* listener, Address& peer, std::error_code& ec) {
   ec.clear();
-  Accepted out;
-  SocketState* s = enter(s_.get(), "grove::net::Socket::accept", ec);
-  if (!s) return out;
+  SocketState* s = enter(listener, "grove::net::Socket::accept", ec);
+  if (!s) return -1;
   const Deadline dl(s->timeout);
   for (;;) {
     socklen_t len = Address::capacity();
-    const int fd = ::accept4(s->fd, out.peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = ::accept4(s->fd, peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      out.peer.set_size(len);
-      try {
-        out.socket = Socket(std::make_unique<SocketState>(fd, s->family, s->type));
-      } catch (...) {
-        ::close(fd);
-        throw;
-      }
-      out.socket.s_->peer = out.peer;
-      return out;
+      peer.set_size(len);
+      return fd;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (!would_block(errno)) {
       ec = errno_code(errno);
-      return out;
+      return -1;
     }
-    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::accept", "accept"))) return out;
+    if ((ec = s->rd.wait(*s->hub, dl.left(), "grove::net::Socket::accept", "accept"))) return -1;
   }
+}
+
+Accepted Socket::accept(std::error_code& ec) {
+  Accepted out;
+  SocketState* s = s_.get();
+  const int fd = detail::accept_fd(s, out.peer, ec);
+  if (fd < 0) return out;
+  try {
+    out.socket = Socket(std::make_unique<SocketState>(fd, s->family, s->type));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  out.socket.s_->peer = out.peer;
+  return out;
 }
 
 Accepted Socket::accept() {

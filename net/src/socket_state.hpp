@@ -1,5 +1,23 @@
-// socket_state.hpp: what a grove::net::Socket owns, on the heap so that its address
-// (which libev's watchers and parked green threads point to) survives a move.
+// socket_state.hpp: what a grove::net::Socket owns, out of the Socket object so that
+// its address (which the hub's epoll set, libev's watchers and parked green threads
+// point to) survives a move.
+//
+// Where it lives. On the heap (std::unique_ptr), except for a StreamServer's
+// connection, whose state is built in the top page of the handler's own stack beside
+// the spawned call (stream_shard.cpp, "A connection's stack page"): an idle echo
+// connection then costs one stack page and no heap block (bench/README.md, "Soak
+// and scale"). Such a state names that green thread (`home`) and holds a reference
+// on it, so the stack is not reused while the Socket lives, wherever it is moved and
+// even after the handler returned; `delete` drops that reference instead of freeing
+// (operator delete below).
+//
+// Its 400 bytes (x86-64): fd, owner_tid, family, type and read_drained 16 (with
+// padding); timeout 8; peer 136 (a sockaddr_storage and its length, kept for error
+// messages: after a reset or a close getpeername no longer tells); hub, owner and
+// home 8 each; rd and wr 88 each (the hub's PollSide 16: waiter, edge, hangup;
+// libev's ev_io 48, the fallback for a fd the hub's epoll set refused; the polled
+// pointer 8, keep_started 8 with padding, the direction's name 8); polled 40 (the
+// fd's entry in the hub's epoll set: both sides, fd, registered, list links).
 //
 // Lifetime while parked. A green thread parked in a Socket call may outlive the
 // Socket object it called: another green thread may destroy the Socket (closing it)
@@ -20,6 +38,7 @@
 #pragma once
 
 #include <cerrno>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -44,14 +63,18 @@ inline double timeout_seconds(Duration d) noexcept {
 
 struct SocketState {
   int fd = -1;
+  int owner_tid = 0;          // the kernel thread id of `owner`, for misuse messages
   Family family = Family::kUnspecified;
   SocketType type = SocketType::kStream;
-  double timeout = -1;        // seconds; < 0: none, 0: non-blocking
   bool read_drained = false;  // the last read was short: park before reading again
+  double timeout = -1;        // seconds; < 0: none, 0: non-blocking
   Address peer;               // known after connect/accept, for error messages
   Hub* hub = nullptr;
   std::thread::id owner;      // the OS thread of `hub`
-  int owner_tid = 0;          // its kernel thread id, for misuse messages
+  // Not on the heap but in the top page of this green thread's stack (a StreamServer
+  // connection, stream_shard.cpp), holding a reference on it so that the stack stays
+  // while the Socket lives, wherever the Socket moves; nullptr: on the heap.
+  grove::detail::GreenThreadState* home = nullptr;
   IoChannel rd;
   IoChannel wr;
   // The fd in its hub's epoll set, registered on the first wait (io_channel.hpp).
@@ -63,6 +86,11 @@ struct SocketState {
   // touch the hub's loop, and closing the fd would leave a started watcher on a
   // number the next socket may reuse.
   bool close() noexcept;
+
+  // `delete` of a Socket's state (std::unique_ptr): destroys it, then frees the heap
+  // block, or drops its reference on `home` (which frees that stack if the green
+  // thread is dead and nothing else holds it).
+  static void operator delete(SocketState* s, std::destroying_delete_t) noexcept;
 };
 
 // What a parking call returns when the socket was closed or destroyed while it was
@@ -88,6 +116,11 @@ inline void check_thread(const SocketState* s, const char* op) {
 std::string describe_op(const SocketState* s, const char* op, const std::error_code& ec = {});
 // Throws std::system_error(ec, describe_op(s, op, ec)).
 [[noreturn]] void throw_op(const SocketState* s, const char* op, std::error_code ec);
+// Socket::accept without the Socket: the accepted fd (non-blocking, close-on-exec)
+// with `peer` set, or -1 with `ec` (EBADF for a closed listener); parks and refuses
+// as Socket::accept. The caller owns the fd. For a StreamServer, which builds the
+// connection's SocketState in the handler's own stack (stream_shard.cpp).
+int accept_fd(SocketState* listener, Address& peer, std::error_code& ec);
 inline std::error_code errno_code(int e) { return std::error_code(e, std::system_category()); }
 
 }  // namespace grove::net::detail

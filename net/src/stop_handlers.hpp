@@ -31,8 +31,10 @@ inline void warn_stragglers(const std::string& name, std::size_t count, Duration
 // leaves `handlers` as it ends. `killing` is the server's: once one stop() has killed
 // the handlers, a later one only waits (up to its timeout and the grace), rather than
 // interrupt a clean-up with a second kill. So stop() returns within timeout + grace.
-inline void stop_handlers(const std::list<GreenThreadHandle>& handlers, Duration timeout, Duration grace,
-                          bool& killing, const std::string& name) {
+// `handlers` is any range of GreenThreadHandle (a std::list, StreamShard's ConnList).
+template <class Handlers>
+void stop_handlers(const Handlers& handlers, Duration timeout, Duration grace, bool& killing,
+                   const std::string& name) {
   const GreenThreadHandle self = grove::current();
   auto others = [&] {
     std::vector<GreenThreadHandle> hs;

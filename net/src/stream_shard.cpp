@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <grove/detail/cross_wait.hpp>
@@ -18,6 +19,7 @@
 #include <grove/wait.hpp>
 
 #include "hub.hpp"
+#include "socket_access.hpp"
 #include "stop_handlers.hpp"
 
 namespace grove::net::detail {
@@ -54,7 +56,8 @@ bool listener_unusable(const std::error_code& ec) {
 // shard stopped meanwhile), it closes the fd and gives the count back, on whatever OS
 // thread that happens.
 struct HandoffEntry final : grove::detail::InboxEntry {
-  HandoffEntry(std::shared_ptr<StreamShard> s, Address p) : shard(std::move(s)), peer(std::move(p)) {}
+  HandoffEntry(std::shared_ptr<StreamShard> s, Family f, Address p)
+      : shard(std::move(s)), family(f), peer(std::move(p)) {}
   HandoffEntry(const HandoffEntry&) = delete;
   HandoffEntry& operator=(const HandoffEntry&) = delete;
   ~HandoffEntry() {
@@ -65,10 +68,8 @@ struct HandoffEntry final : grove::detail::InboxEntry {
   void run() noexcept override {
     try {
       if (!shard->stopped) {
-        Socket sock = Socket::adopt(fd.get());
-        fd.take();
-        counted = false;  // spawn_handler owns the count now
-        shard->spawn_handler(Accepted{std::move(sock), std::move(peer)});
+        counted = false;  // spawn_handler owns the count (and the fd) now
+        shard->spawn_handler(std::move(fd), family, std::move(peer));
       }
     } catch (const std::exception& e) {
       grove::logger().error("{}: cannot serve a connection handed to {}: {}; closing it", shard->opts.name,
@@ -80,6 +81,7 @@ struct HandoffEntry final : grove::detail::InboxEntry {
 
   std::shared_ptr<StreamShard> shard;
   FdOwner fd;
+  Family family;
   Address peer;
   bool counted = false;
 };
@@ -112,15 +114,15 @@ std::size_t Handoff::pick(std::size_t cap) {
   }
 }
 
-void Handoff::give(std::size_t k, Accepted a) {
+void Handoff::give(std::size_t k, FdOwner fd, Family family, Address peer) {
   StreamShard& target = *shards[k];
   if (k == 0) {
     target.running.fetch_add(1);
-    target.spawn_handler(std::move(a));
+    target.spawn_handler(std::move(fd), family, std::move(peer));
     return;
   }
-  auto e = std::make_unique<HandoffEntry>(shards[k], std::move(a.peer));
-  e->fd = FdOwner(a.socket.release());
+  auto e = std::make_unique<HandoffEntry>(shards[k], family, std::move(peer));
+  e->fd = std::move(fd);
   target.running.fetch_add(1);
   e->counted = true;
   if (grove::detail::post_entry(hubs[k], e.get(), "grove::net::StreamServer")) e.release();
@@ -129,7 +131,8 @@ void Handoff::give(std::size_t k, Accepted a) {
 
 StreamShard::ConnectionSlot::~ConnectionSlot() {
   if (!held) return;
-  sh->conns.erase(it);
+  ConnList::erase(link);
+  link->handle = GreenThreadHandle();
   sh->count_down();
 }
 
@@ -149,33 +152,85 @@ void StreamShard::count_down() noexcept {
   }
 }
 
-void StreamShard::spawn_handler(Accepted a) {
-  std::list<GreenThreadHandle>::iterator it;
+// A connection's stack page. A connection's green thread costs the server nothing on
+// the heap: spawn_handler reserves room at the top of the handler's stack, above its
+// first frame, for three things at once: the call (grove::spawn's Task: the control
+// block, the function object with its ConnectionSlot, the Socket and the peer's
+// Address), the connection's SocketState and its ConnLink. The Socket's state is
+// built there instead of by Socket::accept. The state holds a reference on the green
+// thread (SocketState::home), so the stack stays while the Socket lives: a handler
+// may move its Socket elsewhere and return, and the state stays where it is until
+// that Socket is closed. An idle echo handler then touches one page of its stack and
+// nothing else (bench/README.md, "Soak and scale").
+namespace {
+
+// The function a connection's green thread runs.
+struct ConnectionCall {
+  StreamShard* shard;
+  std::shared_ptr<StreamShard> self;  // keeps the shard (and its options) alive
+  StreamShard::ConnectionSlot slot;
+  void operator()(Socket sock, Address peer) {
+    try {
+      shard->common->handler(sock, peer);
+    } catch (const std::exception& e) {
+      grove::logger().error("{}: handler for {} failed: {}; closing that connection", shard->opts.name,
+                            peer.to_string(), e.what());
+    }
+  }
+};
+using ConnectionTask = grove::detail::Task<void, ConnectionCall, Socket, Address>;
+static_assert(std::is_nothrow_move_constructible_v<ConnectionCall> && std::is_nothrow_move_constructible_v<Socket> &&
+              std::is_nothrow_move_constructible_v<Address>);
+
+constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+// Offsets from the start of the reserved room (the Task's address, 64-byte aligned).
+constexpr std::size_t kStateAt = align_up(sizeof(ConnectionTask), alignof(SocketState));
+constexpr std::size_t kLinkAt = align_up(kStateAt + sizeof(SocketState), alignof(ConnLink));
+constexpr std::size_t kConnectionRoom = kLinkAt + sizeof(ConnLink);
+
+}  // namespace
+
+void StreamShard::spawn_handler(FdOwner fd, Family family, Address peer) {
+  namespace gd = grove::detail;
+  gd::SpawnPlacement p;
+  std::shared_ptr<StreamShard> self;
+  std::string name;
+  SocketState* state;
   try {
-    it = conns.emplace(conns.end());
+    self = shared_from_this();
+    // The server's name alone: with the peer ("name 127.0.0.1:PORT") it would be
+    // past std::string's 15 characters in place, one heap block per connection. The
+    // handler has the peer as its argument.
+    name = opts.name;
+    p = gd::allocate_green_thread(kConnectionRoom, 0);
+    char* room = static_cast<char*>(p.object);
+    try {
+      state = ::new (room + kStateAt) SocketState(fd.get(), family, SocketType::kStream);
+    } catch (...) {
+      gd::abandon_placement(p);
+      throw;
+    }
   } catch (...) {
     count_down();
-    throw;
+    throw;  // `fd` closes the connection
   }
-  ConnectionSlot slot(this, it);
-  // If spawn throws, the slot (moved into the function object or still here) is
-  // given back as the exception leaves.
-  *it = grove::spawn(
-      SpawnOptions{0, opts.name + " " + a.peer.to_string()},
-      [this, self = shared_from_this(), slot = std::move(slot)](Socket sock, Address peer) {
-        try {
-          common->handler(sock, peer);
-        } catch (const std::exception& e) {
-          grove::logger().error("{}: handler for {} failed: {}; closing that connection", opts.name,
-                                peer.to_string(), e.what());
-        }
-      },
-      std::move(a.socket), a.peer);
+  // Nothing below throws (moves, and the hub's bookkeeping).
+  fd.take();
+  state->peer = peer;
+  char* room = static_cast<char*>(p.object);
+  auto* link = ::new (room + kLinkAt) ConnLink;
+  conns.push_back(link);
+  auto* task = ::new (room) ConnectionTask(ConnectionCall{this, std::move(self), ConnectionSlot(this, link)},
+                                           SocketAccess::wrap(std::unique_ptr<SocketState>(state)), std::move(peer));
+  state->home = task;
+  gd::start_green_thread(task, p, std::move(name));  // the green thread's first reference: link->handle's
+  gd::add_ref(task);                                 // the state's (SocketState::home)
+  link->handle = GreenThread<void>(gd::AdoptRef{}, task);
   // accept_loop() saw a free slot just before calling this, and nothing has run since
   // (spawn does not switch), so add() takes it without parking: the handler is a
-  // member before it first runs. `h` is a copy: the slot erases *it when it ends.
+  // member before it first runs. `h` is a copy: the slot drops the link's when it ends.
   if (opts.pool) {
-    const GreenThreadHandle h = *it;
+    const GreenThreadHandle h = link->handle;
     opts.pool->add(h);
   }
 }
@@ -206,7 +261,8 @@ void StreamShard::accept_loop() {
     // with every hub at its cap the connections wait in the kernel's backlog.
     const std::size_t target = handoff ? handoff->pick(cap) : 0;
     std::error_code ec;
-    Accepted a = listener.accept(ec);
+    Address peer;
+    FdOwner fd(accept_fd(SocketAccess::state(listener), peer, ec));
     if (ec) {
       if (!listener.is_open() || ec.value() == ECANCELED) return;  // stop()
       if (out_of_fds(ec)) {
@@ -239,13 +295,13 @@ void StreamShard::accept_loop() {
     backoff = 0.005;
     if (handoff) {
       // Only this acceptor counts up, so the pick still holds (counts only went down).
-      handoff->give(target, std::move(a));
+      handoff->give(target, std::move(fd), listener.family(), std::move(peer));
     } else {
       // Other users of a shared pool may have taken the slot while accept() parked:
       // the accepted connection waits for one (and is closed if stop() ends the wait).
       if (opts.pool) opts.pool->wait_available();
       count_up();
-      spawn_handler(std::move(a));
+      spawn_handler(std::move(fd), listener.family(), std::move(peer));
     }
     if (hub.now() != turn) {
       turn = hub.now();

@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <cstddef>
-#include <list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -57,6 +56,53 @@ struct SlotSignal {
 
 struct StreamShard;
 
+// A connection's entry in its shard's list of handlers. Not on the heap: it lies in
+// the top page of the handler's own stack, beside the call and the connection's
+// SocketState (stream_shard.cpp, "A connection's stack page"), and is linked in
+// while the handler's function object lives (ConnectionSlot).
+struct ConnLink {
+  ConnLink* prev = nullptr;
+  ConnLink* next = nullptr;
+  GreenThreadHandle handle;  // the handler (the reference spawn() returned)
+};
+
+// A shard's handlers: an intrusive circular list through a sentinel. Iterating gives
+// the handles (stop_handlers); only the shard's hub touches it.
+class ConnList {
+ public:
+  ConnList() noexcept { head_.prev = head_.next = &head_; }
+  ConnList(const ConnList&) = delete;
+  ConnList& operator=(const ConnList&) = delete;
+
+  void push_back(ConnLink* l) noexcept {
+    l->prev = head_.prev;
+    l->next = &head_;
+    head_.prev->next = l;
+    head_.prev = l;
+  }
+  static void erase(ConnLink* l) noexcept {
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = nullptr;
+  }
+  bool empty() const noexcept { return head_.next == &head_; }
+
+  struct iterator {
+    const ConnLink* l;
+    const GreenThreadHandle& operator*() const noexcept { return l->handle; }
+    iterator& operator++() noexcept {
+      l = l->next;
+      return *this;
+    }
+    bool operator==(const iterator&) const = default;
+  };
+  iterator begin() const noexcept { return {head_.next}; }
+  iterator end() const noexcept { return {&head_}; }
+
+ private:
+  ConnLink head_;
+};
+
 // The hand-off acceptor's view of every shard (see the file comment).
 struct Handoff {
   std::vector<std::shared_ptr<StreamShard>> shards;  // [0]: the acceptor's own (not owned)
@@ -66,9 +112,9 @@ struct Handoff {
 
   // The next shard in turn below the cap; parks while every one is at it.
   std::size_t pick(std::size_t cap);
-  // Counts the connection on shards[k] and gives it to that shard's hub. A
-  // connection whose hub has exited is closed.
-  void give(std::size_t k, Accepted a);
+  // Counts the connection (an accepted fd of `family`) on shards[k] and gives it to
+  // that shard's hub. A connection whose hub has exited is closed.
+  void give(std::size_t k, FdOwner fd, Family family, Address peer);
 };
 
 // One hub's share of a StreamServer (see the file comment). Touched only on its hub,
@@ -81,7 +127,7 @@ struct StreamShard final : HubPart, std::enable_shared_from_this<StreamShard> {
   Socket listener;
   FdOwner listener_fd;  // on a hub thread, until begin() adopts it there
   GreenThreadHandle acceptor;
-  std::list<GreenThreadHandle> conns;
+  ConnList conns;
   // Handlers spawned and not finished (their ConnectionSlots). Counted on this hub
   // with a relaxed load and store (no read-modify-write), unless `counted_across`.
   std::atomic<std::size_t> running{0};
@@ -99,10 +145,10 @@ struct StreamShard final : HubPart, std::enable_shared_from_this<StreamShard> {
   // killed before it first runs (its body, and anything in it, never runs then).
   struct ConnectionSlot {
     StreamShard* sh;
-    std::list<GreenThreadHandle>::iterator it;
+    ConnLink* link;
     bool held = true;
-    ConnectionSlot(StreamShard* s, std::list<GreenThreadHandle>::iterator t) : sh(s), it(t) {}
-    ConnectionSlot(ConnectionSlot&& o) noexcept : sh(o.sh), it(o.it), held(std::exchange(o.held, false)) {}
+    ConnectionSlot(StreamShard* s, ConnLink* l) noexcept : sh(s), link(l) {}
+    ConnectionSlot(ConnectionSlot&& o) noexcept : sh(o.sh), link(o.link), held(std::exchange(o.held, false)) {}
     ConnectionSlot(const ConnectionSlot&) = delete;
     ConnectionSlot& operator=(const ConnectionSlot&) = delete;
     ~ConnectionSlot();
@@ -112,9 +158,9 @@ struct StreamShard final : HubPart, std::enable_shared_from_this<StreamShard> {
   void count_up() noexcept { running.store(running.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
   // Gives a connection's count back (and wakes whoever waits below the cap).
   void count_down() noexcept;
-  // Spawns the handler for a connection already counted; gives the count back if
-  // that throws.
-  void spawn_handler(Accepted a);
+  // Spawns the handler for a connection already counted (an accepted stream fd of
+  // `family`); gives the count back, and closes the fd, if that throws.
+  void spawn_handler(FdOwner fd, Family family, Address peer);
   void spawn_acceptor();
   void accept_loop();
   // Closes the listener and kills the acceptor (parks until it is dead). Once.

@@ -58,6 +58,44 @@ GROVE_TEST("a handler exception closes only that connection and the server keeps
   server.stop();
 }
 
+// A connection's SocketState lives in the top page of its handler's stack (with no
+// heap block per connection): a Socket moved out of the handler keeps that stack,
+// even after the handler returned and other green threads reused pooled stacks.
+GROVE_TEST("a connection's Socket moved out of its handler outlives the handler") {
+  std::vector<Socket> kept;
+  StreamServer server(Address::parse("127.0.0.1:0"), [&](Socket& s, const Address&) { kept.push_back(std::move(s)); });
+  server.start();
+  Socket c = Socket::tcp(grove::net::Family::kIPv4);
+  c.connect(server.address(), 2s);
+  for (int i = 0; i < 2000 && (kept.empty() || server.connection_count() != 0); ++i) grove::sleep(1ms);
+  REQUIRE(kept.size() == 1);
+  REQUIRE(server.connection_count() == 0);  // the handler has returned
+  // Green threads that write over their whole stack top, as a reused stack would.
+  std::vector<grove::GreenThreadHandle> scribblers;
+  for (int i = 0; i < 64; ++i) {
+    scribblers.push_back(grove::spawn([] {
+      volatile char buf[3000];
+      for (std::size_t k = 0; k < sizeof buf; ++k) buf[k] = static_cast<char>(0xa5);
+    }));
+  }
+  grove::joinall(scribblers);
+  Socket& s = kept[0];
+  CHECK(s.is_open());
+  CHECK(s.peer_address() == c.local_address());
+  c.sendall("ping");
+  char buf[4];
+  s.recv_exactly(buf, 4);
+  CHECK(std::string(buf, 4) == "ping");
+  s.sendall("pong");
+  c.recv_exactly(buf, 4);
+  CHECK(std::string(buf, 4) == "pong");
+  server.stop();
+  CHECK(s.is_open());  // not the server's any more
+  s.close();
+  CHECK(c.recv_into(buf, 4) == 0);
+  kept.clear();
+}
+
 GROVE_TEST("stop lets handlers finish within the timeout") {
   bool finished = false;
   grove::Event started;

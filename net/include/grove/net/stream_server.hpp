@@ -108,7 +108,9 @@ struct StreamServerOptions {
   // ends on its own (its connection closes then). A Timeout made in the clean-up
   // (with_timeout(50ms, ...)) does fire there, so a timed goodbye never needs this.
   Duration stop_grace = std::chrono::seconds(1);
-  // Prefix of the green threads' names and of log lines.
+  // Prefix of log lines, and the name of each connection's green thread (the
+  // acceptor's is "NAME acceptor ADDRESS"). Up to 15 characters it is stored in the
+  // green thread's own stack; a longer one costs each connection a heap block.
   std::string name = "StreamServer";
 };
 
