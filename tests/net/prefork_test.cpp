@@ -855,3 +855,17 @@ GROVE_TEST("prefork: with reuse_port, SIGHUP rolls every worker and no connectio
   ::kill(sup.pid, SIGTERM);
   CHECK(wait_exit(sup.pid) == 0);
 }
+
+GROVE_TEST("prefork: heartbeat_timeout 0 watches nothing: a stuck worker is left alone") {
+  const Supervised sup = start_supervisor(blocking_server(), {.workers = 2, .stop_timeout = 1s,
+                                                              .heartbeat_timeout = 0s});
+  const std::vector<pid_t> before = wait_workers(sup.pid, 2);
+  REQUIRE(before.size() == 2);
+  const pid_t victim = block_one(sup.address);
+  REQUIRE(std::count(before.begin(), before.end(), victim) == 1);
+  grove::sleep(1500ms);
+  CHECK(!process_gone(victim));
+  CHECK(children_of(sup.pid) == before);
+  ::kill(sup.pid, SIGTERM);
+  CHECK(wait_exit(sup.pid) == 0);
+}
