@@ -45,7 +45,7 @@
 //     is refused.
 // The listener. By default every worker watches the one listening socket, so each
 // connection wakes every idle worker and all but one go back to sleep (the thundering
-// herd: about 0.8 more wake-ups per connection with 2 workers, bench/README.md). It is
+// herd: with 2 workers, up to one more wake-up per connection, bench/README.md). It is
 // not EPOLLEXCLUSIVE's to fix: a worker's listener sits in its hub's own epoll set,
 // nested in libev's, where the kernel wakes every exclusive waiter anyway.
 // PreforkOptions::reuse_port gives each worker slot a socket of its own in one
