@@ -167,7 +167,9 @@ Result run(bool reuse_port, int workers, int clients, double seconds) {
   std::vector<long> counts(static_cast<std::size_t>(clients));
   std::vector<std::thread> threads;
   const auto t0 = Clock::now();
-  for (int c = 0; c < clients; ++c) threads.emplace_back([&, c] { counts[static_cast<std::size_t>(c)] = client(at, stop); });
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] { counts[static_cast<std::size_t>(c)] = client(at, stop); });
+  }
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads) t.join();

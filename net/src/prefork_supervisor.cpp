@@ -534,8 +534,8 @@ void PreforkSupervisor::Impl::kill_overdue(Clock::time_point now) {
 // When a serving worker's silence reaches heartbeat_timeout (max: not watched).
 Clock::time_point PreforkSupervisor::Impl::beat_deadline(const Process& p) const noexcept {
   if (!beats || p.beat < 0 || p.asked_to_stop || p.killed) return Clock::time_point::max();
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(beats->last_beat(p.beat)))) +
-         std::chrono::duration_cast<Clock::duration>(opts.heartbeat_timeout);
+  const auto last = std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(beats->last_beat(p.beat)));
+  return Clock::time_point(last) + std::chrono::duration_cast<Clock::duration>(opts.heartbeat_timeout);
 }
 
 // A worker whose hub has not turned for heartbeat_timeout (its heartbeat cell is that

@@ -737,7 +737,7 @@ GROVE_TEST("prefork: idle workers, and requests that park longer than heartbeat_
     }));
   }
   for (auto& c : clients) c.join();
-  grove::sleep(std::chrono::milliseconds(3000) - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
+  grove::sleep(3000ms - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
   CHECK(failures == 0);
   CHECK(answers == 4);
   CHECK(children_of(sup.pid) == workers);  // 3 s (6 timeouts): the same two processes
@@ -776,7 +776,8 @@ std::vector<int> burst(const Address& addr, int n, std::chrono::milliseconds tim
 }  // namespace
 
 GROVE_TEST("prefork: reuse_port gives each worker a socket of its own; a burst is served by all, none lost") {
-  const Supervised sup = start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 2s, .reuse_port = true});
+  const Supervised sup =
+      start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 2s, .reuse_port = true});
   const std::vector<pid_t> workers = wait_workers(sup.pid, 2);
   REQUIRE(workers.size() == 2);
   const std::vector<int> got = burst(sup.address, 200, 5s);
@@ -818,7 +819,8 @@ GROVE_TEST("prefork: with reuse_port, connections queued on a stuck worker's soc
 
 GROVE_TEST("prefork: with reuse_port, SIGHUP rolls every worker and no connection fails meanwhile") {
   // A slot's socket outlives its old worker: the new one takes the connections queued there.
-  const Supervised sup = start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 5s, .reuse_port = true});
+  const Supervised sup =
+      start_reuseport_supervisor(pid_server(), {.workers = 2, .stop_timeout = 5s, .reuse_port = true});
   const std::vector<pid_t> before = wait_workers(sup.pid, 2);
   REQUIRE(before.size() == 2);
   REQUIRE(ask(sup.address) > 0);
