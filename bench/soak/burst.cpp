@@ -6,10 +6,13 @@
 // park on one Event (so all of them are alive at once: a burst), then sets it, joins
 // them all and drops every handle. Prints, as `name: value unit` lines, the process's
 // RSS (VmRSS) before the burst (after one warm-up spawn), at its peak (all parked)
-// and after it (all gone), and after / before. With --rounds N the burst is repeated
+// and after it (all gone, 1.5 s after the last join: the stack pool trims its warm
+// stacks lazily; burst_fallback_seconds says when RSS last fell), and after / before. With --rounds N the burst is repeated
 // and RSS after each round printed: pages must not pile up round after round either.
 // --maps: also the mappings whose RSS differs by 64 kB or more between before and
 // after (/proc/self/smaps), to see where what stays is.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, long> maps_before = maps ? mapping_rss() : std::map<std::string, long>{};
   const long before = rss_kb();
   long peak = 0, after = 0;
+  double fallback = 0;  // the longest wait, after a round, for RSS to come back
   const auto t0 = std::chrono::steady_clock::now();
   for (long r = 0; r < rounds; ++r) {
     {
@@ -114,8 +118,25 @@ int main(int argc, char** argv) {
       // heap they leave (glibc keeps it) is not what this measures.
       for (const grove::GreenThreadHandle& g : all) g.join();
     }
-    grove::sleep(std::chrono::milliseconds(50));  // the hub's next loop: nothing left to release
+    // The pool keeps exited green threads' stacks warm and gives the pages of those
+    // unused for a whole trim period (0.5 s) back (core/src/stack_pool.hpp): RSS
+    // falls back within one to two periods. Watch it for 1.5 s and say when it last
+    // fell (by 256 kB or more).
+    const auto ended = std::chrono::steady_clock::now();
     after = rss_kb();
+    long last = after;
+    double fell_at = 0;
+    for (;;) {
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - ended).count();
+      if (t >= 1.5) break;
+      grove::sleep(std::chrono::milliseconds(20));
+      after = rss_kb();
+      if (after <= last - 256) {
+        fell_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - ended).count();
+        last = after;
+      }
+    }
+    fallback = std::max(fallback, fell_at);
     if (rounds > 1) std::printf("burst_rss_after_round_%ld_kb: %ld kB\n", r + 1, after);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -126,6 +147,7 @@ int main(int argc, char** argv) {
   std::printf("burst_rss_after_kb: %ld kB\n", after);
   std::printf("burst_rss_after_over_before: %.3f\n", static_cast<double>(after) / static_cast<double>(before));
   std::printf("burst_seconds: %.3f s\n", secs);
+  std::printf("burst_fallback_seconds: %.3f s\n", fallback);
   if (maps) {
     for (const auto& [name, kb] : mapping_rss()) {
       const auto it = maps_before.find(name);

@@ -346,6 +346,9 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   hub_.refs.store(1, std::memory_order_relaxed);
   hub_.name = "hub";
   hub_.stack = pool_.acquire(kHubStackSize);
+  ev_timer_init(&stack_trim_, &Hub::on_stack_trim, kStackTrimSeconds, kStackTrimSeconds);
+  stack_trim_.data = this;
+  pool_.set_trim_hook(&Hub::start_stack_trim, this);
   context::prepare(&hub_, hub_.stack.lo, hub_.stack.size, &ContextEntry::run);
 
   install_overflow_handler();
@@ -385,6 +388,11 @@ Hub::~Hub() {
     std::lock_guard<std::mutex> lock(dump_signal_mutex);
     dump_signal_owner[dump_signal_.signum] = 0;
   }
+  if (ev_is_active(&stack_trim_)) {
+    ev_ref(loop_);
+    ev_timer_stop(loop_, &stack_trim_);
+  }
+  pool_.set_trim_hook(nullptr, nullptr);  // stacks released from here on give their pages back at once
   const bool on_root = current_ == &root_;
   if (on_root) context::forget(&hub_);  // its TSan fiber (context.hpp); never runs again
   if (root_.locals && root_.status != Status::kAbandoned) destroy_locals(&root_);
@@ -963,6 +971,23 @@ void Hub::poll_after_fork() noexcept {
     // Refused: the owner finds it unregistered at its next wait and falls back to libev.
     (void)poll_add(*p);
   }
+}
+
+// ---------------------------------------------------------------- stack trim
+
+void Hub::start_stack_trim(void* p) noexcept {
+  Hub* hub = static_cast<Hub*>(p);
+  if (ev_is_active(&hub->stack_trim_)) return;
+  ev_timer_set(&hub->stack_trim_, kStackTrimSeconds, kStackTrimSeconds);
+  ev_timer_start(hub->loop_, &hub->stack_trim_);
+  ev_unref(hub->loop_);  // not a reason to keep running, nor counted as a watcher
+}
+
+void Hub::on_stack_trim(struct ev_loop* loop, ev_timer* w, int) noexcept {
+  Hub* hub = static_cast<Hub*>(w->data);
+  if (hub->pool_.trim()) return;
+  ev_ref(loop);
+  ev_timer_stop(loop, w);
 }
 
 // ---------------------------------------------------------------- ParkTimer

@@ -246,6 +246,10 @@ class GROVE_API Hub {
   bool poll_open() noexcept;  // makes the epoll set and its libev watcher
   static void on_poll(struct ev_loop*, ev_io* w, int) noexcept;  // the epoll set is readable
   void poll_after_fork() noexcept;  // a set of the child's own, with every registered fd
+  // The stack pool's trim timer (stack_pool.hpp): started when warm stacks pile up,
+  // stopped when trim() has nothing left to do.
+  static void start_stack_trim(void* hub) noexcept;
+  static void on_stack_trim(struct ev_loop*, ev_timer* w, int) noexcept;
   // Frees what other OS threads handed over (hand_over) that is dead and unreferenced.
   void free_handed() noexcept;
   // The shutdown warning / error about green threads still alive (see the essay).
@@ -293,6 +297,7 @@ class GROVE_API Hub {
   std::string loop_exit_message_;
   std::unique_ptr<Monitor> monitor_;
   ev_signal dump_signal_{};
+  ev_timer stack_trim_{};  // active (and unref'd: it keeps no loop alive) while trimming
   int poll_fd_ = -1;         // the epoll set for sockets (poll_add), -1 until first used
   ev_io poll_io_{};          // libev's watcher on it
   PolledFd* polled_head_ = nullptr;

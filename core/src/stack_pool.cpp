@@ -165,9 +165,13 @@ StackSlot StackPool::acquire(std::size_t usable) {
 void StackPool::release(const StackSlot& slot) noexcept {
   --outstanding_;
   SizeClass& c = classes_[slot.size_class];
-  if (c.warm.size() >= kWarmSlots) [[unlikely]] cool_oldest(c);
+  // The list's low-water mark, which trim() reads: the list only shrinks in acquire(),
+  // so its least size is one it has just before a release (or at a trim).
+  const std::size_t n = c.warm.size();
+  c.low = std::min(c.low, n);
+  if (n >= kWarmSlots) [[unlikely]] surplus(c);
   try {
-    // At most kWarmSlots entries: after the first kWarmSlots releases this never allocates.
+    // At most kMaxWarmSlots entries, reserved at the first surplus: never allocates then.
     c.warm.push_back(reinterpret_cast<std::uintptr_t>(slot.lo - kGuardBytes) |
                      static_cast<std::uintptr_t>(slot.guard_kind));
   } catch (...) {
@@ -175,34 +179,77 @@ void StackPool::release(const StackSlot& slot) noexcept {
   }
 }
 
-void StackPool::cool_oldest(SizeClass& c) noexcept {
-  const std::uintptr_t e = c.warm.front();
-  c.warm.erase(c.warm.begin());
-  char* base = reinterpret_cast<char*>(e & ~std::uintptr_t{3});
-  const std::size_t slot = kGuardBytes + c.usable;
-  for (Arena& a : c.arenas) {
-    if (base < a.base || base >= a.base + a.slots * slot) continue;
-    // The pages go back now (MADV_FREE would leave them counted until memory is short).
-    // If the kernel refuses, the pages stay: the slot is still reusable as it is.
-    ::madvise(base + kGuardBytes, c.usable, MADV_DONTNEED);
-    const std::size_t i = static_cast<std::size_t>(base - a.base) / slot;
-    const std::size_t w = i / 64;
-    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-    try {
-      if (a.cold.empty()) a.cold.assign((a.slots + 63) / 64, 0);
-      if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary && a.canary.empty()) {
-        a.canary.assign((a.slots + 63) / 64, 0);
-      }
-    } catch (...) {
-      return;  // out of memory for the bitmap: the slot (already emptied) is not reused
-    }
-    a.cold[w] |= bit;
-    if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary) a.canary[w] |= bit;
-    a.cold_count++;
-    a.cold_word = std::min(a.cold_word, w);
-    c.cold++;
+static_assert(kMaxWarmSlots >= kWarmSlots + 64, "surplus() cools 64 at a time at the cap");
+
+void StackPool::surplus(SizeClass& c) noexcept {
+  if (!trim_hook_) {  // nobody trims later: the oldest slot's pages go back now
+    cool_oldest(c, 1);
     return;
   }
+  if (c.warm.size() >= kMaxWarmSlots) {  // a large burst ends: the oldest 64 go back now
+    cool_oldest(c, 64);
+    return;
+  }
+  if (c.warm.capacity() < kMaxWarmSlots) {
+    try {
+      c.warm.reserve(kMaxWarmSlots);
+    } catch (...) {
+      cool_oldest(c, 1);  // no room to keep more: as without a trim hook
+      return;
+    }
+  }
+  if (trim_armed_) return;
+  trim_armed_ = true;
+  for (SizeClass& k : classes_) k.low = k.warm.size();  // the first period starts now
+  trim_hook_(trim_arg_);
+}
+
+bool StackPool::trim() noexcept {
+  bool more = false;
+  for (SizeClass& c : classes_) {
+    if (c.warm.size() > kWarmSlots) {
+      // The oldest `low` entries were not taken during the whole period.
+      const std::size_t idle = std::min(std::min(c.low, c.warm.size()), c.warm.size() - kWarmSlots);
+      if (idle > 0) cool_oldest(c, idle);
+      if (c.warm.size() > kWarmSlots) more = true;
+    }
+    c.low = c.warm.size();
+  }
+  trim_armed_ = more;
+  return more;
+}
+
+void StackPool::cool_oldest(SizeClass& c, std::size_t n) noexcept {
+  const std::size_t slot = kGuardBytes + c.usable;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uintptr_t e = c.warm[k];
+    char* base = reinterpret_cast<char*>(e & ~std::uintptr_t{3});
+    for (Arena& a : c.arenas) {
+      if (base < a.base || base >= a.base + a.slots * slot) continue;
+      // The pages go back now (MADV_FREE would leave them counted until memory is short).
+      // If the kernel refuses, the pages stay: the slot is still reusable as it is.
+      ::madvise(base + kGuardBytes, c.usable, MADV_DONTNEED);
+      const std::size_t i = static_cast<std::size_t>(base - a.base) / slot;
+      const std::size_t w = i / 64;
+      const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+      try {
+        if (a.cold.empty()) a.cold.assign((a.slots + 63) / 64, 0);
+        if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary && a.canary.empty()) {
+          a.canary.assign((a.slots + 63) / 64, 0);
+        }
+      } catch (...) {
+        break;  // out of memory for the bitmap: the slot (already emptied) is not reused
+      }
+      a.cold[w] |= bit;
+      if (static_cast<GuardKind>(e & 3) == GuardKind::kCanary) a.canary[w] |= bit;
+      a.cold_count++;
+      a.cold_word = std::min(a.cold_word, w);
+      c.cold++;
+      break;
+    }
+  }
+  c.warm.erase(c.warm.begin(), c.warm.begin() + static_cast<std::ptrdiff_t>(n));
+  c.low -= std::min(c.low, n);  // the untouched entries were the oldest
 }
 
 char* StackPool::take_cold(SizeClass& c, GuardKind& kind) noexcept {
