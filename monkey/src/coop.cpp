@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cmath>
 #include <ctime>
 #include <new>
@@ -171,6 +172,121 @@ void on_persistent(struct ev_loop*, ev_io* io, int revents) noexcept {
   st->unlock_waiters();
 }
 
+namespace {
+
+// Claims st for `hub` if nobody owns it yet; true if `hub` owns it now.
+bool owned_by(Hub& hub, FdState& st) noexcept {
+  Hub* owner = st.owner.load(std::memory_order_acquire);
+  if (owner == &hub) [[likely]] return true;
+  if (owner) return false;
+  if (!t_guard.hub) t_guard.hub = &hub;
+  return st.owner.compare_exchange_strong(owner, &hub, std::memory_order_acq_rel) || owner == &hub;
+}
+
+// A second waiter came to the epoll side `side`, whose waiter (a wait_stream FdWaiter)
+// is still parked: it leaves the side for the fd's list, waited on through the
+// persistent watcher, where the second one joins it (in front: woken first).
+void move_to_list(Hub& hub, FdState& st, grove::detail::PollSide& side, int fd) noexcept {
+  auto* w = reinterpret_cast<FdWaiter*>(side.waiter);
+  static_assert(offsetof(FdWaiter, polled) == 0);
+  if (w->polled.ready || w->polled.gt->status != grove::detail::Status::kParked) return;  // woken: leaves soon
+  side.waiter = nullptr;
+  st.lock_waiters();
+  w->hub = &hub;
+  w->gt = w->polled.gt;
+  w->events = &side == &st.rd ? EV_READ : EV_WRITE;
+  w->closed = false;
+  w->listed = true;
+  w->persistent = true;
+  w->active = true;  // its count (watcher_started) moves with it
+  w->next = st.waiters;
+  w->prev = nullptr;
+  if (w->next) w->next->prev = w;
+  st.waiters = w;
+  set_persistent(hub, st, fd, (st.pio_started ? st.pio_mask : 0) | w->events);
+  st.unlock_waiters();
+}
+
+}  // namespace
+
+void refresh_if_stale(Hub& hub, FdState& st) noexcept {
+  // A plain load first: the exchange is a locked instruction, and stale is rare.
+  if (!st.stale.load(std::memory_order_acquire) || !st.stale.exchange(false, std::memory_order_acq_rel)) return;
+  // The fd number was closed and reused (or connected anew): register it again.
+  if (st.pio_started) ev_io_stop(hub.loop(), &st.pio);
+  st.pio_started = false;
+  drop_polled(hub, st);
+}
+
+Wait wait_stream(Hub& hub, FdState& st, int fd, bool read, double deadline, const char* what) noexcept {
+  const int events = read ? EV_READ : EV_WRITE;
+  if (!owned_by(hub, st)) [[unlikely]] return wait_fd(hub, &st, fd, events, deadline, what);
+  refresh_if_stale(hub, st);
+  // Byte streams only: a datagram socket's error (an ICMP unreachable) would be a
+  // sticky hang-up that ends every later wait at once while its reads say EAGAIN, and
+  // SO_RCVLOWAT readiness is left to libev's level-triggered watcher.
+  if ((st.flags.load(std::memory_order_relaxed) & (FdState::kStream | FdState::kLowat)) != FdState::kStream ||
+      st.poll_refused) [[unlikely]] {
+    return wait_fd(hub, &st, fd, events, deadline, what);
+  }
+  if (!st.polled.registered) [[unlikely]] {
+    st.polled.fd = fd;
+    st.polled.rd = &st.rd;
+    st.polled.wr = &st.wr;
+    if (!hub.poll_add(st.polled)) {
+      st.poll_refused = true;  // until the fd is forgotten or goes stale
+      return wait_fd(hub, &st, fd, events, deadline, what);
+    }
+  }
+  grove::detail::PollSide& side = read ? st.rd : st.wr;
+  // A second green thread on the same side (several acceptors on one listener): both
+  // wait through the persistent watcher, woken newest first as every waiter there.
+  if (side.waiter) [[unlikely]] {
+    move_to_list(hub, st, side, fd);
+    return wait_fd(hub, &st, fd, events, deadline, what);
+  }
+  if (take_interrupt(hub, what)) [[unlikely]] return Wait::kInterrupted;
+  if (side.edge) {  // reported ready since the last wait: the caller's retry finds out
+    side.edge = side.hangup;  // after a hang-up, every wait (PollSide)
+    return Wait::kReady;
+  }
+  double left = -1;
+  if (deadline >= 0) {
+    left = deadline - mono_now();
+    if (left <= 0) return Wait::kTimedOut;
+  }
+  GreenThreadState* me = hub.running();
+  FdWaiter w;
+  w.polled.gt = me;
+  side.waiter = &w.polled;
+  hub.watcher_started();
+  if (left > 0) {
+    ParkTimer timer(hub, me, left);
+    hub.park_nothrow(what);
+  } else {
+    hub.park_nothrow(what);
+  }
+  const WakeReason why = me->wake_reason;
+  if (w.listed) [[unlikely]] {  // moved into the list by a second waiter (move_to_list)
+    st.lock_waiters();
+    if (w.prev) w.prev->next = w.next; else st.waiters = w.next;
+    if (w.next) w.next->prev = w.prev;
+    st.unlock_waiters();
+    if (w.active) {
+      w.active = false;
+      hub.watcher_stopped();
+    }
+    if (w.closed) return Wait::kClosed;
+  } else {
+    if (w.polled.closed) return Wait::kClosed;  // forget() took it off the side and counted it
+    if (side.waiter == &w.polled) side.waiter = nullptr;
+    hub.watcher_stopped();
+  }
+  if (take_interrupt_after(hub, why, what)) return Wait::kInterrupted;
+  if (why == WakeReason::kTimedOut && !w.polled.ready) return Wait::kTimedOut;
+  return Wait::kReady;
+}
+
 Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const char* what) noexcept {
   GreenThreadState* me = hub.running();
   if (take_interrupt(hub, what)) return Wait::kInterrupted;
@@ -182,25 +298,17 @@ Wait wait_fd(Hub& hub, FdState* st, int fd, int events, double deadline, const c
   FdWaiter w;
   w.hub = &hub;
   w.gt = me;
+  w.next = w.prev = nullptr;
   w.events = events;
+  w.active = w.persistent = w.closed = false;
   if (st) {
-    Hub* owner = st->owner.load(std::memory_order_acquire);
-    if (!owner) {
-      if (!t_guard.hub) t_guard.hub = &hub;
-      if (st->owner.compare_exchange_strong(owner, &hub, std::memory_order_acq_rel)) owner = &hub;
-    }
-    w.persistent = owner == &hub;
+    w.persistent = owned_by(hub, *st);
     st->lock_waiters();
     w.next = st->waiters;
     if (w.next) w.next->prev = &w;
     st->waiters = &w;
     if (w.persistent) {
-      // A plain load first: the exchange is a locked instruction, and stale is rare.
-      if (st->stale.load(std::memory_order_acquire) && st->stale.exchange(false, std::memory_order_acq_rel) &&
-          st->pio_started) {
-        ev_io_stop(hub.loop(), &st->pio);  // the fd number was closed and reused: re-register
-        st->pio_started = false;
-      }
+      refresh_if_stale(hub, *st);
       set_persistent(hub, *st, fd, (st->pio_started ? st->pio_mask : 0) | events);
     }
     st->unlock_waiters();

@@ -67,6 +67,18 @@ enum class Wait { kReady, kTimedOut, kClosed, kInterrupted };
 // thread, or an interrupt lands. `st` may be null (untracked fd: close cannot wake).
 Wait wait_fd(grove::detail::Hub& hub, FdState* st, int fd, int events, double deadline, const char* what) noexcept;
 
+// wait_fd for a data call on a tracked fd (fd_io): a byte stream waits in its owner
+// hub's own edge-triggered epoll set (fd_table.hpp, FdState::polled; "Socket
+// readiness" in core/src/hub.cpp), so readiness wakes the green thread without libev;
+// other fds, other hubs and a second waiter on one direction go through wait_fd.
+// Edge-triggered is safe for fd_io's callers: they park only after EAGAIN or a short
+// read, and an event that finds nobody parked is kept for the next wait (`edge`).
+Wait wait_stream(grove::detail::Hub& hub, FdState& st, int fd, bool read, double deadline, const char* what) noexcept;
+// On the owner's OS thread: if another thread closed, reused or reconnected the fd
+// number since (FdState::stale), drops its registrations so that the next wait makes
+// them afresh.
+void refresh_if_stale(grove::detail::Hub& hub, FdState& st) noexcept;
+
 // Sets errno for a wait that did not end ready (timeout_errno for kTimedOut; for
 // kInterrupted, what the take_interrupt() that ended the wait returned).
 void set_wait_errno(grove::detail::Hub& hub, Wait w, int timeout_errno) noexcept;

@@ -157,6 +157,10 @@ GROVE_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 
 GROVE_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   const HookedFd h(fd);
+  // A new connection (a TCP socket may connect again after a failed attempt) starts
+  // its readiness afresh: the failure's hang-up, sticky in the owner's epoll set
+  // (coop.hpp, wait_stream), must not end the new connection's waits at once.
+  if (h.st && h.st->owner.load(std::memory_order_relaxed)) h.st->stale.store(true, std::memory_order_release);
   const Route route = h.route(h.flags());
   if (route == Route::kPlain) return real().connect(fd, addr, len);
   FdState* st = h.st;

@@ -224,6 +224,9 @@ void track(int fd, std::uint8_t flags) noexcept {
   s->rcv_timeout_us.store(-1, std::memory_order_relaxed);
   s->snd_timeout_us.store(-1, std::memory_order_relaxed);
   s->drained.store(false, std::memory_order_relaxed);
+  // A number closed behind monkey's back (fclose on fdopen, a raw syscall) may still be
+  // registered with its old owner: the owner registers it again before its next wait.
+  if (s->owner.load(std::memory_order_relaxed)) s->stale.store(true, std::memory_order_release);
   s->flags.store(static_cast<std::uint8_t>(FdState::kTracked | flags), std::memory_order_release);
 }
 
@@ -318,6 +321,17 @@ void forget(int fd) noexcept {
   }
   grove::detail::Hub* owner = s->owner.load(std::memory_order_acquire);
   if (owner && owner == me) {
+    // The waiters parked on the epoll set's sides (coop.cpp, wait_stream) are not in
+    // the list: only the owner's thread reaches them.
+    for (grove::detail::PollSide* side : {&s->rd, &s->wr}) {
+      grove::detail::FdWaiter* w = side->waiter;
+      if (!w) continue;
+      side->waiter = nullptr;
+      w->closed = true;
+      me->watcher_stopped();
+      me->wake(w->gt);
+    }
+    drop_polled(*me, *s);  // before the real close: no event may name the fd's old file
     if (s->pio_started) ev_io_stop(me->loop(), &s->pio);
     s->pio_started = false;
     s->stale.store(false, std::memory_order_relaxed);
@@ -346,11 +360,23 @@ void release_persistent(grove::detail::Hub* hub) noexcept {
   for_each_slot([hub](FdState& s) {
     if (s.owner.load(std::memory_order_acquire) != hub) return;
     s.lock_waiters();
+    drop_polled(*hub, s);
     if (s.pio_started) ev_io_stop(hub->loop(), &s.pio);
     s.pio_started = false;
     s.owner.store(nullptr, std::memory_order_release);
     s.unlock_waiters();
   });
+}
+
+void drop_polled(grove::detail::Hub& owner, FdState& st) noexcept {
+  if (st.polled.registered) owner.poll_remove(st.polled);
+  // A waiter still parked (the number was closed on another thread) is no longer
+  // reached by readiness, like a thread blocked on an fd another thread closes; it
+  // leaves by its timeout or an interrupt (its own accounting).
+  st.rd.waiter = st.wr.waiter = nullptr;
+  st.rd.edge = st.rd.hangup = false;
+  st.wr.edge = st.wr.hangup = false;
+  st.poll_refused = false;
 }
 
 }  // namespace grove::monkey::detail

@@ -22,15 +22,21 @@ namespace grove::monkey::detail {
 // A green thread parked on one fd (on its stack, linked into FdState::waiters so that
 // close() can wake it with EBADF).
 struct FdWaiter {
+  // First member: a waiter on an epoll side (coop.cpp, wait_stream) is reached from
+  // PollSide::waiter, which points here, when a second waiter moves it into `waiters`.
+  // wait_stream sets only `polled` and `listed` (the rest is set by move_to_list), so
+  // the members below have no initializers: wait_fd sets each one.
+  grove::detail::FdWaiter polled;
   ev_io io;
-  grove::detail::Hub* hub = nullptr;
-  grove::detail::GreenThreadState* gt = nullptr;
-  FdWaiter* next = nullptr;
-  FdWaiter* prev = nullptr;
-  int events = 0;           // EV_READ / EV_WRITE waited for
-  bool active = false;      // counted by hub->watcher_started() (and io started, unless persistent)
-  bool persistent = false;  // woken by the fd's persistent watcher, not by io
-  bool closed = false;      // close() ran on the fd while we waited
+  grove::detail::Hub* hub;
+  grove::detail::GreenThreadState* gt;
+  FdWaiter* next;
+  FdWaiter* prev;
+  int events;               // EV_READ / EV_WRITE waited for
+  bool active;              // counted by hub->watcher_started() (and io started, unless persistent)
+  bool persistent;          // woken by the fd's persistent watcher, not by io
+  bool closed;              // close() ran on the fd while we waited
+  bool listed = false;      // a wait_stream waiter moved from its epoll side into `waiters`
 };
 
 struct FdState {
@@ -56,12 +62,17 @@ struct FdState {
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
   FdWaiter* waiters = nullptr;
 
-  // The persistent watcher (coop.cpp): one ev_io per fd, owned by the first hub that
-  // waits on the fd and left started between waits, so a green thread that waits on
-  // the same fd again and again (a connection's read loop) costs no epoll_ctl per
-  // wait. Other hubs use a watcher of their own on their stack. Only the owner's OS
-  // thread touches pio / pio_started / pio_mask; `stale` tells the owner that another
-  // thread closed the fd number since (re-register before the next wait).
+  // The fd's owner: the first hub that waits on it. A stream fd's data calls wait in
+  // the owner's own edge-triggered epoll set (coop.cpp, wait_stream: `polled`, with
+  // its sides `rd` / `wr`, registered on the first wait and left there until close),
+  // as grove's sockets do ("Socket readiness" in core/src/hub.cpp): no libev watcher,
+  // no epoll_ctl per wait, readiness handed to the parked green thread directly.
+  // Other waits on the owner (connect, datagrams, an fd with SO_RCVLOWAT, a second
+  // waiter on a side) use the persistent libev watcher `pio`, left started between
+  // waits for the same reason. Other hubs use a watcher of their own on their stack.
+  // Only the owner's OS thread touches polled / rd / wr / pio / pio_started /
+  // pio_mask; `stale` tells the owner that the fd number was closed, reused or
+  // connected anew on another thread since (re-register before the next wait).
   std::atomic<grove::detail::Hub*> owner{nullptr};
   // O_NONBLOCK, SO_RCVLOWAT and the socket timeouts belong to the file description,
   // which every dup of an fd shares. The tracked fds made from one another by dup,
@@ -73,7 +84,11 @@ struct FdState {
   std::atomic<bool> stale{false};
   ev_io pio;
   bool pio_started = false;
+  bool poll_refused = false;  // the owner's epoll set refused the fd: its waits use pio
   int pio_mask = 0;
+  grove::detail::PolledFd polled;
+  grove::detail::PollSide rd;
+  grove::detail::PollSide wr;
 
   bool has(std::uint8_t f) const noexcept { return flags.load(std::memory_order_relaxed) & f; }
   void set(std::uint8_t f) noexcept { flags.fetch_or(f, std::memory_order_relaxed); }
@@ -152,7 +167,11 @@ void for_each_slot(F&& fn) {
     for (std::size_t i = 0; i < kSlotsPerChunk; ++i) fn(*slot_at(c, i));
   }
 }
-// Stops and releases every persistent watcher `hub` owns (its thread is exiting).
+// Stops and releases every persistent watcher and epoll registration `hub` owns (its
+// thread is exiting).
 void release_persistent(grove::detail::Hub* hub) noexcept;
+// Takes st out of its owner's epoll set and forgets what its sides were told. On the
+// owner's OS thread only; the fd must still name the registered file (or be closed).
+void drop_polled(grove::detail::Hub& owner, FdState& st) noexcept;
 
 }  // namespace grove::monkey::detail

@@ -67,9 +67,10 @@ struct HookedFd {
 // that returns less drained the kernel's buffer, so the next read from a green thread
 // parks before its first try rather than after an EAGAIN (as grove's own Socket
 // does, and nginx with its short-read check): an echo loop then costs one read and
-// one write per message, not two reads. Safe because the fd's watcher is
-// level-triggered: data that arrived since the short read wakes the green thread at
-// the next poll. Not with a kill or timeout pending (the call then behaves exactly as
+// one write per message, not two reads. Safe because data that arrived since the
+// short read wakes the green thread at the next poll: libev's watchers are level-
+// triggered, and the epoll set a stream waits in (wait_stream) reports every arrival
+// and keeps one that found nobody parked for the next wait. Not with a kill or timeout pending (the call then behaves exactly as
 // without the hint); and if a timeout or kill ends that first wait, the real call is
 // still tried once, because a blocking read with data queued returns the data (a
 // green thread that ran long before the poll must not turn queued data into EAGAIN).
@@ -112,7 +113,7 @@ inline auto fd_io(const HookedFd& h, bool read, const char* what, Call&& call, s
       deadline = t > 0 ? mono_now() + t : -1;
       deadline_known = true;
     }
-    const Wait w = wait_fd(hub, &st, h.fd, read ? EV_READ : EV_WRITE, deadline, what);
+    const Wait w = wait_stream(hub, st, h.fd, read, deadline, what);
     if (w != Wait::kReady) {
       if (hint) st.drained.store(false, std::memory_order_relaxed);
       if (!tried && w != Wait::kClosed) {
