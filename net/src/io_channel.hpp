@@ -79,10 +79,11 @@ using IoWaiter = grove::detail::FdWaiter;
 // `waiter` and `edge` (PollSide) are the hub's to set when the channel's fd is in its
 // epoll set (`polled`, registered); otherwise libev's watcher `io` reports readiness.
 struct IoChannel : grove::detail::PollSide {
-  ev_io io;
-  grove::detail::PolledFd* polled = nullptr;  // a socket's registration (see "Sockets" above)
+  // keep_started first: it fills PollSide's tail padding (88 bytes -> 80).
   bool keep_started = false;  // read side: see "Watcher lifetime" above
   const char* what = "";      // "read" / "write", for misuse messages
+  ev_io io;
+  grove::detail::PolledFd* polled = nullptr;  // a socket's registration (see "Sockets" above)
 
   void init(int fd, int events, bool keep) noexcept;
   // Parks until the fd is ready, `timeout` seconds pass (< 0: no limit) or close().

@@ -11,13 +11,13 @@
 // even after the handler returned; `delete` drops that reference instead of freeing
 // (operator delete below).
 //
-// Its 400 bytes (x86-64): fd, owner_tid, family, type and read_drained 16 (with
+// Its 384 bytes (x86-64): fd, owner_tid, family, type and read_drained 16 (with
 // padding); timeout 8; peer 136 (a sockaddr_storage and its length, kept for error
 // messages: after a reset or a close getpeername no longer tells); hub, owner and
-// home 8 each; rd and wr 88 each (the hub's PollSide 16: waiter, edge, hangup;
-// libev's ev_io 48, the fallback for a fd the hub's epoll set refused; the polled
-// pointer 8, keep_started 8 with padding, the direction's name 8); polled 40 (the
-// fd's entry in the hub's epoll set: both sides, fd, registered, list links).
+// home 8 each; rd and wr 80 each (the hub's PollSide 16: waiter, edge, hangup, and
+// keep_started in its padding; the direction's name 8; libev's ev_io 48, the
+// fallback for a fd the hub's epoll set refused; the polled pointer 8); polled 40
+// (the fd's entry in the hub's epoll set: both sides, fd, registered, list links).
 //
 // Lifetime while parked. A green thread parked in a Socket call may outlive the
 // Socket object it called: another green thread may destroy the Socket (closing it)
