@@ -11,10 +11,13 @@
 # repeat to within a few per message, where wall-clock time on a shared machine moves
 # by 25 %. Needs valgrind (callgrind_control) and nc.
 # With GROVE_CALLGRIND_KEEP=DIR both profiles and message counts are kept there.
+# GROVE_ECHO_NAME=NAME (default echo) names the figure NAME_instructions_per_msg_CONNS
+# and the kept files (monkey_echo_instructions.sh sets monkey_echo).
 set -euo pipefail
 B=$1; C=${2:-100}; S=${3:-3}
 shift $(($# < 3 ? $# : 3))
 server=${GROVE_ECHO_SERVER:-$B/samples/echo_server}
+name=${GROVE_ECHO_NAME:-echo}
 port=$((20000 + RANDOM % 20000))
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -36,9 +39,9 @@ kill "$vp"; wait "$vp" 2>/dev/null || true
 ir() { awk '/^summary:|^totals:/{print $2}' "$1" | tail -1; }
 f1=$(ls "$out"/cg.*.1 | head -n 1); f2=$(ls "$out"/cg.*.2 | head -n 1)
 if [ -n "${GROVE_CALLGRIND_KEEP:-}" ]; then  # bench/callgrind/instruction_gate.py reads these
-  cp "$f1" "$GROVE_CALLGRIND_KEEP/echo_${C}_small.cg"
-  cp "$f2" "$GROVE_CALLGRIND_KEEP/echo_${C}_big.cg"
-  echo "$m1" >"$GROVE_CALLGRIND_KEEP/echo_${C}_small.units"
-  echo "$m2" >"$GROVE_CALLGRIND_KEEP/echo_${C}_big.units"
+  cp "$f1" "$GROVE_CALLGRIND_KEEP/${name}_${C}_small.cg"
+  cp "$f2" "$GROVE_CALLGRIND_KEEP/${name}_${C}_big.cg"
+  echo "$m1" >"$GROVE_CALLGRIND_KEEP/${name}_${C}_small.units"
+  echo "$m2" >"$GROVE_CALLGRIND_KEEP/${name}_${C}_big.units"
 fi
-echo "echo_instructions_per_msg_${C}: $(python3 -c "print(round(($(ir "$f2") - $(ir "$f1")) / ($m2 - $m1), 1))") instructions"
+echo "${name}_instructions_per_msg_${C}: $(python3 -c "print(round(($(ir "$f2") - $(ir "$f1")) / ($m2 - $m1), 1))") instructions"
