@@ -218,7 +218,7 @@ void refresh_if_stale(Hub& hub, FdState& st) noexcept {
   drop_polled(hub, st);
 }
 
-Wait wait_stream(Hub& hub, FdState& st, int fd, bool read, double deadline, const char* what) noexcept {
+Wait wait_stream_slow(Hub& hub, FdState& st, int fd, bool read, double deadline, const char* what) noexcept {
   const int events = read ? EV_READ : EV_WRITE;
   if (!owned_by(hub, st)) [[unlikely]] return wait_fd(hub, &st, fd, events, deadline, what);
   refresh_if_stale(hub, st);
@@ -266,7 +266,11 @@ Wait wait_stream(Hub& hub, FdState& st, int fd, bool read, double deadline, cons
   } else {
     hub.park_nothrow(what);
   }
-  const WakeReason why = me->wake_reason;
+  return wait_stream_leave(hub, st, side, w, what);
+}
+
+Wait wait_stream_leave(Hub& hub, FdState& st, grove::detail::PollSide& side, FdWaiter& w, const char* what) noexcept {
+  const WakeReason why = w.polled.gt->wake_reason;
   if (w.listed) [[unlikely]] {  // moved into the list by a second waiter (move_to_list)
     st.lock_waiters();
     if (w.prev) w.prev->next = w.next; else st.waiters = w.next;

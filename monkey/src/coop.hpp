@@ -73,7 +73,40 @@ Wait wait_fd(grove::detail::Hub& hub, FdState* st, int fd, int events, double de
 // other fds, other hubs and a second waiter on one direction go through wait_fd.
 // Edge-triggered is safe for fd_io's callers: they park only after EAGAIN or a short
 // read, and an event that finds nobody parked is kept for the next wait (`edge`).
-Wait wait_stream(grove::detail::Hub& hub, FdState& st, int fd, bool read, double deadline, const char* what) noexcept;
+// The fast path (the fd registered, owned by this hub and not stale, nobody else on
+// its side, no deadline, nothing pending) is inline; everything else is
+// wait_stream_slow, and a park that did not end in a plain wake leaves through
+// wait_stream_leave.
+Wait wait_stream_slow(grove::detail::Hub& hub, FdState& st, int fd, bool read, double deadline,
+                      const char* what) noexcept;
+Wait wait_stream_leave(grove::detail::Hub& hub, FdState& st, grove::detail::PollSide& side, FdWaiter& w,
+                       const char* what) noexcept;
+inline Wait wait_stream(grove::detail::Hub& hub, FdState& st, int fd, bool read, double deadline,
+                        const char* what) noexcept {
+  grove::detail::PollSide& side = read ? st.rd : st.wr;
+  grove::detail::GreenThreadState* me = hub.running();
+  if (st.owner.load(std::memory_order_acquire) != &hub || !st.polled.registered || side.waiter || deadline >= 0 ||
+      me->pending || me->locals || st.stale.load(std::memory_order_relaxed) ||
+      (st.flags.load(std::memory_order_relaxed) & FdState::kLowat)) [[unlikely]] {
+    return wait_stream_slow(hub, st, fd, read, deadline, what);
+  }
+  if (side.edge) {  // reported ready since the last wait: the caller's retry finds out
+    side.edge = side.hangup;  // after a hang-up, every wait (PollSide)
+    return Wait::kReady;
+  }
+  FdWaiter w;
+  w.polled.gt = me;
+  side.waiter = &w.polled;
+  hub.watcher_started();
+  hub.park_nothrow(what);
+  if (w.listed || w.polled.closed || me->wake_reason != grove::detail::WakeReason::kWoken || me->pending ||
+      me->locals) [[unlikely]] {
+    return wait_stream_leave(hub, st, side, w, what);
+  }
+  if (side.waiter == &w.polled) side.waiter = nullptr;
+  hub.watcher_stopped();
+  return Wait::kReady;
+}
 // On the owner's OS thread: if another thread closed, reused or reconnected the fd
 // number since (FdState::stale), drops its registrations so that the next wait makes
 // them afresh.

@@ -109,9 +109,12 @@ inline auto fd_io(const HookedFd& h, bool read, const char* what, Call&& call, s
       }
     }
     if (!deadline_known) {
-      const double t = fd_timeout(h.fd, st, read);
-      deadline = t > 0 ? mono_now() + t : -1;
       deadline_known = true;
+      // Most fds have no SO_RCVTIMEO / SO_SNDTIMEO: one load, and no clock read.
+      if ((read ? st.rcv_timeout_us : st.snd_timeout_us).load(std::memory_order_relaxed) != 0) [[unlikely]] {
+        const double t = fd_timeout(h.fd, st, read);
+        if (t > 0) deadline = mono_now() + t;
+      }
     }
     const Wait w = wait_stream(hub, st, h.fd, read, deadline, what);
     if (w != Wait::kReady) {

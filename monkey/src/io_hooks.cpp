@@ -21,8 +21,9 @@ namespace {
 
 // The data calls in the form fd_io asks for (coop.hpp: PerCall). read() on a socket
 // is recv() with no flags, readv() is recvmsg(); on a pipe, readv is preadv2 at the
-// current position (-1).
-ssize_t read_as(PerCall pc, int fd, void* buf, size_t n) {
+// current position (-1). Inline: each is a branch on the form in front of the call
+// (out of line, a call and a frame per message).
+[[gnu::always_inline]] inline ssize_t read_as(PerCall pc, int fd, void* buf, size_t n) {
   if (pc == PerCall::kSocket) return real().recv(fd, buf, n, MSG_DONTWAIT);
   if (pc == PerCall::kPipe) {
     iovec v{buf, n};
@@ -31,7 +32,7 @@ ssize_t read_as(PerCall pc, int fd, void* buf, size_t n) {
   return real().read(fd, buf, n);
 }
 
-ssize_t readv_as(PerCall pc, int fd, const iovec* iov, int cnt) {
+[[gnu::always_inline]] inline ssize_t readv_as(PerCall pc, int fd, const iovec* iov, int cnt) {
   if (pc == PerCall::kSocket && cnt >= 0) {
     msghdr m{};
     m.msg_iov = const_cast<iovec*>(iov);
@@ -42,7 +43,7 @@ ssize_t readv_as(PerCall pc, int fd, const iovec* iov, int cnt) {
   return real().readv(fd, iov, cnt);
 }
 
-ssize_t write_as(PerCall pc, int fd, const void* buf, size_t n) {
+[[gnu::always_inline]] inline ssize_t write_as(PerCall pc, int fd, const void* buf, size_t n) {
   if (pc == PerCall::kSocket) return real().send(fd, buf, n, MSG_DONTWAIT);
   if (pc == PerCall::kPipe) {
     iovec v{const_cast<void*>(buf), n};
@@ -51,7 +52,7 @@ ssize_t write_as(PerCall pc, int fd, const void* buf, size_t n) {
   return real().write(fd, buf, n);
 }
 
-ssize_t writev_as(PerCall pc, int fd, const iovec* iov, int cnt) {
+[[gnu::always_inline]] inline ssize_t writev_as(PerCall pc, int fd, const iovec* iov, int cnt) {
   if (pc == PerCall::kSocket && cnt >= 0) {
     msghdr m{};
     m.msg_iov = const_cast<iovec*>(iov);
