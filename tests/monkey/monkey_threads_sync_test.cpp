@@ -3,6 +3,7 @@
 // (std::future) park green threads instead of blocking their OS thread, keep glibc's
 // semantics (EBUSY, EDEADLK, EPERM, ETIMEDOUT, recursion), and still work between a
 // green thread and a real OS thread (a thread-pool worker).
+#include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
 
@@ -17,6 +18,7 @@
 #include <semaphore>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grove/hub_thread.hpp>
@@ -544,4 +546,59 @@ GROVE_TEST("a spin lock held by a parked green thread lets the spinning one's hu
   b.join();
   CHECK(b_in);
   pthread_spin_destroy(&sl);
+}
+
+// Code that ran before the area was patched (a library's constructor, grove's own
+// thread pool started early) used glibc's own rwlock and condition variable
+// algorithms; the objects must still work once the hooks take over.
+TEST_CASE("a rwlock and a condition variable glibc used before the switch work after it") {
+  void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  REQUIRE(libc != nullptr);
+  using RwFn = int (*)(pthread_rwlock_t*);
+  using WaitFn = int (*)(pthread_cond_t*, pthread_mutex_t*);
+  using CondFn = int (*)(pthread_cond_t*);
+  const auto glibc_wrlock = reinterpret_cast<RwFn>(::dlsym(libc, "pthread_rwlock_wrlock"));
+  const auto glibc_rwunlock = reinterpret_cast<RwFn>(::dlsym(libc, "pthread_rwlock_unlock"));
+  const auto glibc_wait = reinterpret_cast<WaitFn>(::dlsym(libc, "pthread_cond_wait"));
+  const auto glibc_broadcast = reinterpret_cast<CondFn>(::dlsym(libc, "pthread_cond_broadcast"));
+  REQUIRE((glibc_wrlock && glibc_rwunlock && glibc_wait && glibc_broadcast));
+
+  // glibc's write unlock with no reader waiting leaves its write-phase bit set.
+  pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+  REQUIRE(glibc_wrlock(&rw) == 0);
+  REQUIRE(glibc_rwunlock(&rw) == 0);
+  CHECK(pthread_rwlock_trywrlock(&rw) == 0);  // free, not "one reader"
+  CHECK(pthread_rwlock_unlock(&rw) == 0);
+  CHECK(pthread_rwlock_tryrdlock(&rw) == 0);
+  CHECK(pthread_rwlock_trywrlock(&rw) == EBUSY);
+  CHECK(pthread_rwlock_unlock(&rw) == 0);
+  CHECK(pthread_rwlock_unlock(&rw) == EPERM);
+
+  // An OS thread asleep in glibc's condition wait is woken by the hooked signal.
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+  std::atomic<bool> go{false}, done{false};
+  std::thread t = grove::monkey::real_thread([&] {
+    pthread_mutex_lock(&m);
+    while (!go) glibc_wait(&c, &m);
+    pthread_mutex_unlock(&m);
+    done = true;
+  });
+  for (int i = 0; i < 5000 && (__atomic_load_n(&c.__data.__wrefs, __ATOMIC_ACQUIRE) >> 3) == 0; ++i) {
+    grove::sleep(1ms);  // until it sleeps in glibc's wait (__wrefs counts its waiters)
+  }
+  REQUIRE((__atomic_load_n(&c.__data.__wrefs, __ATOMIC_ACQUIRE) >> 3) != 0);
+  pthread_mutex_lock(&m);
+  go = true;
+  CHECK(pthread_cond_signal(&c) == 0);
+  pthread_mutex_unlock(&m);
+  for (int i = 0; i < 2000 && !done; ++i) grove::sleep(1ms);
+  CHECK(done);
+  if (!done) {  // rescue it, so the case ends
+    pthread_mutex_lock(&m);
+    glibc_broadcast(&c);
+    pthread_mutex_unlock(&m);
+  }
+  t.join();
+  CHECK(pthread_cond_destroy(&c) == 0);
 }
