@@ -41,17 +41,41 @@ using grove::net::TlsStream;
 
 namespace {
 
-TlsContext make_server(tls_test::TestPki& pki) {
-  const tls_test::CertFiles cert = pki.issue("localhost");
+// Mode 0's server: the defaults a server gets (TLS 1.2 and 1.3, OpenSSL's suites and
+// groups), so an arbitrary first flight meets every path a real server has.
+TlsContext make_server(const tls_test::CertFiles& cert) {
   grove::net::TlsServerOptions o;
   o.cert_file = cert.cert;
   o.key_file = cert.key;
   return TlsContext::server(o);
 }
 
-TlsContext make_client(tls_test::TestPki& pki) {
+// Mode 1's pair: each input pays for one handshake, so the pair speaks no more than
+// the records need: TLS 1.3 only, one suite, one group (one key share on each side),
+// no tickets after the one taken at start-up (set in Contexts), no session cache
+// for the client (the session is set by hand). The client keeps its record buffers
+// between writes; the server keeps the default of releasing them, as servers run.
+// None of this touches how the server reads records once the handshake is done.
+void lean(grove::net::TlsCommonOptions& o) {
+  o.min_version = grove::net::TlsVersion::kTls13;
+  o.ciphersuites = "TLS_AES_128_GCM_SHA256";
+  o.groups = "X25519";
+}
+
+TlsContext make_lean_server(const tls_test::CertFiles& cert) {
+  grove::net::TlsServerOptions o;
+  o.cert_file = cert.cert;
+  o.key_file = cert.key;
+  lean(o);
+  return TlsContext::server(o);
+}
+
+TlsContext make_lean_client(tls_test::TestPki& pki) {
   grove::net::TlsClientOptions o;
   o.ca_file = pki.ca_file();
+  lean(o);
+  o.release_idle_buffers = false;
+  o.session_resumption = false;
   return TlsContext::client(o);
 }
 
@@ -60,15 +84,20 @@ TlsContext make_client(tls_test::TestPki& pki) {
 // which would hold the fuzzer to a few hundred inputs a second; so each input's
 // handshake resumes one session (a TLS 1.3 ticket) taken at start-up: no certificate
 // to sign or verify. The records after it are handled as after a full handshake.
+// OpenSSL 3.0's client always offers psk_dhe_ke, so the resumption still does one
+// X25519 exchange; under ASan most of an input's time is OpenSSL's allocations in
+// the handshake (bench/README.md, "Fuzzing").
 struct Contexts {
   tls_test::TestPki pki{"fuzz"};
-  TlsContext server = make_server(pki);
-  TlsContext client = make_client(pki);
+  tls_test::CertFiles cert = pki.issue("localhost");
+  TlsContext server = make_server(cert);            // mode 0
+  TlsContext lean_server = make_lean_server(cert);  // mode 1
+  TlsContext client = make_lean_client(pki);
   SSL_SESSION* session = nullptr;
 
   Contexts() {
     auto [a, b] = Socket::pair();
-    TlsStream s = TlsStream::server(std::move(a), server);
+    TlsStream s = TlsStream::server(std::move(a), lean_server);
     TlsStream c = TlsStream::client(std::move(b), client, "localhost");
     auto peer = grove::spawn([&c] {
       c.handshake();
@@ -81,6 +110,9 @@ struct Contexts {
     session = SSL_get1_session(c.native_handle());
     FUZZ_CHECK(session && SSL_SESSION_is_resumable(session), "a session to resume");
     c.shutdown();
+    // From here on the server issues no tickets: nobody would read them, and each
+    // costs a key derivation, an encryption and a session copy per input.
+    SSL_CTX_set_num_tickets(lean_server.native_handle(), 0);
   }
 };
 
@@ -118,7 +150,7 @@ void first_flight(std::string_view bytes) {
 void after_handshake(std::string_view script) {
   auto [a, b] = Socket::pair();
   const int client_fd = b.fd();
-  TlsStream server = TlsStream::server(std::move(a), contexts().server);
+  TlsStream server = TlsStream::server(std::move(a), contexts().lean_server);
   TlsStream client = TlsStream::client(std::move(b), contexts().client, "localhost");
   server.settimeout(grove::Duration(kTimeout));
   // A copy: OpenSSL marks a client's session unresumable when the client is freed
