@@ -106,8 +106,9 @@
 //   writer on a full buffer must wait for room, not spin). A wait that is only
 //   a nap (IoChannel::sleep) is not ended by readiness. After fork() the child makes a
 //   set of its own and registers every socket again (poll_after_fork): the inherited
-//   set is the parent's. Pipes, wait_readable/wait_writable on any fd and monkey's
-//   hooks still use libev's level-triggered watchers.
+//   set is the parent's. monkey's byte streams wait in this set too (its data calls:
+//   monkey/src/coop.cpp, wait_stream); grove's pipes, wait_readable/wait_writable on
+//   any fd and monkey's other waits still use libev's level-triggered watchers.
 //
 // Where an echoed message's instructions go (samples/echo_server, 64 bytes, callgrind,
 // bench/callgrind/echo_instructions.sh: about 340 per message at 100 and at 1,000
@@ -126,8 +127,18 @@
 //     the rest                                                                           ~15
 //   What would still pay: a park fast path inlined into the socket wait (~20), and
 //   recv_into / sendall split into a small inlined fast part and an outlined slow one
-//   (~20 of register saves). monkey's hooks still go through libev's watchers (~100 of
-//   dispatch, ~60 in its persistent-watcher callback): about 670 per message.
+//   (~20 of register saves).
+//   monkey's blocking echo (bench/callgrind/monkey_echo_instructions.sh, tvg_green: a
+//   read() / write() loop per green thread) costs about 435 per message at 100 and at
+//   1,000 connections, from 667 / 628 when its hooks waited through libev's watchers
+//   (~100 of dispatch and ~70 in the persistent-watcher callback and its wake, which
+//   on_poll replaced). Where they go: the read hook ~160 (the fd's lookup, the patched /
+//   hub / route checks, the short-read hint, the inline wait with its checks before
+//   and after the park, recv's call and the hint's store), the write hook ~90, the
+//   park and the switch ~95, on_poll ~40, glibc's recv / send ~20, the server's loop
+//   ~25. What is left is the hooks' checks, each one a semantic kept (tracked fd,
+//   patched area, a hub and not on it, the user's O_NONBLOCK, the per-call form,
+//   interrupts told to C code, SO_RCVTIMEO / SO_SNDTIMEO), and the park.
 //
 // Deadlock
 //   When nothing is ready, no watcher anyone waits on is active and no thread-pool
