@@ -24,9 +24,13 @@
 // threads that started waiting before the area was patched (a thread pool's idle
 // workers, grove's own) sleep in glibc's futexes, where only glibc's signal reaches
 // them, so every call on it is glibc's until they have all left; then it becomes this
-// one. (A waiter that arrives just as the last of them leaves may wait here while
-// another, which saw them, waits in glibc's: a broadcast then reaches only the
-// latter. The window is that one moment of the switch.)
+// one. The two kinds of waiter never share the object: a waiter decides while it
+// holds the mutex, and glibc's wait counts itself in __wrefs before it releases the
+// mutex, so every later waiter sees it and goes to glibc too; the count reaches zero
+// only in a leaving waiter's last access to the object (glibc's confirm_wakeup), after
+// which glibc touches nothing here. Only waiters that break POSIX's rule (waiting
+// without holding the mutex, or with two mutexes on one condition variable) could
+// split between the two at that moment.
 //
 // Interrupts: a kill or grove::Timeout that lands while a green thread waits ends the
 // wait as a spurious wake-up (0: the mutex is held again; ETIMEDOUT from a timed wait
