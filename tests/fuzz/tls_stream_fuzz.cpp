@@ -7,7 +7,8 @@
 //   mode 0 (even): the bytes are a client's first flight, then end of file. The
 //     server's handshake must fail with an error (no handshake completes without the
 //     keys), not hang and not time out; every later call reports the same error.
-//   mode 1 (odd): a real client and server complete a handshake; then a script of
+//   mode 1 (odd): a real client and server complete a handshake (TLS 1.3, resuming
+//     a session taken at start-up: see Contexts for what it costs); then a script of
 //     steps, each [kind][length][bytes]: the client sends the bytes through TLS
 //     (records the server must accept), or the bytes are injected raw into the
 //     stream (garbage the server must refuse), or the client sends close_notify;
