@@ -113,7 +113,9 @@ struct Contexts {
     FUZZ_CHECK(session && SSL_SESSION_is_resumable(session), "a session to resume");
     c.shutdown();
     // From here on the server issues no tickets: nobody would read them, and each
-    // costs a key derivation, an encryption and a session copy per input.
+    // costs a key derivation, an encryption and a session copy per input. (A change
+    // after the context's first use, which TlsContext leaves to the caller: one
+    // thread here, and OpenSSL copies the count into each SSL at SSL_new.)
     SSL_CTX_set_num_tickets(lean_server.native_handle(), 0);
   }
 };
