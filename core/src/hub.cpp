@@ -117,7 +117,8 @@
 //     recv_into: entry checks, the skipped-read test, the wait and its accounting, recv  ~95
 //     park and the switch: interrupt checks, the wait's description, errno and the
 //       exception globals saved and restored, the monitor's counter, canary and dead
-//       checks, the call                                                                 ~70
+//       checks, the call (three callee-saved registers, from five: park() stores the
+//       description first and keeps its rare cases out of line; -5)                      ~65
 //     jump_fcontext and its thunk                                                        ~30
 //     sendall: one send and its checks                                                   ~46
 //     glibc's recv / send wrappers                                                       ~20
@@ -125,9 +126,12 @@
 //     libev, once per poll round, spread over the round's messages                        ~7
 //     the sample's own loop                                                              ~22
 //     the rest                                                                           ~15
-//   What would still pay: a park fast path inlined into the socket wait (~20), and
-//   recv_into / sendall split into a small inlined fast part and an outlined slow one
-//   (~20 of register saves).
+//   What would still pay: a park fast path inlined into the socket wait (the call,
+//   its three saved registers and the second on-hub test: ~11 now; it needs the switch
+//   in a header). Splitting recv_into into an inline "the recv succeeded" part and an
+//   outlined wait pays little here: after a short read every echoed message's recv
+//   parks first (the skipped read), so the wait is the common path, not the slow one;
+//   sendall's one send saves five registers, of which a split would save about two.
 //   monkey's blocking echo (bench/callgrind/monkey_echo_instructions.sh, tvg_green: a
 //   read() / write() loop per green thread) costs about 435 per message at 100 and at
 //   1,000 connections, from 667 / 628 when its hooks waited through libev's watchers
@@ -644,12 +648,26 @@ void Hub::check_may_block(const char* what) const {
 
 void Hub::park(const char* what, const GreenThreadState* peer) {
   GreenThreadState* me = current_;
-  if (me == &hub_) check_may_block(what);
-  if (me->pending) raise_pending(me);
-  me->status = Status::kParked;
-  me->wake_reason = WakeReason::kNone;
+  // What it waits on is stored first, so that `what` and `peer` need no register kept
+  // across the calls below: two fewer callee-saved registers saved and restored on
+  // every park. The rare cases (on the hub: UsageError; an interrupt pending: raised)
+  // are out of line, and leave no description behind on the way out.
   me->wait_what = what;
   me->wait_peer = peer;
+  if (me == &hub_ || me->pending) [[unlikely]] {
+    [](Hub* hub, GreenThreadState* me) __attribute__((noinline, cold)) {
+      const char* w = me->wait_what;
+      const GreenThreadState* p = me->wait_peer;
+      me->wait_what = nullptr;
+      me->wait_peer = nullptr;
+      if (me == &hub->hub_) hub->check_may_block(w);
+      if (me->pending) hub->raise_pending(me);
+      me->wait_what = w;
+      me->wait_peer = p;
+    }(this, me);
+  }
+  me->status = Status::kParked;
+  me->wake_reason = WakeReason::kNone;
   me->parked_since = polled_at_;
   switch_next(me);
   me->wait_what = nullptr;
