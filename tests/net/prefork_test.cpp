@@ -156,15 +156,17 @@ std::vector<pid_t> wait_workers(pid_t sup, std::size_t n, const std::set<pid_t>&
   return w;
 }
 
-// Sends a request; returns the pid of the worker that answered, or -1. `*accepted`
-// (if given) is set when the worker's first byte comes (its handler runs).
-int ask(const Address& addr, std::chrono::milliseconds timeout = 3s, bool* accepted = nullptr) {
+// Sends a request (one byte, "?" unless given); returns the pid of the worker that
+// answered, or -1. `*accepted` (if given) is set when the worker's first byte comes
+// (its handler runs).
+int ask(const Address& addr, std::chrono::milliseconds timeout = 3s, bool* accepted = nullptr,
+        char request = '?') {
   Socket c = Socket::tcp();
   c.settimeout(timeout);
   std::error_code ec;
   c.connect(addr, timeout, ec);
   if (ec) return -1;
-  c.sendall("?", 1, ec);
+  c.sendall(&request, 1, ec);
   if (ec) return -1;
   std::string got;
   char buf[32];
@@ -656,23 +658,7 @@ PreforkSupervisor::Worker blocking_server() {
 }
 
 // Sends "b"; returns the pid that answered (it is stuck from then on), or -1.
-int block_one(const Address& addr) {
-  Socket c = Socket::tcp();
-  c.settimeout(3s);
-  std::error_code ec;
-  c.connect(addr, 3s, ec);
-  if (ec) return -1;
-  c.sendall("b", 1, ec);
-  if (ec) return -1;
-  std::string got;
-  char buf[32];
-  while (got.find('\n') == std::string::npos && got.size() < 32) {
-    const std::size_t n = c.recv_into(buf, sizeof buf, ec);
-    if (ec || n == 0) return -1;
-    got.append(buf, n);
-  }
-  return std::stoi(got);
-}
+int block_one(const Address& addr) { return ask(addr, 3s, nullptr, 'b'); }
 
 }  // namespace
 
