@@ -29,16 +29,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "proc_status.hpp"
 
-long voluntary_switches(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
-  }
-  return 0;
-}
+namespace {
 
 [[noreturn]] void waiter(int l, bool nested, bool exclusive) {
   ::alarm(30);

@@ -42,6 +42,8 @@
 #include <grove/net/prefork.hpp>
 #include <grove/net/stream_server.hpp>
 
+#include "proc_status.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -71,15 +73,6 @@ extern "C" int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 }
 
 namespace {
-
-long voluntary_switches(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
-  }
-  return 0;
-}
 
 void worker(grove::net::PreforkWorker& w) {
   WorkerStats& me = g_stats[w.index()];
