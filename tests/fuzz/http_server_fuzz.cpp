@@ -6,8 +6,10 @@
 // client sends; the connection reads them, then end of file. Properties:
 //   - the output is a sequence of well-formed responses (status line, Content-Length
 //     and Connection headers, a body of that length, or none for HEAD and 100);
-//   - the connection ends (shutdown of the write side) exactly when its last
-//     response says "Connection: close", and nothing is sent after that;
+//   - the connection ends exactly when its last response says "Connection: close"
+//     (it shuts its write side down and lingers, or, when the client asked to close
+//     and nothing it sent is left unread, returns without reading to end of file),
+//     and nothing is sent after that;
 //   - the same responses come out whether the bytes arrive at once or in reads cut
 //     anywhere (but for which error a request both too big and malformed gets:
 //     same_outcome());
@@ -37,7 +39,11 @@ class ScriptIo final : public http::MemoryIo {
   ScriptIo(std::string_view in, fuzz::Splitter split) : in_(in), split_(split) {}
   std::size_t recv_into(void* buf, std::size_t len, std::error_code& ec) override {
     ec.clear();
-    if (pos_ == in_.size() || len == 0) return 0;
+    if (len == 0) return 0;
+    if (pos_ == in_.size()) {
+      eof_seen_ = true;
+      return 0;
+    }
     const std::size_t n = std::min(len, split_.next(in_.size() - pos_));
     std::memcpy(buf, in_.data() + pos_, n);
     pos_ += n;
@@ -56,6 +62,8 @@ class ScriptIo final : public http::MemoryIo {
   }
   const std::string& out() const noexcept { return out_; }
   bool shut() const noexcept { return shut_; }
+  // Whether the connection read on to the client's end of file.
+  bool eof_seen() const noexcept { return eof_seen_; }
 
  private:
   std::string_view in_;
@@ -63,6 +71,7 @@ class ScriptIo final : public http::MemoryIo {
   std::size_t pos_ = 0;
   std::string out_;
   bool shut_ = false;
+  bool eof_seen_ = false;
 };
 
 struct Response {
@@ -109,6 +118,8 @@ std::vector<Response> parse_responses(std::string_view out) {
 
 struct Served {
   std::vector<Response> responses;
+  // The server ended the connection: it shut its write side down, or it returned
+  // before the client's end of file (a close without lingering).
   bool shut = false;
 };
 
@@ -121,7 +132,7 @@ Served serve(std::string_view in, fuzz::Splitter split) {
   ScriptIo io(in, split);
   auto conn = std::make_unique<http::Connection>(http::Transport(io), cfg);
   conn->serve();
-  Served s{parse_responses(io.out()), io.shut()};
+  Served s{parse_responses(io.out()), io.shut() || !io.eof_seen()};
   return s;
 }
 
