@@ -32,10 +32,11 @@ namespace bctx = boost::context::detail;
 // the resumed context lands on it (always the same target, so the jmp predicts) and
 // the ret pops the entry that the suspending side's call to this thunk pushed, which
 // names the same call site whenever both sides switch from the same place.
+// Exported (not .hidden): libgrove_monkey parks inline too (Hub::park_nothrow_inline,
+// hub_switch.hpp); not a public API.
 asm(R"(
     .text
     .globl  grove_jump_fcontext
-    .hidden grove_jump_fcontext
     .type   grove_jump_fcontext, @function
     .p2align 4
 grove_jump_fcontext:

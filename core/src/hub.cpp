@@ -261,6 +261,7 @@
 #include "sync/hub_inbox.hpp"
 #include "sync/pool_worker.hpp"
 #include "fork.hpp"
+#include "hub_switch.hpp"
 #include "log_internal.hpp"
 #include "monitor.hpp"
 #include "overflow.hpp"
@@ -565,49 +566,7 @@ void start_green_thread(GreenThreadState* gt, const SpawnPlacement& p, std::stri
 
 // ---------------------------------------------------------------- switching
 
-inline void Hub::restore_thread_state(GreenThreadState* me) noexcept {
-  eh_->caught = me->eh_caught;
-  eh_->uncaught = me->eh_uncaught;
-  *errno_ = me->saved_errno;
-}
-
-inline void Hub::switch_to(GreenThreadState* from, GreenThreadState* to) noexcept {
-  from->saved_errno = *errno_;
-  from->eh_caught = eh_->caught;
-  from->eh_uncaught = eh_->uncaught;
-  current_ = to;
-  to->status = Status::kRunning;
-  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  running_.store(to, std::memory_order_release);
-  GreenThreadState* prev = context::jump(from, to);
-  // Resumed: `from` runs again.
-  restore_thread_state(from);
-  after_switch(prev);
-}
-
-inline void Hub::after_switch(GreenThreadState* prev) noexcept {
-  if (prev->stack.guard_kind == GuardKind::kCanary && !StackPool::canary_intact(prev->stack)) {
-    report_canary_overflow(prev);
-  }
-  // Dead and no handle left (a handle dropped on another OS thread sets
-  // kRefHandedToHub instead of reaching zero: free_handed() frees it then).
-  if (prev->status == Status::kDead && prev->refs.load(std::memory_order_acquire) == 0) release(prev);
-}
-
-inline void Hub::switch_next(GreenThreadState* me) {
-  GreenThreadState* next;
-  if (ready_head_ && budget_ > 0) {
-    --budget_;
-    next = pop_ready();
-  } else {
-    next = &hub_;
-  }
-  if (next == me) {
-    me->status = Status::kRunning;
-    return;
-  }
-  switch_to(me, next);
-}
+// restore_thread_state, switch_to, after_switch and switch_next: hub_switch.hpp.
 
 GreenThreadState* Hub::pop_ready_seeded() noexcept {
   if (!ready_head_) return nullptr;

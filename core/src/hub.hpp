@@ -106,6 +106,11 @@ class GROVE_API Hub {
   // C code. A pending interrupt stays pending (raised by the next park()); the caller
   // checks running()->pending before and wake_reason after. Not on the hub.
   void park_nothrow(const char* what) noexcept;
+  // park(what) and park_nothrow(what) inline, for the per-message waits of sockets
+  // (libgrove) and of monkey's stream hooks (defined in hub_switch.hpp). Not on the
+  // hub: the caller checks that.
+  [[gnu::always_inline]] inline void park_inline(const char* what);
+  [[gnu::always_inline]] inline void park_nothrow_inline(const char* what) noexcept;
   // Requeues the running green thread behind every ready one and runs them.
   void yield();
   // Parked -> ready. Returns false (and does nothing) if it was not parked, for

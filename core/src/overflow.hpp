@@ -2,6 +2,7 @@
 #pragma once
 
 #include <grove/detail/green_thread_state.hpp>
+#include <grove/export.hpp>
 
 namespace grove::detail {
 
@@ -20,7 +21,8 @@ void* ensure_signal_stack();
 void release_signal_stack(void* mapped) noexcept;
 
 // A canary-guarded stack whose canary was overwritten: report and abort.
-[[noreturn]] void report_canary_overflow(const GreenThreadState* gt) noexcept;
+// Exported for the switch path libgrove_monkey inlines (hub_switch.hpp).
+[[noreturn]] GROVE_API void report_canary_overflow(const GreenThreadState* gt) noexcept;
 
 // Writes format_run_info() to stderr (used by the dump signal watcher).
 void grove_dump_to_stderr();

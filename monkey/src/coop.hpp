@@ -21,6 +21,7 @@
 
 #include "fd_table.hpp"
 #include "hub.hpp"
+#include "hub_switch.hpp"
 
 namespace grove::monkey::detail {
 
@@ -98,7 +99,7 @@ inline Wait wait_stream(grove::detail::Hub& hub, FdState& st, int fd, bool read,
   w.polled.gt = me;
   side.waiter = &w.polled;
   hub.watcher_started();
-  hub.park_nothrow(what);
+  hub.park_nothrow_inline(what);  // not on the hub: coop_hub() said so
   if (w.listed || w.polled.closed || me->wake_reason != grove::detail::WakeReason::kWoken || me->pending ||
       me->locals) [[unlikely]] {
     return wait_stream_leave(hub, st, side, w, what);

@@ -66,6 +66,7 @@
 #include <system_error>
 
 #include "hub.hpp"
+#include "hub_switch.hpp"
 
 namespace grove::net::detail {
 
@@ -146,7 +147,7 @@ inline int IoChannel::wait_untimed(Hub& hub, const char* op, const char* op_desc
   waiter = &me;
   hub.watcher_started();
   Leave leave{hub, this, me};
-  do hub.park(op_desc); while (!me.ready && !me.closed);
+  do hub.park_inline(op_desc); while (!me.ready && !me.closed);  // not on the hub: checked above
   return me.closed ? ECANCELED : 0;
 }
 
