@@ -74,9 +74,13 @@ struct HookedFd {
 // without the hint); and if a timeout or kill ends that first wait, the real call is
 // still tried once, because a blocking read with data queued returns the data (a
 // green thread that ran long before the poll must not turn queued data into EAGAIN).
+//
+// `wait_first`: the caller's own try just failed with EAGAIN (write()'s fast path), so
+// on the park route the first step is the wait, not a second try (unless a kill or
+// timeout is pending, as with the hint).
 template <class Call>
 inline auto fd_io(const HookedFd& h, bool read, const char* what, Call&& call, std::size_t want = 0,
-                  bool per_call = true) -> decltype(call(PerCall::kNone)) {
+                  bool per_call = true, bool wait_first = false) -> decltype(call(PerCall::kNone)) {
   const std::uint8_t flags = h.flags();
   const Route route = h.route(flags);
   if (route == Route::kPlain) return call(PerCall::kNone);
@@ -92,7 +96,7 @@ inline auto fd_io(const HookedFd& h, bool read, const char* what, Call&& call, s
   PerCall pc = per_call ? per_call_form(flags) : PerCall::kNone;
   if (pc == PerCall::kNone && !ensure_grove_nonblock(h.fd, st)) return call(PerCall::kNone);
   const bool hint = want != 0 && (flags & (FdState::kStream | FdState::kLowat)) == FdState::kStream;
-  bool tried = !(hint && st.drained.load(std::memory_order_relaxed) && !hub.running()->pending);
+  bool tried = !((wait_first || (hint && st.drained.load(std::memory_order_relaxed))) && !hub.running()->pending);
   double deadline = -1;
   bool deadline_known = false;
   for (;;) {

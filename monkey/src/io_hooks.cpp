@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "file_io.hpp"
+#include "raw_io.hpp"
 #include "io.hpp"
 #include "real.hpp"
 
@@ -23,8 +25,11 @@ namespace {
 // is recv() with no flags, readv() is recvmsg(); on a pipe, readv is preadv2 at the
 // current position (-1). Inline: each is a branch on the form in front of the call
 // (out of line, a call and a frame per message).
+// The per-call forms on a socket are non-blocking, so they go to the kernel directly
+// (core/src/raw_io.hpp: glibc's wrapper is a cancellation point with nothing to
+// cancel here); a call that may block stays glibc's.
 [[gnu::always_inline]] inline ssize_t read_as(PerCall pc, int fd, void* buf, size_t n) {
-  if (pc == PerCall::kSocket) return real().recv(fd, buf, n, MSG_DONTWAIT);
+  if (pc == PerCall::kSocket) return grove::detail::sock_recv(fd, buf, n, MSG_DONTWAIT);
   if (pc == PerCall::kPipe) {
     iovec v{buf, n};
     return ::preadv2(fd, &v, 1, -1, RWF_NOWAIT);
@@ -44,7 +49,7 @@ namespace {
 }
 
 [[gnu::always_inline]] inline ssize_t write_as(PerCall pc, int fd, const void* buf, size_t n) {
-  if (pc == PerCall::kSocket) return real().send(fd, buf, n, MSG_DONTWAIT);
+  if (pc == PerCall::kSocket) return grove::detail::sock_send(fd, buf, n, MSG_DONTWAIT);
   if (pc == PerCall::kPipe) {
     iovec v{const_cast<void*>(buf), n};
     return ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
@@ -66,6 +71,45 @@ namespace {
 // MSG_DONTWAIT for a socket call fd_io makes non-blocking (on a pipe the call fails
 // with ENOTSOCK either way).
 constexpr int dontwait(PerCall pc) { return pc == PerCall::kNone ? 0 : MSG_DONTWAIT; }
+
+[[gnu::always_inline]] inline ssize_t recv_as(PerCall pc, int fd, void* buf, size_t n, int flags) {
+  if (pc == PerCall::kSocket) return grove::detail::sock_recv(fd, buf, n, flags | MSG_DONTWAIT);
+  return real().recv(fd, buf, n, flags | dontwait(pc));
+}
+
+// write() from byte `done` on, the general way; `full`: the fast path's send just found
+// the buffer full, so the first fd_io waits before it tries (no second EAGAIN). Out of
+// line, so the fast path builds none of this.
+[[gnu::noinline]] ssize_t write_from(const HookedFd& h, const void* buf, size_t n, size_t done, bool full) {
+  const int fd = h.fd;
+  return write_fully(h, static_cast<const char*>(buf) + done, n - done, [&](const char* p, size_t len) {
+    return fd_io(h, false, "monkey: write", [&](PerCall pc) { return write_as(pc, fd, p, len); }, 0, true,
+                 std::exchange(full, false));
+  });
+}
+
+// read() the general way (fd_io), out of line so that the fast path carries none of it.
+[[gnu::noinline]] ssize_t read_general(const HookedFd& h, void* buf, size_t n) {
+  const int fd = h.fd;
+  return fd_io(h, true, "monkey: read", [&](PerCall pc) { return read_as(pc, fd, buf, n); }, n);
+}
+
+// read()'s fast path after a wait that did not end ready: what fd_io does then (the
+// hint dropped, the call tried once unless the fd was closed, errno from the wait).
+[[gnu::noinline]] ssize_t read_after_failed_wait(const HookedFd& h, void* buf, size_t n, Wait w) {
+  h.st->drained.store(false, std::memory_order_relaxed);
+  if (w != Wait::kClosed) {
+    const ssize_t r = grove::detail::sock_recv(h.fd, buf, n, MSG_DONTWAIT);
+    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return r;
+  }
+  set_wait_errno(*h.hub, w, EAGAIN);
+  return -1;
+}
+
+[[gnu::always_inline]] inline ssize_t send_as(PerCall pc, int fd, const void* buf, size_t n, int flags) {
+  if (pc == PerCall::kSocket) return grove::detail::sock_send(fd, buf, n, flags | MSG_DONTWAIT);
+  return real().send(fd, buf, n, flags | dontwait(pc));
+}
 
 // The length for fd_io's short-read hint, or 0 for none: a peek leaves the data
 // queued, so a short peek says nothing about the next read; urgent data (MSG_OOB) is
@@ -167,7 +211,37 @@ ssize_t sendfile_fully(const HookedFd& out, int in_fd, off_t* offset, size_t cou
 GROVE_HOOK ssize_t read(int fd, void* buf, size_t n) {
   const HookedFd h(fd);
   if (!h.st && coop_hub(kFiles)) return file_read(fd, buf, n);  // off: a null test and a load
-  return fd_io(h, true, "monkey: read", [&](PerCall pc) { return read_as(pc, fd, buf, n); }, n);
+  // A green thread's read of a byte-stream socket with no SO_RCVTIMEO: fd_io's steps
+  // for it (route kPark, per-call form kSocket, the short-read hint), without their
+  // set-up, once per message of every blocking-style server. A wait that does not end
+  // ready, EAGAIN after a wake and ENOTSOCK go on in fd_io, which behaves from there as
+  // if it had made the steps itself.
+  constexpr std::uint8_t kMask =
+      FdState::kTracked | FdState::kUserNb | FdState::kSocket | FdState::kStream | FdState::kLowat;
+  if (h.hub && n != 0 && (h.flags() & kMask) == (FdState::kTracked | FdState::kSocket | FdState::kStream) &&
+      h.st->rcv_timeout_us.load(std::memory_order_relaxed) == 0) [[likely]] {
+    FdState& st = *h.st;
+    if (st.drained.load(std::memory_order_relaxed) && !h.hub->running()->pending) {
+      const Wait w = wait_stream(*h.hub, st, fd, true, -1, "monkey: read");
+      if (w != Wait::kReady) [[unlikely]] return read_after_failed_wait(h, buf, n, w);
+    }
+    const ssize_t r = grove::detail::sock_recv(fd, buf, n, MSG_DONTWAIT);
+    if (r >= 0) [[likely]] {
+      st.drained.store(r > 0 && static_cast<size_t>(r) < n, std::memory_order_relaxed);
+      return r;
+    }
+    // fd_io goes on from here. EAGAIN: the buffer is drained, so it waits before it
+    // tries again (no second EAGAIN). ENOTSOCK: it tries again at once, in the form
+    // for what the fd number now names.
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      st.drained.store(true, std::memory_order_relaxed);
+    } else if (errno == ENOTSOCK) {
+      st.drained.store(false, std::memory_order_relaxed);
+    } else {
+      return r;
+    }
+  }
+  return read_general(h, buf, n);
 }
 
 GROVE_HOOK ssize_t readv(int fd, const iovec* iov, int cnt) {
@@ -186,8 +260,7 @@ GROVE_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
     });
   }
   return fd_io(
-      h, true, "monkey: recv", [&](PerCall pc) { return real().recv(fd, buf, n, flags | dontwait(pc)); },
-      stream_want(n, flags));
+      h, true, "monkey: recv", [&](PerCall pc) { return recv_as(pc, fd, buf, n, flags); }, stream_want(n, flags));
 }
 
 GROVE_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
@@ -225,9 +298,23 @@ GROVE_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
 GROVE_HOOK ssize_t write(int fd, const void* buf, size_t n) {
   const HookedFd h(fd);
   if (!h.st && coop_hub(kFiles)) return file_write(fd, buf, n);
-  return write_fully(h, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(h, false, "monkey: write", [&](PerCall pc) { return write_as(pc, fd, p, len); });
-  });
+  // A green thread's write to a socket that takes it all at once: what fd_io's first
+  // try (route kPark, per-call form kSocket) and write_fully make of it, without their
+  // set-up, once per message of every blocking-style server. Anything else (a partial
+  // write, EAGAIN, ENOTSOCK for a reused fd number) goes on there as it would have.
+  if (h.hub && n != 0 &&
+      (h.flags() & (FdState::kTracked | FdState::kUserNb | FdState::kSocket)) ==
+          (FdState::kTracked | FdState::kSocket)) [[likely]] {
+    const ssize_t r = grove::detail::sock_send(fd, buf, n, MSG_DONTWAIT);
+    if (static_cast<size_t>(r) == n) [[likely]] return r;
+    if (r > 0) {  // partial: the buffer is full now
+      const ssize_t rest = write_from(h, buf, n, static_cast<size_t>(r), true);
+      return rest < 0 ? r : r + rest;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return write_from(h, buf, n, 0, true);
+    if (r == 0 || errno != ENOTSOCK) return r;
+  }
+  return write_from(h, buf, n, 0, false);
 }
 
 // writev / sendmsg / sendmmsg may return a partial count on a stream socket (as the
@@ -241,7 +328,7 @@ GROVE_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return real().send(fd, buf, n, flags);
   const HookedFd h(fd);
   return write_fully(h, static_cast<const char*>(buf), n, [&](const char* p, size_t len) {
-    return fd_io(h, false, "monkey: send", [&](PerCall pc) { return real().send(fd, p, len, flags | dontwait(pc)); });
+    return fd_io(h, false, "monkey: send", [&](PerCall pc) { return send_as(pc, fd, p, len, flags); });
   });
 }
 

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cerrno>
 
+#include "raw_io.hpp"
 #include "socket_state.hpp"
 
 namespace grove::net {
@@ -162,7 +163,7 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
   const bool stream = s->type == SocketType::kStream;
   for (;;) {
     if (!may_park_first(s, dl.timeout)) {
-      const ssize_t n = ::recv(s->fd, buf, len, 0);
+      const ssize_t n = grove::detail::sock_recv(s->fd, buf, len, 0);
       if (n >= 0) {
         // A short read drained the kernel buffer: the next call parks first.
         s->read_drained = stream && static_cast<std::size_t>(n) < len && n > 0;
@@ -188,7 +189,7 @@ std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
   const bool stream = s->type == SocketType::kStream;
   for (;;) {
     if (!may_park_first(s, -1)) {
-      const ssize_t n = ::recv(s->fd, buf, len, 0);
+      const ssize_t n = grove::detail::sock_recv(s->fd, buf, len, 0);
       if (n >= 0) {
         s->read_drained = stream && static_cast<std::size_t>(n) < len && n > 0;
         return static_cast<std::size_t>(n);
@@ -278,7 +279,7 @@ std::size_t Socket::send(const void* data, std::size_t len, std::error_code& ec)
   if (!s) return 0;
   const Deadline dl(s->timeout);
   for (;;) {
-    const ssize_t n = ::send(s->fd, data, len, MSG_NOSIGNAL);
+    const ssize_t n = grove::detail::sock_send(s->fd, data, len, MSG_NOSIGNAL);
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (!would_block(errno)) return ec = errno_code(errno), 0;
@@ -304,7 +305,7 @@ std::size_t sendall_rest(SocketState* s, const void* data, std::size_t len, std:
   const char* p = static_cast<const char*>(data);
   while (sent < len) {
     if (!full || dl.timeout == 0) {
-      const ssize_t n = ::send(s->fd, p + sent, len - sent, MSG_NOSIGNAL);
+      const ssize_t n = grove::detail::sock_send(s->fd, p + sent, len - sent, MSG_NOSIGNAL);
       if (n >= 0) {
         sent += static_cast<std::size_t>(n);
         full = sent < len;
@@ -321,21 +322,40 @@ std::size_t sendall_rest(SocketState* s, const void* data, std::size_t len, std:
 
 }  // namespace
 
-std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
+namespace {
+
+// sendall() past its fast path: any call that is not one untimed send writing
+// everything, from its checks on (`first`: what that send returned, or 0 and
+// `tried` false when it was not made).
+[[gnu::noinline]] std::size_t sendall_slow(SocketState* s, const void* data, std::size_t len, std::error_code& ec,
+                                           bool tried, ssize_t first) {
   clear_ec(ec);
-  SocketState* s = enter(s_.get(), "grove::net::Socket::sendall", ec);
-  if (!s) return 0;
-  if (s->timeout < 0 && len != 0) [[likely]] {
-    // No timeout, and one send that writes everything: the usual case, with no
-    // deadline to keep and no std::error_code built.
-    const ssize_t n = ::send(s->fd, data, len, MSG_NOSIGNAL);
-    if (n >= 0 && static_cast<std::size_t>(n) == len) [[likely]] return len;
-    if (n >= 0) return sendall_rest(s, data, len, static_cast<std::size_t>(n), true, ec);
-    if (errno == EINTR) return sendall_rest(s, data, len, 0, false, ec);
-    if (!would_block(errno)) return ec = errno_code(errno), 0;
-    return sendall_rest(s, data, len, 0, true, ec);
+  if (!tried) {
+    s = enter(s, "grove::net::Socket::sendall", ec);
+    if (!s) return 0;
+    return sendall_rest(s, data, len, 0, false, ec);
   }
-  return sendall_rest(s, data, len, 0, false, ec);
+  if (first >= 0) return sendall_rest(s, data, len, static_cast<std::size_t>(first), true, ec);
+  if (errno == EINTR) return sendall_rest(s, data, len, 0, false, ec);
+  if (!would_block(errno)) return ec = errno_code(errno), 0;
+  return sendall_rest(s, data, len, 0, true, ec);
+}
+
+}  // namespace
+
+std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
+  // The usual case, kept lean (it runs once per message of every server): an open
+  // socket on its own hub, no timeout, `ec` clear, and one send that writes
+  // everything. Anything else, and any other outcome, goes to sendall_slow, which
+  // makes the checks again in full (errno is still the send's there).
+  SocketState* s = s_.get();
+  if (s && s->fd >= 0 && ec.value() == 0 && s->timeout < 0 && len != 0 &&
+      grove::detail::Hub::current() == s->hub) [[likely]] {
+    const ssize_t n = grove::detail::sock_send(s->fd, data, len, MSG_NOSIGNAL);
+    if (static_cast<std::size_t>(n) == len) [[likely]] return len;
+    return sendall_slow(s, data, len, ec, true, n);
+  }
+  return sendall_slow(s, data, len, ec, false, 0);
 }
 
 void Socket::sendall(const void* data, std::size_t len) {

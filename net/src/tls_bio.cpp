@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "raw_io.hpp"
 #include "tls_stream_impl.hpp"
 
 namespace grove::net::detail {
@@ -22,7 +23,7 @@ int bio_read(BIO* b, char* buf, int len) {
   BIO_clear_retry_flags(b);
   if (len <= 0) return 0;
   for (;;) {
-    const ssize_t n = ::recv(st->fd, buf, static_cast<std::size_t>(len), 0);
+    const ssize_t n = grove::detail::sock_recv(st->fd, buf, static_cast<std::size_t>(len), 0);
     if (n >= 0) {
       st->drained = n > 0 && n < len;
       return static_cast<int>(n);
@@ -43,7 +44,7 @@ int bio_write(BIO* b, const char* buf, int len) {
   BIO_clear_retry_flags(b);
   if (len <= 0) return 0;
   for (;;) {
-    const ssize_t n = ::send(st->fd, buf, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+    const ssize_t n = grove::detail::sock_send(st->fd, buf, static_cast<std::size_t>(len), MSG_NOSIGNAL);
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
