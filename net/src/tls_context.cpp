@@ -87,6 +87,12 @@ void use_cert_and_key(SSL_CTX* ctx, const std::string& cert, const std::string& 
   if (SSL_CTX_check_private_key(ctx) != 1) {
     fail("key file '" + key + "' does not match certificate file '" + cert + "'");
   }
+  // The chain sent is the file's: the certificate and the intermediates after it. By
+  // default OpenSSL, when the file holds no intermediates (a self-signed or directly
+  // CA-signed certificate), builds a chain from the context's CA store on every
+  // handshake (X509_verify_cert, and for a context with the system's CA directory a
+  // hashed-file lookup); nginx turns that off too.
+  SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 }
 
 // ALPN on a server: the first of its own protocols the client offered.

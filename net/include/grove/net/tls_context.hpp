@@ -87,7 +87,8 @@ struct TlsClientOptions : TlsCommonOptions {
   std::string ca_file;
   // A directory of hashed CA certificates (c_rehash), used with or instead of ca_file.
   std::string ca_path;
-  // A client certificate (chain PEM), for servers that ask; with key_file or not at all.
+  // A client certificate (chain PEM: the certificate, then its intermediates, sent as
+  // they are), for servers that ask; with key_file or not at all.
   std::string cert_file;
   // The client certificate's private key (PEM).
   std::string key_file;
@@ -101,7 +102,8 @@ struct TlsClientOptions : TlsCommonOptions {
 
 // A server context: its certificate and what it asks of clients.
 struct TlsServerOptions : TlsCommonOptions {
-  // The certificate, followed by its intermediate CAs (PEM). Required.
+  // The certificate, followed by its intermediate CAs (PEM). Required. Sent as it is:
+  // grove does not complete a chain from CA stores at each handshake (nginx neither).
   std::string cert_file;
   // The certificate's private key (PEM). Required.
   std::string key_file;
