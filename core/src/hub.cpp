@@ -111,38 +111,34 @@
 //   any fd and monkey's other waits still use libev's level-triggered watchers.
 //
 // Where an echoed message's instructions go (samples/echo_server, 64 bytes, callgrind,
-// bench/callgrind/echo_instructions.sh: about 340 per message at 100 and at 1,000
-// connections, from 550 before the epoll set and the socket fast paths; estimated from
-// callgrind's per-line counts, within a few instructions each):
-//     recv_into: entry checks, the skipped-read test, the wait and its accounting, recv  ~95
-//     park and the switch: interrupt checks, the wait's description, errno and the
-//       exception globals saved and restored, the monitor's counter, canary and dead
-//       checks, the call (three callee-saved registers, from five: park() stores the
-//       description first and keeps its rare cases out of line; -5)                      ~65
+// bench/callgrind/echo_instructions.sh: about 290 per message at 100 and 285 at 1,000
+// connections, from 550 before the epoll set and the socket fast paths; callgrind's
+// per-function counts, the parts within a few instructions each):
+//     recv_into, with the wait and the park inline (Hub::park_inline, hub_switch.hpp):
+//       entry checks and the skipped-read test ~30, the waiter and its accounting ~25,
+//       park and switch ~55 (the wait's description, errno and the exception globals
+//       saved and restored, current_, the monitor's counters, the ready queue, the
+//       canary and dead checks), the recv syscall and its result ~15, frame and loop ~25  ~156
+//     waking from the epoll results (on_poll, poll_ready, wake_inline)                   ~40
+//     sendall: one test for the usual case, the send syscall, the full-write test        ~37
 //     jump_fcontext and its thunk                                                        ~30
-//     sendall: one send and its checks                                                   ~46
-//     glibc's recv / send wrappers                                                       ~20
-//     waking from the epoll results (on_poll, poll_ready, wake_inline)                   ~37
-//     libev, once per poll round, spread over the round's messages                        ~7
-//     the sample's own loop                                                              ~22
-//     the rest                                                                           ~15
-//   What would still pay: a park fast path inlined into the socket wait (the call,
-//   its three saved registers and the second on-hub test: ~11 now; it needs the switch
-//   in a header). Splitting recv_into into an inline "the recv succeeded" part and an
-//   outlined wait pays little here: after a short read every echoed message's recv
-//   parks first (the skipped read), so the wait is the common path, not the slow one;
-//   sendall's one send saves five registers, of which a split would save about two.
+//     the sample's own loop                                                              ~20
+//     libev and run_loop, once per poll round, spread over the round's messages           ~5
+//   recv and send are bare syscalls outside sanitizer builds (core/src/raw_io.hpp). What
+//   would still pay: the switch's errno / exception-global saves through pointers (~12
+//   per switch), the write side's bookkeeping in on_poll for an event nobody waits on
+//   (~8), recv_into's entry checks folded into one per-socket flag (~15).
 //   monkey's blocking echo (bench/callgrind/monkey_echo_instructions.sh, tvg_green: a
-//   read() / write() loop per green thread) costs about 435 per message at 100 and at
-//   1,000 connections, from 667 / 628 when its hooks waited through libev's watchers
-//   (~100 of dispatch and ~70 in the persistent-watcher callback and its wake, which
-//   on_poll replaced). Where they go: the read hook ~160 (the fd's lookup, the patched /
-//   hub / route checks, the short-read hint, the inline wait with its checks before
-//   and after the park, recv's call and the hint's store), the write hook ~90, the
-//   park and the switch ~95, on_poll ~40, glibc's recv / send ~20, the server's loop
-//   ~25. What is left is the hooks' checks, each one a semantic kept (tracked fd,
-//   patched area, a hub and not on it, the user's O_NONBLOCK, the per-call form,
-//   interrupts told to C code, SO_RCVTIMEO / SO_SNDTIMEO), and the park.
+//   read() / write() loop per green thread) costs about 343 per message at 100 and 335
+//   at 1,000 connections, from 667 / 628 when its hooks waited through libev's
+//   watchers. Where they go: the read hook ~189 (the fd's lookup, the patched / hub /
+//   route checks in one test, the short-read hint, the inline wait and park
+//   (park_nothrow_inline), the recv syscall and the hint's store), the write hook ~56
+//   (one test, the send syscall), on_poll ~40, the jump ~30, the server's loop ~25.
+//   Anything but a green thread's call on a tracked socket takes the hooks' general
+//   path (fd_io, monkey/src/io.hpp), where every check is a semantic kept (the user's
+//   O_NONBLOCK, the per-call form, interrupts told to C code, SO_RCVTIMEO /
+//   SO_SNDTIMEO, SO_RCVLOWAT).
 //
 // Deadlock
 //   When nothing is ready, no watcher anyone waits on is active and no thread-pool
