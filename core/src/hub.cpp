@@ -631,15 +631,8 @@ void Hub::park(const char* what, const GreenThreadState* peer) {
 }
 
 void Hub::park_nothrow(const char* what) noexcept {
-  GreenThreadState* me = current_;
-  if (me == &hub_) invariant_failed("park_nothrow called on the hub");
-  me->status = Status::kParked;
-  me->wake_reason = WakeReason::kNone;
-  me->wait_what = what;
-  me->wait_peer = nullptr;
-  me->parked_since = polled_at_;
-  switch_next(me);
-  me->wait_what = nullptr;
+  if (current_ == &hub_) invariant_failed("park_nothrow called on the hub");
+  park_nothrow_inline(what);
 }
 
 bool Hub::park_for(double seconds, const char* what, const GreenThreadState* peer) {
