@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -181,6 +182,63 @@ GROVE_TEST("write() parks while the socket buffer is full and writes every byte"
     }
   });
   drain(p.b);
+}
+
+// A socket with no SO_RCVTIMEO / SO_SNDTIMEO takes read()'s and write()'s fast paths
+// (monkey/src/io_hooks.cpp); Pair's default guard timeouts would send every call the
+// general way. Writes of every size from 1 byte to past the buffer (whole, partial,
+// EAGAIN on a full buffer) and reads of other sizes (short reads, the drained hint,
+// EAGAIN after a wake) must move every byte once, in order, and end at end of file.
+GROVE_TEST("read() and write() between green threads on a socket move every byte in order") {
+  Patched patched;
+  {
+    Pair p(SOCK_STREAM, 0);
+    constexpr std::size_t kTotal = 3u << 20;
+    const auto byte_at = [](std::size_t i) { return static_cast<char>((i * 131 + i / 4099) & 0xff); };
+    std::size_t written = 0;
+    std::size_t read_ok = 0;
+    bool mismatch = false, short_write = false, read_error = false;
+    auto writer = grove::spawn([&] {
+      std::vector<char> chunk;
+      std::size_t step = 1;
+      while (written < kTotal) {
+        const std::size_t n = std::min(kTotal - written, step);
+        chunk.resize(n);
+        for (std::size_t i = 0; i < n; ++i) chunk[i] = byte_at(written + i);
+        const ssize_t r = ::write(p.b, chunk.data(), n);
+        if (r != static_cast<ssize_t>(n)) {  // a blocking write writes it all
+          short_write = true;
+          break;
+        }
+        written += n;
+        step = step * 7 % 400009 + 1;  // 1 byte to ~400 KB, the buffer's size and past it
+      }
+      ::shutdown(p.b, SHUT_WR);  // always: the reader ends at end of file
+    });
+    auto reader = grove::spawn([&] {
+      std::vector<char> buf(300000);
+      std::size_t want = 1;
+      for (;;) {
+        const ssize_t r = ::read(p.a, buf.data(), want);
+        if (r <= 0) {
+          read_error = r < 0;
+          break;
+        }
+        for (ssize_t i = 0; i < r; ++i) {
+          if (buf[static_cast<std::size_t>(i)] != byte_at(read_ok + static_cast<std::size_t>(i))) mismatch = true;
+        }
+        read_ok += static_cast<std::size_t>(r);
+        want = want * 5 % buf.size() + 1;
+      }
+    });
+    writer.join();
+    reader.join();
+    CHECK_FALSE(short_write);
+    CHECK_FALSE(read_error);
+    CHECK(written == kTotal);
+    CHECK(read_ok == kTotal);
+    CHECK_FALSE(mismatch);
+  }
 }
 
 GROVE_TEST("writev() parks while the socket buffer is full") {
