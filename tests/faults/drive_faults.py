@@ -24,6 +24,7 @@ import re
 import selectors
 import shutil
 import signal
+import errno
 import socket
 import subprocess
 import sys
@@ -366,6 +367,9 @@ def echo_roundtrip(port, payload, timeout=10):
         s.shutdown(socket.SHUT_WR)
     except (ConnectionResetError, BrokenPipeError):
         pass
+    except OSError as e:  # shutdown after the reset arrived: ENOTCONN
+        if e.errno != errno.ENOTCONN:
+            raise
     data, err = recv_all(s)
     s.close()
     return data, err
