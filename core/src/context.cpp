@@ -32,6 +32,7 @@ namespace bctx = boost::context::detail;
 // the resumed context lands on it (always the same target, so the jmp predicts) and
 // the ret pops the entry that the suspending side's call to this thunk pushed, which
 // names the same call site whenever both sides switch from the same place.
+// It jumps through the GOT entry itself rather than the PLT stub, one jmp fewer.
 // Exported (not .hidden): libgrove_monkey parks inline too (Hub::park_nothrow_inline,
 // hub_switch.hpp); not a public API.
 asm(R"(
@@ -44,7 +45,7 @@ grove_jump_fcontext:
     leaq    1f(%rip), %rax
     pushq   %rax
     .cfi_adjust_cfa_offset 8
-    jmp     jump_fcontext@PLT
+    jmp     *jump_fcontext@GOTPCREL(%rip)
 1:
     .cfi_adjust_cfa_offset -8
     ret

@@ -85,8 +85,10 @@
 //
 // Socket readiness (the hub's own epoll set)
 //   Sockets (grove::net::Socket and what is built on it) do not wait through libev:
-//   each one's fd goes into an epoll set of the hub's own on its first wait (poll_add),
-//   edge-triggered, for reading and writing at once, and stays there until the socket
+//   each one's fd goes into an epoll set of the hub's own on its first wait (poll_arm),
+//   edge-triggered, for reading (and for writing too once a writer has had to wait:
+//   most sockets never fill their send buffer, and an EPOLLOUT on every read event
+//   cost on_poll about 7 instructions per echoed message), and stays there until the socket
 //   closes (poll_remove, before the fd is closed, so no event can name a freed socket
 //   even if a dup or a child process keeps the file open). libev watches that set's fd
 //   like any other; when it is readable, on_poll drains it with epoll_wait and, per
@@ -111,27 +113,29 @@
 //   any fd and monkey's other waits still use libev's level-triggered watchers.
 //
 // Where an echoed message's instructions go (samples/echo_server, 64 bytes, callgrind,
-// bench/callgrind/echo_instructions.sh: about 290 per message at 100 and 285 at 1,000
+// bench/callgrind/echo_instructions.sh: about 248 per message at 100 and 241 at 1,000
 // connections, from 550 before the epoll set and the socket fast paths; callgrind's
 // per-function counts, the parts within a few instructions each):
 //     recv_into, with the wait and the park inline (Hub::park_inline, hub_switch.hpp):
-//       entry checks and the skipped-read test ~30, the waiter and its accounting ~25,
-//       park and switch ~55 (the wait's description, errno and the exception globals
-//       saved and restored, current_, the monitor's counters, the ready queue, the
-//       canary and dead checks), the recv syscall and its result ~15, frame and loop ~25  ~156
-//     waking from the epoll results (on_poll, poll_ready, wake_inline)                   ~40
-//     sendall: one test for the usual case, the send syscall, the full-write test        ~37
-//     jump_fcontext and its thunk                                                        ~30
-//     the sample's own loop                                                              ~20
+//       entry checks (ec, one untimed_stream flag, the OS thread) and the skipped-read
+//       test ~20, the waiter and its accounting ~20, park and switch ~50 (the wait's
+//       description, errno saved and restored, the exception state tested, current_,
+//       the monitor's counters, the ready queue, one after-switch flag), the recv
+//       syscall and its result ~12, frame and loop ~25                                   ~137
+//     waking from the epoll results (on_poll, poll_ready, wake_inline)                   ~30
+//     sendall: one test for the usual case, the send syscall, the full-write test        ~28
+//     jump_fcontext and its thunk                                                        ~27
+//     the sample's own loop                                                              ~21
 //     libev and run_loop, once per poll round, spread over the round's messages           ~5
 //   recv and send are bare syscalls outside sanitizer builds (core/src/raw_io.hpp). What
-//   would still pay: the switch's errno / exception-global saves through pointers (~12
-//   per switch), the write side's bookkeeping in on_poll for an event nobody waits on
-//   (~8), recv_into's entry checks folded into one per-socket flag (~15).
+//   is left is mostly the switch itself: Boost's jump saves six registers and the
+//   MXCSR / x87 control words after recv_into's frame has saved its own six, and the
+//   park records what it waits on for the diagnostics (bench/README.md, "Hot path").
 //   monkey's blocking echo (bench/callgrind/monkey_echo_instructions.sh, tvg_green: a
-//   read() / write() loop per green thread) costs about 343 per message at 100 and 335
+//   read() / write() loop per green thread) costs about 325 per message at 100 and 317
 //   at 1,000 connections, from 667 / 628 when its hooks waited through libev's
-//   watchers. Where they go: the read hook ~189 (the fd's lookup, the patched / hub /
+//   watchers. Where they went at 343 (before the lighter switch and on_poll's
+//   read-only events took ~18 off): the read hook ~189 (the fd's lookup, the patched / hub /
 //   route checks in one test, the short-read hint, the inline wait and park
 //   (park_nothrow_inline), the recv syscall and the hint's store), the write hook ~56
 //   (one test, the send syscall), on_poll ~40, the jump ~30, the server's loop ~25.
@@ -358,6 +362,7 @@ Hub::Hub() : serial_(next_hub_serial.fetch_add(1, std::memory_order_relaxed)) {
   hub_.refs.store(1, std::memory_order_relaxed);
   hub_.name = "hub";
   hub_.stack = pool_.acquire(kHubStackSize);
+  hub_.check_after_switch = hub_.stack.guard_kind == GuardKind::kCanary;
   ev_timer_init(&stack_trim_, &Hub::on_stack_trim, kStackTrimSeconds, kStackTrimSeconds);
   stack_trim_.data = this;
   pool_.set_trim_hook(&Hub::start_stack_trim, this);
@@ -447,6 +452,7 @@ void Hub::start(GreenThreadState* gt, const SpawnPlacement& p, std::string name)
   gt->refs.store(1, std::memory_order_relaxed);  // spawn()'s handle, adopted (being alive is status)
   gt->status = Status::kCreated;
   gt->stack = p.slot;
+  gt->check_after_switch = p.slot.guard_kind == GuardKind::kCanary;
   gt->name = std::move(name);
   char* top = static_cast<char*>(p.object);
   context::prepare(gt, p.slot.lo, static_cast<std::size_t>(top - p.slot.lo), &ContextEntry::run);
@@ -624,7 +630,7 @@ void Hub::park(const char* what, const GreenThreadState* peer) {
   me->status = Status::kParked;
   me->wake_reason = WakeReason::kNone;
   me->parked_since = polled_at_;
-  switch_next(me);
+  switch_next<false>(me);
   me->wait_what = nullptr;
   me->wait_peer = nullptr;
   if (me->wake_reason == WakeReason::kInterrupted) raise_pending(me);
@@ -651,7 +657,7 @@ void Hub::yield() {
   if (me->pending) raise_pending(me);
   me->status = Status::kReady;
   push_ready(me);
-  switch_next(me);
+  switch_next<true>(me);
   if (me->pending) raise_pending(me);
 }
 
@@ -779,6 +785,7 @@ void Hub::spawn_links(GreenThreadState* self) noexcept {
 inline void Hub::finish(GreenThreadState* self) noexcept {
   const bool observed = self->observed || !self->observers.empty() || self->links;
   self->status = Status::kDead;
+  self->check_after_switch = true;  // the next context frees it (after_switch)
   if (self->live_prev) self->live_prev->live_next = self->live_next; else live_head_ = self->live_next;
   if (self->live_next) self->live_next->live_prev = self->live_prev;
   --live_count_;
@@ -792,9 +799,13 @@ inline void Hub::finish(GreenThreadState* self) noexcept {
   spawn_links(self);
   GreenThreadState* next = pop_ready();
   if (!next) next = &hub_;
+  // Its exception state is not saved (it never resumes); the next one expects it
+  // empty (restore_thread_state). It is, after the catch-all that ended the call.
+  eh_->caught = nullptr;
+  eh_->uncaught = 0;
   current_ = next;
   next->status = Status::kRunning;
-  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  count_switch();
   running_.store(next, std::memory_order_release);
   context::jump_dying(self, next);
 }
@@ -869,7 +880,8 @@ void Hub::on_deadlock() noexcept {
 // ---------------------------------------------------------------- socket readiness
 
 namespace {
-constexpr std::uint32_t kPollEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr std::uint32_t kPollRead = EPOLLIN | EPOLLRDHUP | EPOLLET;
+constexpr std::uint32_t kPollBoth = kPollRead | EPOLLOUT;
 constexpr int kPollBatch = 256;
 }  // namespace
 
@@ -883,13 +895,24 @@ bool Hub::poll_open() noexcept {
   return true;
 }
 
-bool Hub::poll_add(PolledFd& p) noexcept {
+bool Hub::poll_arm(PolledFd& p, PollSide& side) noexcept {
   if (poll_fd_ < 0 && !poll_open()) return false;
+  const bool write = &side == p.wr;
   epoll_event ev{};
-  ev.events = kPollEvents;
+  ev.events = write ? kPollBoth : kPollRead;
   ev.data.ptr = &p;
+  if (p.registered) {
+    // Writing added to an fd added for reading (the first time its sends filled the
+    // buffer). MOD reports what is ready already, so an edge the writer's EAGAIN
+    // missed comes now.
+    if (::epoll_ctl(poll_fd_, EPOLL_CTL_MOD, p.fd, &ev) < 0) return false;
+    side.armed = true;
+    return true;
+  }
   if (::epoll_ctl(poll_fd_, EPOLL_CTL_ADD, p.fd, &ev) < 0) return false;
   p.registered = true;
+  p.rd->armed = true;
+  p.wr->armed = write;
   p.prev = nullptr;
   p.next = polled_head_;
   if (polled_head_) polled_head_->prev = &p;
@@ -900,6 +923,7 @@ bool Hub::poll_add(PolledFd& p) noexcept {
 void Hub::poll_remove(PolledFd& p) noexcept {
   if (!p.registered) return;
   p.registered = false;
+  p.rd->armed = p.wr->armed = false;
   // Also when the fd stays open elsewhere (dup, a child process): no event may name p again.
   ::epoll_ctl(poll_fd_, EPOLL_CTL_DEL, p.fd, nullptr);
   if (p.prev) p.prev->next = p.next; else polled_head_ = p.next;
@@ -945,8 +969,12 @@ void Hub::poll_after_fork() noexcept {
     list = p->next;
     p->registered = false;
     p->prev = p->next = nullptr;
-    // Refused: the owner finds it unregistered at its next wait and falls back to libev.
-    (void)poll_add(*p);
+    // As it was: the write side armed only if it was in the parent. Refused: the owner
+    // finds its sides unarmed at their next wait and arms them again or falls back to
+    // libev.
+    const bool write = p->wr->armed;
+    p->rd->armed = p->wr->armed = false;
+    (void)poll_arm(*p, write ? *p->wr : *p->rd);
   }
 }
 

@@ -40,6 +40,11 @@ struct PollSide {
   // A hang-up (end of stream, reset, error) was reported: no edge will come again, so
   // every later wait returns at once (edge is set again each time one is taken).
   bool hangup = false;
+  // This side's events are in the fd's registration (Hub::poll_arm). The read side is
+  // armed when the fd is added; the write side only when a writer first waits, so
+  // that the events of a socket whose sends never fill its buffer carry no EPOLLOUT
+  // for on_poll to look at (see "Socket readiness" in hub.cpp).
+  bool armed = false;
 };
 // An fd in the hub's epoll set, edge-triggered, for both directions; owned by what
 // owns the fd (a socket), which takes it out (poll_remove) before closing the fd.
@@ -155,10 +160,12 @@ class GROVE_API Hub {
 
   void enable_dump_signal(int signo);
 
-  // Adds p.fd to this hub's epoll set (made on first use), edge-triggered, for reading
-  // and writing: readiness then reaches p.rd / p.rd's waiter without libev. False,
-  // with errno set, if the kernel refuses; the caller then waits through libev.
-  bool poll_add(PolledFd& p) noexcept;
+  // Arms `side` (p.rd or p.wr) in this hub's epoll set (made on first use),
+  // edge-triggered: adds p.fd, for reading and, if `side` is p.wr, writing, or adds
+  // writing to an fd added for reading. Readiness then reaches the side's waiter
+  // without libev. False, with errno set, if the kernel refuses; the caller then
+  // waits through libev.
+  bool poll_arm(PolledFd& p, PollSide& side) noexcept;
   // Takes p out of the set, before its fd is closed or given away.
   void poll_remove(PolledFd& p) noexcept;
 
@@ -209,16 +216,14 @@ class GROVE_API Hub {
   // Readiness reported for one side of a polled fd (on_poll); `hangup`: the report
   // includes the peer's close or an error. See "Socket readiness" in hub.cpp.
   void poll_ready(PollSide& side, bool hangup) noexcept {
-    if (hangup) [[unlikely]] side.hangup = true;
+    // A hang-up is news for every later wait, the woken waiter's next one included: a
+    // hang-up that came with data leaves the read that takes the data short, and no
+    // later edge would say the end is there too.
+    if (hangup) [[unlikely]] side.hangup = side.edge = true;
     FdWaiter* w = side.waiter;
     if (w && !w->nap) [[likely]] {
       w->ready = true;
-      if (wake_inline(w->gt, WakeReason::kWoken)) [[likely]] {
-        // A hang-up that came with data: the read that takes the data is short, and
-        // no later edge would say the end is there too.
-        if (hangup) side.edge = true;
-        return;
-      }
+      if (wake_inline(w->gt, WakeReason::kWoken)) [[likely]] return;
       if (w->gt->status == Status::kAbandoned) [[unlikely]] {
         // In a fork() child, a waiter whose green thread was left behind: detach it,
         // as its own wait would have on leaving.
@@ -237,9 +242,11 @@ class GROVE_API Hub {
 
   // The switch path, forced inline into yield/park: a yield is a handful of loads and
   // stores around jump_fcontext, and call overhead was a third of it (callgrind).
+  template <bool queued>
   [[gnu::always_inline]] inline void switch_next(GreenThreadState* me);
   [[gnu::always_inline]] inline void switch_to(GreenThreadState* from, GreenThreadState* to) noexcept;
   [[gnu::always_inline]] inline void after_switch(GreenThreadState* prev) noexcept;
+  [[gnu::always_inline]] inline void count_switch() noexcept;
   [[gnu::always_inline]] inline void restore_thread_state(GreenThreadState* me) noexcept;
   // Inlined into ContextEntry::run so that a dying context has no call outstanding
   // at its last switch (context::jump_dying).
@@ -303,7 +310,7 @@ class GROVE_API Hub {
   std::unique_ptr<Monitor> monitor_;
   ev_signal dump_signal_{};
   ev_timer stack_trim_{};  // active (and unref'd: it keeps no loop alive) while trimming
-  int poll_fd_ = -1;         // the epoll set for sockets (poll_add), -1 until first used
+  int poll_fd_ = -1;         // the epoll set for sockets (poll_arm), -1 until first used
   ev_io poll_io_{};          // libev's watcher on it
   PolledFd* polled_head_ = nullptr;
   bool dump_signal_on_ = false;

@@ -12,7 +12,9 @@
 // check the buffer (ASan) and record the happens-before a socket carries between OS
 // threads (TSan), which a bare syscall would hide from them. On other targets too.
 //
-// Same contract as recv(2) / send(2): the count, or -1 with errno set.
+// sock_recv / sock_send: the same contract as recv(2) / send(2), the count or -1 with
+// errno set. sock_send_result: the kernel's, the count or -errno, so that a caller's
+// fast path does not keep errno's thread-local address live across the call.
 #pragma once
 
 #include <sys/socket.h>
@@ -40,7 +42,8 @@
 namespace grove::detail {
 
 #if GROVE_RAW_IO
-// recvfrom / sendto with their address arguments null: what recv / send are.
+// recvfrom / sendto with their address arguments null: what recv / send are. The
+// kernel's own result: the count, or -errno (-4095..-1); errno untouched.
 inline long raw_socket_call(long nr, int fd, const void* buf, std::size_t len, int flags) noexcept {
   long ret;
   register long r10 __asm__("r10") = flags;
@@ -50,18 +53,34 @@ inline long raw_socket_call(long nr, int fd, const void* buf, std::size_t len, i
                    : "=a"(ret)
                    : "a"(nr), "D"(static_cast<long>(fd)), "S"(buf), "d"(len), "r"(r10), "r"(r8), "r"(r9)
                    : "rcx", "r11", "memory");
-  if (ret < 0) [[unlikely]] {  // -4095..-1: -errno
+  return ret;
+}
+
+inline long sock_send_result(int fd, const void* buf, std::size_t len, int flags) noexcept {
+  return raw_socket_call(SYS_sendto, fd, buf, len, flags);
+}
+#else
+inline long sock_send_result(int fd, const void* buf, std::size_t len, int flags) noexcept {
+  const ssize_t n = ::send(fd, buf, len, flags);
+  return n < 0 ? -errno : n;
+}
+#endif
+
+// A result of sock_send_result as send(2) returns it: the count, or -1 with errno set.
+inline ssize_t errno_result(long ret) noexcept {
+  if (ret < 0) [[unlikely]] {
     errno = static_cast<int>(-ret);
     return -1;
   }
   return ret;
 }
 
+#if GROVE_RAW_IO
 inline ssize_t sock_recv(int fd, void* buf, std::size_t len, int flags) noexcept {
-  return raw_socket_call(SYS_recvfrom, fd, buf, len, flags);
+  return errno_result(raw_socket_call(SYS_recvfrom, fd, buf, len, flags));
 }
 inline ssize_t sock_send(int fd, const void* buf, std::size_t len, int flags) noexcept {
-  return raw_socket_call(SYS_sendto, fd, buf, len, flags);
+  return errno_result(raw_socket_call(SYS_sendto, fd, buf, len, flags));
 }
 #else
 inline ssize_t sock_recv(int fd, void* buf, std::size_t len, int flags) noexcept { return ::recv(fd, buf, len, flags); }

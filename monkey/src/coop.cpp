@@ -229,16 +229,18 @@ Wait wait_stream_slow(Hub& hub, FdState& st, int fd, bool read, double deadline,
       st.poll_refused) [[unlikely]] {
     return wait_fd(hub, &st, fd, events, deadline, what);
   }
-  if (!st.polled.registered) [[unlikely]] {
-    st.polled.fd = fd;
-    st.polled.rd = &st.rd;
-    st.polled.wr = &st.wr;
-    if (!hub.poll_add(st.polled)) {
+  grove::detail::PollSide& side = read ? st.rd : st.wr;
+  if (!side.armed) [[unlikely]] {
+    if (!st.polled.registered) {
+      st.polled.fd = fd;
+      st.polled.rd = &st.rd;
+      st.polled.wr = &st.wr;
+    }
+    if (!hub.poll_arm(st.polled, side)) {
       st.poll_refused = true;  // until the fd is forgotten or goes stale
       return wait_fd(hub, &st, fd, events, deadline, what);
     }
   }
-  grove::detail::PollSide& side = read ? st.rd : st.wr;
   // A second green thread on the same side (several acceptors on one listener): both
   // wait through the persistent watcher, woken newest first as every waiter there.
   if (side.waiter) [[unlikely]] {

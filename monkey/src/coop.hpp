@@ -86,7 +86,7 @@ inline Wait wait_stream(grove::detail::Hub& hub, FdState& st, int fd, bool read,
                         const char* what) noexcept {
   grove::detail::PollSide& side = read ? st.rd : st.wr;
   grove::detail::GreenThreadState* me = hub.running();
-  if (st.owner.load(std::memory_order_acquire) != &hub || !st.polled.registered || side.waiter || deadline >= 0 ||
+  if (st.owner.load(std::memory_order_acquire) != &hub || !side.armed || side.waiter || deadline >= 0 ||
       me->pending || me->locals || st.stale.load(std::memory_order_relaxed) ||
       (st.flags.load(std::memory_order_relaxed) & FdState::kLowat)) [[unlikely]] {
     return wait_stream_slow(hub, st, fd, read, deadline, what);

@@ -109,12 +109,12 @@ struct IoChannel : grove::detail::PollSide {
  private:
   // UsageError on the hub, or if another green thread waits on this channel.
   void check_may_wait(Hub& hub, const char* op);
-  // Whether this wait goes through the hub's epoll set (registering the fd on its
-  // first wait); false: through libev's watcher.
+  // Whether this wait goes through the hub's epoll set (arming this side there on
+  // its first wait); false: through libev's watcher.
   bool use_poll(Hub& hub) noexcept {
+    if (armed) [[likely]] return true;
     if (!polled) return false;
-    if (polled->registered) [[likely]] return true;
-    return hub.poll_add(*polled) || (polled = nullptr, false);
+    return hub.poll_arm(*polled, *this) || (polled = nullptr, false);
   }
   // Leaving a wait: the waiter comes off the channel (unless a close took it off
   // already) and a write watcher stops.

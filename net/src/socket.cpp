@@ -62,7 +62,8 @@ std::string describe_thread(int tid) {
 
 }  // namespace
 
-SocketState::SocketState(int f, Family fam, SocketType t) : fd(f), family(fam), type(t) {
+SocketState::SocketState(int f, Family fam, SocketType t) : family(fam), type(t) {
+  set_fd(f);
   hub = &Hub::get();
   owner = std::this_thread::get_id();
   owner_tid = this_thread_tid();
@@ -87,7 +88,7 @@ bool SocketState::close() noexcept {
   // Else the socket outlived its hub on the hub's own thread (a static object
   // destroyed after the thread's hub): no loop is left, and nobody can be parked.
   ::close(fd);
-  fd = -1;
+  set_fd(-1);
   return true;
 }
 
@@ -238,18 +239,14 @@ int Socket::release() {
   // Off its hub on its own thread, the hub (and the loop the watcher was in) is gone.
   if (on_its_hub && ev_is_active(&s->rd.io)) ev_io_stop(s->hub->loop(), &s->rd.io);
   if (on_its_hub) s->hub->poll_remove(s->polled);
-  s->fd = -1;
+  s->set_fd(-1);
   s_.reset();
   return fd;
 }
 
 void Socket::settimeout(std::optional<Duration> timeout) noexcept {
   if (!s_) return;
-  if (!timeout) {
-    s_->timeout = -1;
-  } else {
-    s_->timeout = detail::timeout_seconds(*timeout);
-  }
+  s_->set_timeout(timeout ? detail::timeout_seconds(*timeout) : -1);
 }
 
 std::optional<Duration> Socket::gettimeout() const noexcept {

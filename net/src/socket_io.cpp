@@ -179,19 +179,32 @@ std::size_t recv_some(SocketState* s, void* buf, std::size_t len, const Deadline
 
 }  // namespace
 
+namespace {
+
+// recv_into past its fast path: a closed or moved-from socket, a timeout, a datagram
+// socket.
+[[gnu::noinline]] std::size_t recv_into_general(SocketState* s, void* buf, std::size_t len, std::error_code& ec) {
+  s = enter(s, "grove::net::Socket::recv", ec);
+  if (!s) return 0;
+  return recv_some(s, buf, len, Deadline(s->timeout), ec);
+}
+
+}  // namespace
+
 std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
   clear_ec(ec);
-  SocketState* s = enter(s_.get(), "grove::net::Socket::recv", ec);
-  if (!s) return 0;
-  if (s->timeout >= 0) [[unlikely]] return recv_some(s, buf, len, Deadline(s->timeout), ec);
-  // No timeout, the usual case: recv_some without a deadline to keep, and no
-  // std::error_code built or assigned unless something failed.
-  const bool stream = s->type == SocketType::kStream;
+  SocketState* s = s_.get();
+  if (!s || !s->untimed_stream) [[unlikely]] return recv_into_general(s, buf, len, ec);
+  detail::check_thread(s, "grove::net::Socket::recv");
+  // An open stream socket without a timeout, the usual case: recv_some without a
+  // deadline to keep, and no std::error_code built or assigned unless something failed.
   for (;;) {
     if (!may_park_first(s, -1)) {
       const ssize_t n = grove::detail::sock_recv(s->fd, buf, len, 0);
       if (n >= 0) {
-        s->read_drained = stream && static_cast<std::size_t>(n) < len && n > 0;
+        // Also at the end of stream (0): the next call parks first, and the wait
+        // returns at once, the hang-up being sticky (io_channel.hpp).
+        s->read_drained = static_cast<std::size_t>(n) < len;
         return static_cast<std::size_t>(n);
       }
       if (errno == EINTR) continue;
@@ -325,11 +338,12 @@ std::size_t sendall_rest(SocketState* s, const void* data, std::size_t len, std:
 namespace {
 
 // sendall() past its fast path: any call that is not one untimed send writing
-// everything, from its checks on (`first`: what that send returned, or 0 and
-// `tried` false when it was not made).
+// everything, from its checks on (`first`: what that send returned, the count or
+// -errno as sock_send_result gives it, or 0 and `tried` false when it was not made).
 [[gnu::noinline]] std::size_t sendall_slow(SocketState* s, const void* data, std::size_t len, std::error_code& ec,
-                                           bool tried, ssize_t first) {
+                                           bool tried, long first) {
   clear_ec(ec);
+  first = grove::detail::errno_result(first);  // -errno: -1, errno set
   if (!tried) {
     s = enter(s, "grove::net::Socket::sendall", ec);
     if (!s) return 0;
@@ -345,13 +359,13 @@ namespace {
 
 std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& ec) {
   // The usual case, kept lean (it runs once per message of every server): an open
-  // socket on its own hub, no timeout, `ec` clear, and one send that writes
+  // stream socket on its own hub, no timeout, `ec` clear, and one send that writes
   // everything. Anything else, and any other outcome, goes to sendall_slow, which
   // makes the checks again in full (errno is still the send's there).
   SocketState* s = s_.get();
-  if (s && s->fd >= 0 && ec.value() == 0 && s->timeout < 0 && len != 0 &&
-      grove::detail::Hub::current() == s->hub) [[likely]] {
-    const ssize_t n = grove::detail::sock_send(s->fd, data, len, MSG_NOSIGNAL);
+  if (s && s->untimed_stream && ec.value() == 0 && len != 0 && grove::detail::Hub::current() == s->hub)
+      [[likely]] {
+    const long n = grove::detail::sock_send_result(s->fd, data, len, MSG_NOSIGNAL);
     if (static_cast<std::size_t>(n) == len) [[likely]] return len;
     return sendall_slow(s, data, len, ec, true, n);
   }

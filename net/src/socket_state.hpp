@@ -11,8 +11,8 @@
 // even after the handler returned; `delete` drops that reference instead of freeing
 // (operator delete below).
 //
-// Its 384 bytes (x86-64): fd, owner_tid, family, type and read_drained 16 (with
-// padding); timeout 8; peer 136 (a sockaddr_storage and its length, kept for error
+// Its 384 bytes (x86-64): fd, owner_tid, family, type, read_drained and
+// untimed_stream 16 (with padding); timeout 8; peer 136 (a sockaddr_storage and its length, kept for error
 // messages: after a reset or a close getpeername no longer tells); hub, owner and
 // home 8 each; rd and wr 80 each (the hub's PollSide 16: waiter, edge, hangup, and
 // keep_started in its padding; the direction's name 8; libev's ev_io 48, the
@@ -67,6 +67,9 @@ struct SocketState {
   Family family = Family::kUnspecified;
   SocketType type = SocketType::kStream;
   bool read_drained = false;  // the last read was short: park before reading again
+  // Open, a byte stream, no timeout: what recv_into and sendall (once per message of
+  // every server) test in one load instead of three. Kept by set_fd / set_timeout.
+  bool untimed_stream = false;
   double timeout = -1;        // seconds; < 0: none, 0: non-blocking
   Address peer;               // known after connect/accept, for error messages
   Hub* hub = nullptr;
@@ -86,6 +89,15 @@ struct SocketState {
   // touch the hub's loop, and closing the fd would leave a started watcher on a
   // number the next socket may reuse.
   bool close() noexcept;
+  // The only ways fd and timeout change (untimed_stream follows them).
+  void set_fd(int f) noexcept {
+    fd = f;
+    untimed_stream = fd >= 0 && timeout < 0 && type == SocketType::kStream;
+  }
+  void set_timeout(double t) noexcept {
+    timeout = t;
+    set_fd(fd);
+  }
 
   // `delete` of a Socket's state (std::unique_ptr): destroys it, then frees the heap
   // block, or drops its reference on `home` (which frees that stack if the green

@@ -91,6 +91,43 @@ GROVE_TEST("std::uncaught_exceptions is per green thread") {
   CHECK(std::uncaught_exceptions() == 0);
 }
 
+GROVE_TEST("two green threads parked in their own catch blocks get their own exception back at every switch") {
+  // The exception state is saved only by a green thread that switches away with one
+  // (hub_switch.hpp): each of these saves and restores it 200 times, interleaved with
+  // the other and with a third that has none.
+  auto in_catch = [](int mine, int& bad) {
+    try {
+      throw mine;
+    } catch (int) {
+      for (int i = 0; i < 200; ++i) {
+        grove::yield();
+        try {
+          throw;
+        } catch (int got) {
+          if (got != mine) ++bad;
+        }
+        if (std::uncaught_exceptions() != 0) ++bad;
+      }
+    }
+  };
+  int bad_a = 0, bad_b = 0, bad_clean = 0;
+  auto a = grove::spawn([&] { in_catch(1, bad_a); });
+  auto b = grove::spawn([&] { in_catch(2, bad_b); });
+  auto clean = grove::spawn([&] {
+    for (int i = 0; i < 200; ++i) {
+      grove::yield();
+      if (std::current_exception() != nullptr || std::uncaught_exceptions() != 0) ++bad_clean;
+    }
+  });
+  a.join();
+  b.join();
+  clean.join();
+  CHECK(bad_a == 0);
+  CHECK(bad_b == 0);
+  CHECK(bad_clean == 0);
+  CHECK(std::current_exception() == nullptr);
+}
+
 GROVE_TEST("errno is per green thread") {
   int a_after = 0, b_after = 0;
   auto a = grove::spawn([&] {

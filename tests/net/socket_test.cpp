@@ -72,6 +72,49 @@ GROVE_TEST("sendall sends a buffer larger than the socket buffers") {
   CHECK(reader.get() == big);
 }
 
+GROVE_TEST("a socket that waited to read first still wakes its writer when the peer drains a full buffer") {
+  // The accepted side's first wait (a read) puts it in its hub's epoll set for
+  // reading only; its write side joins there when a send first has to wait
+  // (Hub::poll_arm), and must then be woken as the peer drains.
+  auto [c, s] = tcp_pair();
+  auto ping = grove::spawn([&] {
+    grove::sleep(5ms);
+    c.sendall("ping");
+  });
+  CHECK(s.recv(4) == "ping");  // parks: registered for reading
+  ping.join();
+  const int small = 16 * 1024;  // so that the writer's buffer fills at once
+  REQUIRE(::setsockopt(s.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+  REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+  std::string big(2 << 20, 'y');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  auto reader = grove::spawn([&] {
+    std::string got;
+    char buf[8192];
+    while (got.size() < big.size()) {
+      grove::sleep(1ms);  // slower than the writer: its buffer fills and it parks
+      const std::size_t n = c.recv_into(buf, sizeof buf);
+      if (n == 0) break;
+      got.append(buf, n);
+    }
+    return got;
+  });
+  grove::Timeout limit(30s);  // a lost wake-up fails here instead of hanging
+  s.sendall(big);             // untimed: the per-message path
+  CHECK(reader.get() == big);
+}
+
+GROVE_TEST("recv after the end of the stream returns 0 again at once, call after call") {
+  auto [c, s] = tcp_pair();
+  c.sendall("tail");
+  c.close();
+  char buf[64];
+  CHECK(s.recv_into(buf, sizeof buf) == 4);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) CHECK(s.recv_into(buf, sizeof buf) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+}
+
 GROVE_TEST("recv with a socket timeout fails with timed_out after about that long") {
   auto [c, s] = tcp_pair();
   s.settimeout(50ms);

@@ -115,8 +115,15 @@ struct GROVE_API GreenThreadState {
   bool quiet_at_exit = false;             // left alive at thread exit without a word: a
                                           // green pthread (monkey), which a process ends
                                           // as silently as it ends an OS thread
+  bool eh_saved = false;                  // eh_caught / eh_uncaught hold its exception
+                                          // state (see restore_thread_state); in the
+                                          // padding before them
+  bool check_after_switch = false;        // the context that runs after its switch away
+                                          // checks its canary (a canary-guarded stack)
+                                          // or frees it (dead): Hub::after_switch
 
   // --- per-green-thread runtime state, swapped on every switch ---
+  // The exception state only when not empty (eh_saved); otherwise both are zero.
   void* eh_caught = nullptr;              // __cxa_eh_globals::caughtExceptions
   unsigned int eh_uncaught = 0;           // __cxa_eh_globals::uncaughtExceptions
   int saved_errno = 0;
@@ -129,6 +136,7 @@ struct GROVE_API GreenThreadState {
   LocalSlots* locals = nullptr;
 
   // --- diagnostics ---
+  // What it waits on: read only while it is parked (left behind after a wake).
   const char* wait_what = nullptr;        // what a parked green thread waits on
   const GreenThreadState* wait_peer = nullptr;  // the green thread it joins, if any
   double parked_since = 0;                // hub loop time when it parked
