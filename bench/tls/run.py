@@ -305,6 +305,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--handshake-conns", type=int, default=50,
+                    help="handshakes in flight at a time in the handshake part (default 50)")
     ap.add_argument("--parts", default="keepalive,handshake,echo,idle,client")
     ap.add_argument("--json")
     ap.add_argument("--smoke", action="store_true")
@@ -362,7 +364,7 @@ def main():
                 s = start(name, a, pki)
                 try:
                     for kind, extra in (("full", []), ("resumed", ["--resume"])):
-                        r = run_load(a, s, "--mode", "https", "--conns", "50", *extra)
+                        r = run_load(a, s, "--mode", "https", "--conns", str(a.handshake_conns), *extra)
                         if kind == "resumed" and r["resumed"] < 0.99 * r["handshakes"]:
                             raise RuntimeError(f"{name}: only {r['resumed']:.0f} of {r['handshakes']:.0f} resumed")
                         if kind == "full" and r["resumed"] != 0:
