@@ -4,7 +4,14 @@
 // The rule: only the green thread that called fork() continues in the child. Every
 // other green thread of its hub (main included, if fork() was called elsewhere) is
 // abandoned there, as at thread exit: it never runs again and its destructors do not
-// run; its stack stays mapped, since wait lists and sockets may still point into it.
+// run. What lies below its saved stack pointer (pages deeper calls touched earlier) is
+// given back at once (release_unused_stack); its live frames stay mapped, for two
+// reasons. Wait lists, timers and sockets point into them (each park site would need
+// a record of how to unlink it). And the green thread that goes on may hold references
+// into them, which nothing can tell apart from the rest: a lambda that captured a
+// parent's locals by reference ([&] in spawn), a Channel or a Socket declared in
+// another green thread's frame. Freeing those frames would turn such a reference into
+// a crash. They are the parent's pages, shared copy-on-write, until either side writes.
 // Hubs of other OS threads are simply gone (those threads do not exist in the child);
 // nothing touches them: their inboxes refuse posts there (HubInbox::gone_by_fork), so
 // HubRef::post returns false, spawn_on and a RemoteGreenThread's join / get raise
@@ -25,8 +32,8 @@
 //     (a Timeout around the fork(), a socket's lingering read watcher, the thread-pool
 //     inbox, the dump signal) go on working. A fresh loop instead would leave them
 //     "active" in a loop nobody runs: the next use would hang or corrupt the new one.
-//   - The others. Each is marked Status::kAbandoned and the ready queue is emptied, so
-//     nothing runs them: wake() only acts on a parked green thread, interrupt() skips
+//   - The others. Each is marked Status::kAbandoned (and the unused part of its stack
+//     given back) and the ready queue is emptied, so nothing runs them: wake() only acts on a parked green thread, interrupt() skips
 //     them. Their watchers are not stopped here (nothing lists them: they live on their
 //     stacks and in sockets), so they may still fire in the child; a callback then
 //     wakes nobody. A socket read watcher whose waiter was abandoned stops itself the
@@ -60,6 +67,7 @@
 #include "fork.hpp"
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -125,6 +133,23 @@ void install_fork_handler() noexcept {
 
 unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
 
+// The part of an abandoned green thread's stack below its saved stack pointer (its
+// context, as Boost.Context saved it, is at fctx; its frames are above): pages that
+// deeper calls touched earlier and nothing can refer to now. Given back at once, as
+// the stack pool gives back a dead thread's. The frames stay (see the top of this file).
+static void release_unused_stack(GreenThreadState* g) noexcept {
+  const StackSlot& st = g->stack;
+  if (!st.lo || !g->fctx) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto lo = reinterpret_cast<std::uintptr_t>(st.lo);
+  const std::uintptr_t top = lo + st.size;
+  if (st.guard_kind == GuardKind::kCanary) lo += page;  // the canary's page stays
+  const auto sp = reinterpret_cast<std::uintptr_t>(g->fctx);
+  if (sp <= lo || sp > top) return;  // not a context saved on this stack
+  const std::uintptr_t end = sp & ~(page - 1);
+  if (end > lo) (void)::madvise(reinterpret_cast<void*>(lo), end - lo, MADV_DONTNEED);
+}
+
 void Hub::after_fork_in_child() noexcept {
   ev_loop_fork(loop_);
   poll_after_fork();  // the sockets' epoll set (hub.cpp), as ev_loop_fork does libev's
@@ -135,7 +160,12 @@ void Hub::after_fork_in_child() noexcept {
   if (&root_ != keep) root_.status = Status::kAbandoned;
   std::size_t live = 0;
   for (GreenThreadState* g = live_head_; g; g = g->live_next) {
-    if (g == keep) ++live; else g->status = Status::kAbandoned;
+    if (g == keep) {
+      ++live;
+      continue;
+    }
+    g->status = Status::kAbandoned;
+    release_unused_stack(g);
   }
   live_count_ = live;
   ready_head_ = ready_tail_ = nullptr;

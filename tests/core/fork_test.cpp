@@ -6,6 +6,7 @@
 // state. Children report through their exit status (and pipes), and always leave with
 // _exit(); an alarm() bounds each child, and wait_child() bounds each wait for one.
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,6 +142,59 @@ GROVE_TEST("a reader parked across fork() gets every byte the parent is sent, in
     CHECK(wait_child(pid) == 0);
     if (got != "01234") break;
   }
+}
+
+namespace {
+
+std::uintptr_t g_deep_addr = 0;  // a byte a green thread touched deep in its stack, then left
+
+// 32 KiB of stack touched, then returned from: below where its caller parks next.
+[[gnu::noinline]] void touch_deep_stack() {
+  volatile char big[32 * 1024];
+  for (std::size_t i = 0; i < sizeof big; i += 256) big[i] = 1;
+  g_deep_addr = reinterpret_cast<std::uintptr_t>(&big[0]);
+}
+
+bool page_resident(std::uintptr_t addr) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  unsigned char v = 0;
+  if (::mincore(reinterpret_cast<void*>(addr & ~(page - 1)), page, &v) != 0) return true;
+  return (v & 1) != 0;
+}
+
+}  // namespace
+
+GROVE_TEST("in the child, an abandoned green thread's stack below its frames is given back, its frames stay") {
+  auto [a, b] = Socket::pair();
+  std::uintptr_t local_addr = 0;
+  auto parked = grove::spawn([&] {
+    touch_deep_stack();
+    volatile int local = 4242;  // in the frame it parks in; the child reads it by address
+    local_addr = reinterpret_cast<std::uintptr_t>(&local);
+    a.settimeout(5s);
+    char buf[4];
+    std::error_code ec;
+    (void)a.recv_into(buf, sizeof buf, ec);
+    (void)local;
+  });
+  grove::yield();  // it runs and parks
+  REQUIRE(g_deep_addr != 0);
+  REQUIRE(local_addr != 0);
+  REQUIRE(local_addr > g_deep_addr + 4096);
+  CHECK(page_resident(g_deep_addr));  // the parent's: touched and kept
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    bound_child();
+    int status = 0;
+    if (page_resident(g_deep_addr)) status = 1;  // given back at the fork
+    if (*reinterpret_cast<volatile int*>(local_addr) != 4242) status = 2;  // the frame stays
+    ::_exit(status);
+  }
+  CHECK(wait_child(pid) == 0);
+  CHECK(page_resident(g_deep_addr));  // the parent's stack is its own
+  b.sendall("x", 1);
+  parked.join();
 }
 
 GROVE_TEST("a green thread that was ready but had not run at fork() never runs in the child") {

@@ -5,10 +5,13 @@
 //
 // In the child process:
 //   - Only the calling green thread goes on. Every other green thread of its hub (main
-//     too, if fork() was called elsewhere) does not exist there: it never runs again,
-//     its destructors do not run and its stack is released without running its code
-//     (as at thread exit). join() / kill() / get() of one raise UsageError ("abandoned
-//     at fork").
+//     too, if fork() was called elsewhere) does not exist there: it never runs again
+//     and its destructors do not run (as at thread exit). The part of its stack below
+//     its frames is given back at once; the frames themselves stay mapped (shared
+//     copy-on-write with the parent), because the calling green thread may still
+//     refer into them: a [&] lambda capturing another green thread's locals, a
+//     Channel or Socket declared in its frame. join() / kill() / get() of one raise
+//     UsageError ("abandoned at fork").
 //   - The hub goes on with the libev loop re-initialised (ev_loop_fork: a new epoll set
 //     of the child's own, so nothing the child does touches the parent's sockets'
 //     registrations), a thread pool that starts new workers at first use (the parent's
