@@ -113,7 +113,7 @@
 //   any fd and monkey's other waits still use libev's level-triggered watchers.
 //
 // Where an echoed message's instructions go (samples/echo_server, 64 bytes, callgrind,
-// bench/callgrind/echo_instructions.sh: about 248 per message at 100 and 241 at 1,000
+// bench/callgrind/echo_instructions.sh: about 245 per message at 100 and 234 at 1,000
 // connections, from 550 before the epoll set and the socket fast paths; callgrind's
 // per-function counts, the parts within a few instructions each):
 //     recv_into, with the wait and the park inline (Hub::park_inline, hub_switch.hpp):
@@ -121,7 +121,7 @@
 //       test ~20, the waiter and its accounting ~20, park and switch ~50 (the wait's
 //       description, errno saved and restored, the exception state tested, current_,
 //       the monitor's counters, the ready queue, one after-switch flag), the recv
-//       syscall and its result ~12, frame and loop ~25                                   ~137
+//       syscall and its result ~12, frame and loop ~22                                   ~134
 //     waking from the epoll results (on_poll, poll_ready, wake_inline)                   ~30
 //     sendall: one test for the usual case, the send syscall, the full-write test        ~28
 //     jump_fcontext and its thunk                                                        ~27

@@ -102,8 +102,7 @@ inline void Hub::switch_next(GreenThreadState* me) {
 inline void Hub::park_inline(const char* what) {
   GreenThreadState* me = current_;
   if (me->pending) [[unlikely]] return park(what);
-  me->wait_what = what;
-  me->wait_peer = nullptr;
+  me->wait_what = what;  // wait_peer is null already (only park() sets it, and clears it)
   me->status = Status::kParked;
   me->wake_reason = WakeReason::kNone;
   me->parked_since = polled_at_;
@@ -118,8 +117,7 @@ inline void Hub::park_nothrow_inline(const char* what) noexcept {
   GreenThreadState* me = current_;
   me->status = Status::kParked;
   me->wake_reason = WakeReason::kNone;
-  me->wait_what = what;
-  me->wait_peer = nullptr;
+  me->wait_what = what;  // wait_peer is null already (only park() sets it, and clears it)
   me->parked_since = polled_at_;
   switch_next<false>(me);
 }

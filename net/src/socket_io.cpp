@@ -198,8 +198,10 @@ std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
   detail::check_thread(s, "grove::net::Socket::recv");
   // An open stream socket without a timeout, the usual case: recv_some without a
   // deadline to keep, and no std::error_code built or assigned unless something failed.
+  // After a wait the recv is made at once (read_drained was cleared before it).
+  bool park_first = may_park_first(s, -1);
   for (;;) {
-    if (!may_park_first(s, -1)) {
+    if (!park_first) {
       const ssize_t n = grove::detail::sock_recv(s->fd, buf, len, 0);
       if (n >= 0) {
         // Also at the end of stream (0): the next call parks first, and the wait
@@ -214,6 +216,7 @@ std::size_t Socket::recv_into(void* buf, std::size_t len, std::error_code& ec) {
     if (const int e = s->rd.wait_untimed(*s->hub, "grove::net::Socket::recv", "recv")) {
       return ec = errno_code(e), 0;  // closed while parked: `s` may be gone
     }
+    park_first = false;
   }
 }
 

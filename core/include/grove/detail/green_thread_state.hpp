@@ -138,7 +138,9 @@ struct GROVE_API GreenThreadState {
   // --- diagnostics ---
   // What it waits on: read only while it is parked (left behind after a wake).
   const char* wait_what = nullptr;        // what a parked green thread waits on
-  const GreenThreadState* wait_peer = nullptr;  // the green thread it joins, if any
+  // The green thread it joins, if any: set by Hub::park and cleared when it wakes, so
+  // null at every other park.
+  const GreenThreadState* wait_peer = nullptr;
   double parked_since = 0;                // hub loop time when it parked
   GreenThreadState* live_prev = nullptr;
   GreenThreadState* live_next = nullptr;
