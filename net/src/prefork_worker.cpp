@@ -56,6 +56,27 @@ bool install_stop_signals() noexcept {
   return true;
 }
 
+}  // namespace
+
+// A supervisor that dies closes its end of the pipe before the kernel sends its
+// workers PDEATHSIG (the files go first when a process exits), so a worker writing in
+// between would die of SIGPIPE instead. SIGPIPE is blocked for the write, and the one
+// the write raised (EPIPE) is taken off before the mask comes back.
+void write_without_sigpipe(int fd, const void* data, std::size_t len) noexcept {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  const ssize_t r = ::write(fd, data, len);
+  if (r < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
+    const timespec zero{};
+    (void)::sigtimedwait(&pipe_only, nullptr, &zero);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+namespace {
+
 [[noreturn]] void leave(int code) noexcept {
   // Not exit(): see "How a worker process ends" in grove/net/prefork.hpp.
   std::fflush(nullptr);
@@ -66,9 +87,10 @@ bool install_stop_signals() noexcept {
 
 void run_worker_process(const WorkerStart& start, Socket& listener, const PreforkSupervisor::Worker& worker) noexcept {
   // With the parent gone nothing would stop this worker: the kernel kills it then.
-  // The parent may have died before this line; then the parent is no longer it.
+  // The parent may have died before this line; then the parent is no longer it, and
+  // the worker ends as PDEATHSIG would have ended it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != start.supervisor) ::_exit(1);
+  if (::getppid() != start.supervisor) ::raise(SIGKILL);
 
   ::close(start.supervisor_pipe[0]);
   ::sigaction(SIGCHLD, start.previous_chld, nullptr);
@@ -116,7 +138,7 @@ bool PreforkWorker::wait_for_stop(std::optional<Duration> timeout) {
   if (ready_fd_ >= 0) {
     // "Ready", to the parent (a rolling restart stops the old worker of this slot now).
     const detail::SupervisorRecord rec = -static_cast<detail::SupervisorRecord>(::getpid());
-    [[maybe_unused]] const ssize_t r = ::write(ready_fd_, &rec, sizeof rec);
+    detail::write_without_sigpipe(ready_fd_, &rec, sizeof rec);
     ::close(ready_fd_);
     ready_fd_ = -1;
   }

@@ -27,6 +27,10 @@ struct WorkerStart {
   Duration heartbeat_interval{};
 };
 
+// write(2) to a pipe whose reader may be gone, without dying of SIGPIPE (EPIPE is
+// ignored): a worker's "ready" to a supervisor that is exiting.
+void write_without_sigpipe(int fd, const void* data, std::size_t len) noexcept;
+
 // In the child, right after fork() returned 0 (the supervisor signals still blocked):
 // sets the process up as a worker (see grove/net/prefork.hpp), runs `worker` and ends
 // the process with _exit: 0 if it returned, 1 if it threw or was killed.
