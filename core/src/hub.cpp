@@ -920,6 +920,8 @@ bool Hub::poll_arm(PolledFd& p, PollSide& side) noexcept {
   return true;
 }
 
+bool Hub::poll_add(PolledFd& p) noexcept { return poll_arm(p, *p.wr); }
+
 void Hub::poll_remove(PolledFd& p) noexcept {
   if (!p.registered) return;
   p.registered = false;

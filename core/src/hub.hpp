@@ -166,6 +166,9 @@ class GROVE_API Hub {
   // without libev. False, with errno set, if the kernel refuses; the caller then
   // waits through libev.
   bool poll_arm(PolledFd& p, PollSide& side) noexcept;
+  // Adds p.fd for both directions at once (poll_arm of p.wr). Kept for the ABI: a
+  // libgrove_monkey built before poll_arm calls it and expects both sides armed.
+  bool poll_add(PolledFd& p) noexcept;
   // Takes p out of the set, before its fd is closed or given away.
   void poll_remove(PolledFd& p) noexcept;
 
