@@ -43,7 +43,9 @@ if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
 else
   tar -C "$src" --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C "$work/src/grove"
 fi
-(cd "$work/src/grove" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" \
+# noopt (-O0): the packaging is what is checked here, and an optimized build is CI's
+# release stage; it halves this step (195 s -> 94 s on CI's two cores).
+(cd "$work/src/grove" && DEB_BUILD_OPTIONS="nocheck noopt parallel=$jobs" \
   timeout 1200 dpkg-buildpackage -us -uc -b) >>"$step_log" 2>&1
 version=$(cd "$work/src/grove" && dpkg-parsechangelog -SVersion)
 changes=$(find "$work/src" -maxdepth 1 -name "grove_${version}_*.changes" | head -n 1)
