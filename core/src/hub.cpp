@@ -899,7 +899,8 @@ bool Hub::poll_arm(PolledFd& p, PollSide& side) noexcept {
   if (poll_fd_ < 0 && !poll_open()) return false;
   const bool write = &side == p.wr;
   epoll_event ev{};
-  ev.events = write ? kPollBoth : kPollRead;
+  // Writing stays in once armed (a MOD replaces the whole mask).
+  ev.events = write || (p.registered && p.wr->armed) ? kPollBoth : kPollRead;
   ev.data.ptr = &p;
   if (p.registered) {
     // Writing added to an fd added for reading (the first time its sends filled the
