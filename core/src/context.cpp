@@ -32,7 +32,7 @@ namespace bctx = boost::context::detail;
 // the resumed context lands on it (always the same target, so the jmp predicts) and
 // the ret pops the entry that the suspending side's call to this thunk pushed, which
 // names the same call site whenever both sides switch from the same place.
-// It jumps through the GOT entry itself rather than the PLT stub, one jmp fewer.
+// It jumps through jump_fcontext's GOT entry, not through the PLT: one jmp fewer.
 // Exported (not .hidden): libgrove_monkey parks inline too (Hub::park_nothrow_inline,
 // hub_switch.hpp); not a public API.
 asm(R"(

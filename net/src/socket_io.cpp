@@ -364,7 +364,7 @@ std::size_t Socket::sendall(const void* data, std::size_t len, std::error_code& 
   // The usual case, kept lean (it runs once per message of every server): an open
   // stream socket on its own hub, no timeout, `ec` clear, and one send that writes
   // everything. Anything else, and any other outcome, goes to sendall_slow, which
-  // makes the checks again in full (errno is still the send's there).
+  // makes the checks again in full (the send's -errno becomes errno there).
   SocketState* s = s_.get();
   if (s && s->untimed_stream && ec.value() == 0 && len != 0 && grove::detail::Hub::current() == s->hub)
       [[likely]] {
