@@ -13,6 +13,7 @@
 #include <grove/detail/green_thread_state.hpp>
 
 #include "schedule_seed.hpp"
+#include "shared_stack.hpp"
 #include "stack_pool.hpp"
 
 namespace grove::detail {
@@ -186,8 +187,14 @@ class GROVE_API Hub {
   // the child's own; every green thread but the caller abandoned.
   void after_fork_in_child() noexcept;
 
+  // Runs fn(arg) on this hub's shared stack (shared_stack.cpp; call_on_shared_stack is
+  // the way in), or in place while another call holds it.
+  void run_on_shared_stack(void (*fn)(void*), void* arg) noexcept;
+  SharedStack& shared_stack() noexcept { return shared_stack_; }
+
  private:
   Hub();
+  void release_shared_stack() noexcept;
   static Hub& create();
   friend struct ContextEntry;
 
@@ -330,6 +337,7 @@ class GROVE_API Hub {
     ~LoopOwner();
   };
   LoopOwner loop_owner_;
+  SharedStack shared_stack_;  // last: members before it keep their offsets
 };
 
 // A libev timer on the parking green thread's stack that wakes it with kTimedOut.

@@ -14,6 +14,7 @@
 
 #include <grove/errors.hpp>
 
+#include "shared_stack_call.hpp"
 #include "socket_access.hpp"
 #include "socket_state.hpp"
 #include "tls_context_impl.hpp"
@@ -115,7 +116,11 @@ int drive(Impl* im, SocketState* s, const Deadline& dl, Dir dir, const char* op,
     }
     ERR_clear_error();  // the queue is the OS thread's: drop other green threads' leftovers
     im->bio.error = 0;
-    const int r = call();
+    // OpenSSL's frames go on the hub's shared stack, not this green thread's
+    // (shared_stack.hpp): `call` returns before anything parks.
+    int r = 0;
+    auto run = [&r, &call] { r = call(); };
+    grove::detail::on_shared_stack(run);
     if (r > 0) return r;
     switch (SSL_get_error(im->ssl, r)) {
       case SSL_ERROR_WANT_READ:

@@ -5,12 +5,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
 #include <string>
 
+#include <grove/event.hpp>
 #include <grove/hub_thread.hpp>
 #include <grove/net/buffered_stream.hpp>
 #include <grove/net/stream_server.hpp>
@@ -80,14 +82,19 @@ struct EchoServer {
 };
 
 // The server still answers a verified client.
+// `msg` there and back over a stream after its handshake, then close_notify.
+void check_echo(TlsStream& t, const std::string& msg) {
+  t.settimeout(5s);
+  t.sendall(msg);
+  std::string buf(msg.size(), '\0');
+  CHECK(t.recv_exactly(buf.data(), buf.size()) == buf.size());
+  CHECK(buf == msg);
+  t.shutdown();
+}
+
 void check_serves(std::uint16_t port) {
   TlsStream t = grove::net::connect_tls("localhost", port, client_ctx(), 5s);
-  t.settimeout(5s);
-  t.sendall("still here");
-  char buf[10];
-  CHECK(t.recv_exactly(buf, sizeof buf) == sizeof buf);
-  CHECK(std::string(buf, sizeof buf) == "still here");
-  t.shutdown();
+  check_echo(t, "still here");
 }
 
 // The handshake's error when `ctx` connects to `port` as `host`.
@@ -550,6 +557,73 @@ GROVE_TEST("closing a TLS stream wakes a green thread parked in it with ECANCELE
   std::error_code later;
   t.sendall("x", 1, later);
   CHECK(later == std::error_code(EBADF, std::system_category()));
+}
+
+// ------------------------------------------------------------------ the shared stack
+
+#if defined(__x86_64__)  // elsewhere OpenSSL runs on the caller's stack (core/src/shared_stack.hpp)
+// A callback OpenSSL makes from inside the handshake (select_context) sees where
+// OpenSSL's frames are; the handler, on the connection's green thread, sees that
+// green thread's stack (64 KiB: the default).
+GROVE_TEST("OpenSSL's handshake runs off the stack of the connection's green thread") {
+  std::vector<std::uintptr_t> in_openssl, in_handler;
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  o.select_context = [&](std::string_view) -> std::optional<TlsContext> {
+    in_openssl.push_back(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
+    return std::nullopt;
+  };
+  StreamServer server(Address::parse("127.0.0.1:0"),
+                      grove::net::tls_handler(TlsContext::server(o), [&](TlsStream& t, const Address& a) {
+                        in_handler.push_back(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
+                        echo_tls(t, a);
+                      }));
+  server.start();
+  for (int i = 0; i < 3; ++i) check_serves(server.address().port());
+  server.stop();
+  REQUIRE(in_openssl.size() == 3);
+  REQUIRE(in_handler.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    const std::uintptr_t a = in_openssl[i], b = in_handler[i];
+    CHECK((a > b ? a - b : b - a) > grove::kDefaultStackSize);  // not on that stack
+  }
+}
+#endif
+
+GROVE_TEST("a select_context that waits inside a handshake holds up no other handshake") {
+  TlsServerOptions o;
+  o.cert_file = localhost_cert().cert;
+  o.key_file = localhost_cert().key;
+  grove::Event go_on;
+  bool inside = false;
+  // Runs inside OpenSSL's handshake (on the hub's shared stack, where that is free);
+  // parking here keeps that stack, and other connections' OpenSSL calls run on their own.
+  o.select_context = [&](std::string_view name) -> std::optional<TlsContext> {
+    if (name == "slow.test") {
+      inside = true;
+      go_on.wait(5s);
+    }
+    return std::nullopt;
+  };
+  StreamServer server(Address::parse("127.0.0.1:0"), grove::net::tls_handler(TlsContext::server(o), echo_tls));
+  server.start();
+  TlsClientOptions any_name;
+  any_name.insecure_skip_verify = true;  // the certificate is localhost's
+  auto slow = grove::spawn([&] {
+    Socket s = Socket::tcp();
+    s.connect(server.address(), 5s);
+    TlsStream t = TlsStream::client(std::move(s), TlsContext::client(any_name), "slow.test");
+    t.handshake(5s);
+    check_echo(t, "slow");
+  });
+  for (int i = 0; i < 5000 && !inside; ++i) grove::sleep(1ms);
+  REQUIRE(inside);
+  for (int i = 0; i < 3; ++i) check_serves(server.address().port());  // while "slow.test" waits in its callback
+  CHECK_FALSE(slow.ready());
+  go_on.set();
+  slow.join();
+  server.stop();
 }
 
 GROVE_TEST("one green thread reads while another writes on the same TLS stream") {

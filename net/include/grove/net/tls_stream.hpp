@@ -39,6 +39,15 @@
 // python3's ssl): per message 1.0 recvfrom, 1.0 sendto, 1.0 epoll_wait, and no
 // read that failed with EAGAIN.
 //
+// Where OpenSSL's frames go. The SSL_* calls of a handshake, a read or a write run
+// on one stack per hub, not on the calling green thread's (core/src/shared_stack.hpp):
+// OpenSSL runs deeper than grove's own frames, and a green thread's stack keeps every
+// page it has touched, so each connection would otherwise hold a page or more of
+// OpenSSL's frames while idle. A callback of yours that OpenSSL makes from inside a
+// handshake (TlsServerOptions::select_context) runs there too; it may park (the
+// stack is then its own until it returns, and other connections' calls run on
+// their own stacks meanwhile).
+//
 // Lines and buffered writes: grove::net::BufferedStream takes a TlsStream& as well
 // as a Socket& (grove/net/buffered_stream.hpp); it reads through recv_into and
 // flushes through sendall, so the rules above apply to it.
