@@ -75,26 +75,31 @@ GROVE_TEST("a hub that takes cross-hub posts by spinning still polls: its timers
 
 GROVE_TEST("a hub spins for its inbox only while posts come soon: a hub woken by its timers does not spin") {
   constexpr int kSleeps = 100;
-  // Reference: a hub with no inbox, hence no spin.
-  std::chrono::nanoseconds reference{};
-  std::thread([&reference] { reference = cpu_of_sleeps(kSleeps); }).join();
-
   grove::HubThread a, b;  // b serves: it waits for other OS threads all along (hold())
   grove::mt::Channel<int> ping, pong;
   auto echoer = grove::spawn_on(a.hub(), echo, std::ref(ping), std::ref(pong));
-  auto measured = grove::spawn_on(b.hub(), [&] {
-    for (int i = 0; i < 1000; ++i) {  // posts arrive within microseconds: b spins for them
-      ping.put(i);
-      pong.get();
-    }
-    // Now only its timers wake b: one spin at most finds nothing, and then no more.
-    // A hub that spun at every idle moment would spend kSleeps * 50 us more here.
-    return cpu_of_sleeps(kSleeps);
-  });
-  const std::chrono::nanoseconds spent = measured.get();
+  // CPU time on a machine busy with other work is noisy: up to three tries, each
+  // against a reference taken just before it. A hub that spun at every idle moment
+  // would fail all three by kSleeps * 50 us.
+  bool ok = false;
+  for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+    // Reference: a hub with no inbox, hence no spin.
+    std::chrono::nanoseconds reference{};
+    std::thread([&reference] { reference = cpu_of_sleeps(kSleeps); }).join();
+    auto measured = grove::spawn_on(b.hub(), [&] {
+      for (int i = 0; i < 1000; ++i) {  // posts arrive within microseconds: b spins for them
+        ping.put(i);
+        pong.get();
+      }
+      // Now only its timers wake b: one spin at most finds nothing, and then no more.
+      return cpu_of_sleeps(kSleeps);
+    });
+    const std::chrono::nanoseconds spent = measured.get();
+    MESSAGE("CPU for " << kSleeps << " sleeps: " << spent.count() / 1000 << " us; on a hub without an inbox "
+                       << reference.count() / 1000 << " us");
+    ok = spent < reference + kSleeps * 20us;
+  }
   ping.put(-1);
   echoer.join();
-  MESSAGE("CPU for " << kSleeps << " sleeps: " << spent.count() / 1000 << " us; on a hub without an inbox "
-                     << reference.count() / 1000 << " us");
-  CHECK(spent < reference + kSleeps * 20us);
+  CHECK(ok);
 }
