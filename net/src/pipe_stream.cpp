@@ -23,6 +23,7 @@
 
 #include "io_channel.hpp"
 #include "socket_state.hpp"
+#include "stream_calls.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -276,31 +277,18 @@ std::size_t PipeStream::recv_into(void* buf, std::size_t len) {
   return n;
 }
 
-std::string PipeStream::recv(std::size_t max, std::error_code& ec) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max, ec));
-  return out;
-}
+std::string PipeStream::recv(std::size_t max, std::error_code& ec) { return detail::recv_string(*this, max, ec); }
 
-std::string PipeStream::recv(std::size_t max) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max));
-  return out;
-}
+std::string PipeStream::recv(std::size_t max) { return detail::recv_string(*this, max); }
 
 std::size_t PipeStream::recv_exactly(void* buf, std::size_t len, std::error_code& ec) {
   ec.clear();
   PipeState* s = enter(s_.get(), "grove::net::PipeStream::recv_exactly", ec);
   if (!s) return 0;
   const Deadline dl(s->timeout);
-  std::size_t got = 0;
-  auto* p = static_cast<char*>(buf);
-  while (got < len) {
-    const std::size_t n = read_some(s, p + got, len - got, dl, ec, "grove::net::PipeStream::recv_exactly");
-    if (ec || n == 0) break;
-    got += n;
-  }
-  return got;
+  return detail::read_exactly(buf, len, ec, [&](char* p, std::size_t n) {
+    return read_some(s, p, n, dl, ec, "grove::net::PipeStream::recv_exactly");
+  });
 }
 
 std::size_t PipeStream::recv_exactly(void* buf, std::size_t len) {

@@ -16,6 +16,7 @@
 
 #include "raw_io.hpp"
 #include "socket_state.hpp"
+#include "stream_calls.hpp"
 
 namespace grove::net {
 
@@ -228,31 +229,18 @@ std::size_t Socket::recv_into(void* buf, std::size_t len) {
   return n;
 }
 
-std::string Socket::recv(std::size_t max, std::error_code& ec) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max, ec));
-  return out;
-}
+std::string Socket::recv(std::size_t max, std::error_code& ec) { return detail::recv_string(*this, max, ec); }
 
-std::string Socket::recv(std::size_t max) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max));
-  return out;
-}
+std::string Socket::recv(std::size_t max) { return detail::recv_string(*this, max); }
 
 std::size_t Socket::recv_exactly(void* buf, std::size_t len, std::error_code& ec) {
   ec.clear();
   SocketState* s = enter(s_.get(), "grove::net::Socket::recv_exactly", ec);
   if (!s) return 0;
   const Deadline dl(s->timeout);  // one budget for the whole call
-  std::size_t got = 0;
-  auto* p = static_cast<char*>(buf);
-  while (got < len) {
-    const std::size_t n = recv_some(s, p + got, len - got, dl, ec, "grove::net::Socket::recv_exactly");
-    if (ec || n == 0) break;
-    got += n;
-  }
-  return got;
+  return detail::read_exactly(buf, len, ec, [&](char* p, std::size_t n) {
+    return recv_some(s, p, n, dl, ec, "grove::net::Socket::recv_exactly");
+  });
 }
 
 std::size_t Socket::recv_exactly(void* buf, std::size_t len) {

@@ -17,6 +17,7 @@
 #include "shared_stack_call.hpp"
 #include "socket_access.hpp"
 #include "socket_state.hpp"
+#include "stream_calls.hpp"
 #include "tls_context_impl.hpp"
 #include "tls_errors.hpp"
 #include "tls_stream_impl.hpp"
@@ -335,17 +336,9 @@ std::size_t TlsStream::recv_into(void* buf, std::size_t len) {
   return n;
 }
 
-std::string TlsStream::recv(std::size_t max, std::error_code& ec) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max, ec));
-  return out;
-}
+std::string TlsStream::recv(std::size_t max, std::error_code& ec) { return detail::recv_string(*this, max, ec); }
 
-std::string TlsStream::recv(std::size_t max) {
-  std::string out(max, '\0');
-  out.resize(recv_into(out.data(), max));
-  return out;
-}
+std::string TlsStream::recv(std::size_t max) { return detail::recv_string(*this, max); }
 
 std::size_t TlsStream::recv_exactly(void* buf, std::size_t len, std::error_code& ec) {
   Impl* im = impl_.get();
@@ -353,14 +346,9 @@ std::size_t TlsStream::recv_exactly(void* buf, std::size_t len, std::error_code&
   SocketState* s = enter(im, "grove::net::TlsStream::recv_exactly", ec);
   if (!s) return 0;
   const Deadline dl(s->timeout);  // one budget for the whole call
-  std::size_t got = 0;
-  auto* p = static_cast<char*>(buf);
-  while (got < len) {
-    const std::size_t n = read_some(im, s, p + got, len - got, dl, "grove::net::TlsStream::recv_exactly", ec);
-    if (ec || n == 0) break;
-    got += n;
-  }
-  return got;
+  return detail::read_exactly(buf, len, ec, [&](char* p, std::size_t n) {
+    return read_some(im, s, p, n, dl, "grove::net::TlsStream::recv_exactly", ec);
+  });
 }
 
 std::size_t TlsStream::recv_exactly(void* buf, std::size_t len) {
