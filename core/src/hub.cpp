@@ -410,7 +410,7 @@ Hub::~Hub() {
     ev_timer_stop(loop_, &stack_trim_);
   }
   pool_.set_trim_hook(nullptr, nullptr);  // stacks released from here on give their pages back at once
-  release_shared_stack();
+  release_shared_stack(*this);
   const bool on_root = current_ == &root_;
   if (on_root) context::forget(&hub_);  // its TSan fiber (context.hpp); never runs again
   if (root_.locals && root_.status != Status::kAbandoned) destroy_locals(&root_);

@@ -187,14 +187,14 @@ class GROVE_API Hub {
   // the child's own; every green thread but the caller abandoned.
   void after_fork_in_child() noexcept;
 
-  // Runs fn(arg) on this hub's shared stack (shared_stack.cpp; call_on_shared_stack is
-  // the way in), or in place while another call holds it.
-  void run_on_shared_stack(void (*fn)(void*), void* arg) noexcept;
+  // This hub's shared stack (shared_stack.hpp). Friends, not members, so that they
+  // stay out of libgrove's exported symbols as the rest of shared_stack.cpp does.
   SharedStack& shared_stack() noexcept { return shared_stack_; }
+  friend void call_on_shared_stack(void (*fn)(void*), void* arg) noexcept;
+  friend void release_shared_stack(Hub& hub) noexcept;
 
  private:
   Hub();
-  void release_shared_stack() noexcept;
   static Hub& create();
   friend struct ContextEntry;
 

@@ -64,16 +64,21 @@ void on_shared(void* p) noexcept {
 }  // namespace
 #endif
 
-void Hub::run_on_shared_stack(void (*fn)(void*), void* arg) noexcept {
+void call_on_shared_stack(void (*fn)(void*), void* arg) noexcept {
 #if GROVE_SHARED_STACK
-  SharedStack& s = shared_stack_;
+  Hub* const hub = Hub::current();
+  if (!hub) {
+    fn(arg);
+    return;
+  }
+  SharedStack& s = hub->shared_stack_;
   if (s.busy) {
     fn(arg);
     return;
   }
   if (!s.slot.lo) {
     try {
-      s.slot = pool_.acquire(kSharedStackBytes);
+      s.slot = hub->pool_.acquire(kSharedStackBytes);
     } catch (const std::exception&) {  // no memory for it now: the caller's stack will do
       fn(arg);
       return;
@@ -102,19 +107,11 @@ void shared_stack_overflowed() noexcept {
   std::abort();
 }
 
-void Hub::release_shared_stack() noexcept {
-  SharedStack& s = shared_stack_;
+void release_shared_stack(Hub& hub) noexcept {
+  SharedStack& s = hub.shared_stack_;
   if (!s.slot.lo || s.busy) return;  // busy: a green thread parked there; the pool leaks it with the rest
-  pool_.release(s.slot);
+  hub.pool_.release(s.slot);
   s = SharedStack{};
-}
-
-void call_on_shared_stack(void (*fn)(void*), void* arg) noexcept {
-  if (Hub* hub = Hub::current()) {
-    hub->run_on_shared_stack(fn, arg);
-  } else {
-    fn(arg);
-  }
 }
 
 }  // namespace grove::detail

@@ -32,6 +32,8 @@
 
 namespace grove::detail {
 
+class Hub;
+
 // The hub's part: its slot (empty until first used) and the context waiting there.
 struct SharedStack {
   StackSlot slot{};   // empty until first used
@@ -51,6 +53,9 @@ void call_on_shared_stack(void (*fn)(void*), void* arg) noexcept;
 // (shared_stack.cpp).
 extern "C" void grove_call_on_stack(void (*fn)(void*), void* arg, void* top) noexcept;
 #endif
+
+// Gives the hub's shared stack back to its pool (~Hub), unless a call holds it.
+void release_shared_stack(Hub& hub) noexcept;
 
 // A canary-guarded shared stack (stack_pool.hpp) was found overwritten: aborts.
 [[noreturn]] void shared_stack_overflowed() noexcept;
