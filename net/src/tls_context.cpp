@@ -146,7 +146,11 @@ int keep_session(SSL* ssl, SSL_SESSION* sess) {
   auto* im = static_cast<TlsContext::Impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   auto* st = static_cast<TlsStream::Impl*>(SSL_get_app_data(ssl));
   if (!im || !st || st->session_key.empty()) return 0;
-  im->store_session(st->session_key, sess);
+  try {
+    im->store_session(st->session_key, sess);
+  } catch (...) {  // no memory for the entry: not kept (OpenSSL frees it); nothing may unwind through OpenSSL
+    return 0;
+  }
   return 1;  // we took the reference
 }
 
