@@ -10,9 +10,10 @@
 
 #if defined(__x86_64__)
 #define GROVE_SHARED_STACK 1
-// grove_call_on_stack(fn, arg, top) (shared_stack.hpp). The caller's stack pointer waits in %rbp,
-// which fn preserves (callee-saved); the CFI is a frame-pointer frame's, so
-// unwinding from fn finds the caller through %rbp on the other stack.
+// grove_call_on_stack(fn, arg, top) (shared_stack.hpp). The caller's stack pointer
+// waits in %rbp, which fn preserves (callee-saved); the CFI is a frame-pointer
+// frame's, so an unwinder finds the caller through %rbp on the other stack (gdb
+// declines to follow it when that stack lies below this one).
 asm(R"(
     .text
     .globl  grove_call_on_stack

@@ -6,8 +6,8 @@
 // SSL_read and SSL_write alone reach a page further down than a plaintext echo's
 // frames do, so every TLS connection held one more stack page, touched once and
 // never used again while it sat idle. Run there instead, those frames use one stack
-// per hub (its pages stay warm in the cache too), and an idle TLS connection keeps
-// 4 KiB less (bench/README.md, "TLS", idle connections).
+// per hub, and an idle TLS connection keeps 4 KiB less (bench/README.md, "TLS", idle
+// connections).
 //
 // The rule that makes it safe: a call made here must not switch green threads while
 // it runs (OpenSSL's calls do not: grove's BIO returns "retry" and the stream parks
@@ -19,9 +19,9 @@
 // How: a plain call with the stack pointer moved to the top of a slot of the hub's
 // stack pool (made on first use, with its guard region like any green thread's),
 // and moved back when it returns: grove_call_on_stack, eight instructions of
-// assembly with the usual frame-pointer unwind information, so a debugger's or a
-// sanitizer's backtrace from inside OpenSSL goes on into the green thread's frames.
-// No context is saved (nothing switches), no allocation, no system call after the
+// assembly with the usual frame-pointer unwind information (the caller's frame is
+// found through %rbp; gdb's backtrace from inside OpenSSL may still stop there, with
+// "previous frame inner to this frame", when the caller's stack lies below). No context is saved (nothing switches), no allocation, no system call after the
 // first. x86-64 only; elsewhere the call is made in place. Under AddressSanitizer
 // the move is announced as a fiber switch, both ways.
 #pragma once
@@ -34,7 +34,7 @@ namespace grove::detail {
 
 class Hub;
 
-// The hub's part: its slot (empty until first used) and the context waiting there.
+// The hub's part: its slot and whether a call holds it.
 struct SharedStack {
   StackSlot slot{};   // empty until first used
   bool busy = false;  // a call is running there (or parked there: see above)
