@@ -22,6 +22,19 @@ Server CPU time is exact: /proc/PID/task/*/schedstat over the measured window.
                     close"), 50 at a time; full handshakes, then resumed ones (--resume:
                     the newest session ticket offered); grove vs nginx, server CPU per
                     handshake
+  handshake_paired  the same handshakes measured side by side in time: grove and nginx both
+                    running on CPU 0, a tls_load of --handshake-conns / 2 connections
+                    against each on CPU 1, both loads over the same window, so the
+                    machine's drift (other tenants, frequency) falls on both alike. Per
+                    window the ratio grove / nginx of server CPU per handshake. Each
+                    window starts both servers afresh (a process's memory layout moves
+                    its figure by up to 1 % for its whole life), and windows alternate
+                    which server starts first and which load starts first (either
+                    choice alone moved an A/A ratio by up to 0.8 %). Reported: the
+                    median ratio, a bootstrap 95 % interval of it, and the windows where
+                    grove was below nginx. With --grove-alt, grove_alt / grove the same
+                    way (an A/B). --pairs N windows per kind (default 30), each
+                    --warmup (1 s) + --seconds long.
   echo              tls_load --mode echo, 64-byte messages, 100 and 1,000 connections:
                     samples/tls_echo_server vs samples/echo_server (plaintext), server CPU
                     per message; the same with bench/tls/idle_server.cpp's TLS server
@@ -47,6 +60,7 @@ Prints `name: value unit` lines.
 import argparse
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -243,6 +257,52 @@ def run_client(a, s, name, pki):
     return {"rps": float(m.group(1)), "cpu_ns_per_req": cpu / int(total.group(1))}
 
 
+def paired_windows(a, pki, names, n, *args):
+    """Per window, names[0]'s / names[1]'s server CPU per op, both loaded at once (see
+    handshake_paired above). Each window starts both servers afresh: where a process's
+    heap, stacks and libraries land moves its figure by up to 1 % for as long as it
+    runs, so windows of the same two processes agree with each other more than with
+    the next pair's."""
+    ratios = []
+    for w in range(n):
+        order = names if w % 2 == 0 else names[::-1]  # which server starts first
+        launch = order if (w // 2) % 2 == 0 else order[::-1]  # which load starts first
+        srv = {}
+        try:
+            for name in order:
+                srv[name] = start(name, a, pki)
+            procs = {}
+            for name in launch:
+                cmd = ["taskset", "-c", "1", os.path.join(a.build, "bench", "tls", "tls_load"), "--port",
+                       str(srv[name].port), "--seconds", str(a.seconds), "--warmup", str(a.warmup),
+                       "--server-pid", str(srv[name].pid), *args]
+                procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            got = {}
+            for name, p in procs.items():
+                out, err = p.communicate(timeout=a.seconds + a.warmup + 60)
+                if p.returncode != 0:
+                    raise RuntimeError(f"tls_load against {name}: exit {p.returncode}\n{out}{err}")
+                if "TLSv1.3 TLS_AES_128_GCM_SHA256 group x25519" not in err:
+                    raise RuntimeError(f"{name}: not TLS 1.3 / AES-128-GCM / X25519: {err}")
+                r = parse(out)
+                if ("--resume" in args) != (r["resumed"] >= 0.99 * r["handshakes"]) or \
+                        ("--resume" not in args and r["resumed"] != 0):
+                    raise RuntimeError(f"{name}: {r['resumed']:.0f} of {r['handshakes']:.0f} resumed ({' '.join(args)})")
+                got[name] = r["server_cpu_ns_per_op"]
+            ratios.append(got[names[0]] / got[names[1]])
+        finally:
+            for s in srv.values():
+                s.stop()
+    return ratios
+
+
+def median_interval(xs, rounds=2000):
+    """A bootstrap 95 % interval of the median of xs (a fixed seed: reruns agree)."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(rounds))
+    return meds[int(0.025 * rounds)], meds[int(0.975 * rounds) - 1]
+
+
 def interleaved(names, reps, body):
     """body(name, rep) for each rep, each name once per rep, the order rotating."""
     for rep in range(reps):
@@ -307,7 +367,8 @@ def main():
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--handshake-conns", type=int, default=50,
                     help="handshakes in flight at a time in the handshake part (default 50)")
-    ap.add_argument("--parts", default="keepalive,handshake,echo,idle,client")
+    ap.add_argument("--parts", default="keepalive,handshake,handshake_paired,echo,idle,client")
+    ap.add_argument("--pairs", type=int, default=30, help="windows per kind in handshake_paired")
     ap.add_argument("--json")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--grove-alt", help="another http_server binary (a copy from another tree) measured as "
@@ -315,7 +376,7 @@ def main():
     a = ap.parse_args()
     a.warmup = 1
     if a.smoke:  # every part once, briefly; no perf
-        a.seconds, a.warmup, a.reps, a.idle_conns = 0.5, 0.3, 1, 300
+        a.seconds, a.warmup, a.reps, a.idle_conns, a.pairs = 0.5, 0.3, 1, 300, 2
     parts = set(a.parts.split(","))
     os.environ["PATH"] += ":/usr/sbin"
     for tool in ("taskset", "wrk", "nginx", "openssl"):
@@ -386,6 +447,22 @@ def main():
                         summary[f"https_handshake_{kind}{tag}_cpu_vs_nginx"] = (
                             summary[f"https_handshake_{kind}_{name}_cpu_ns"][0] /
                             summary[f"https_handshake_{kind}_nginx_cpu_ns"][0], "x")
+
+        if "handshake_paired" in parts:
+            res = {}
+            half = str(max(1, a.handshake_conns // 2))
+            for kind, extra in (("full", []), ("resumed", ["--resume"])):
+                pairs = [("grove", "nginx")] + ([("grove_alt", "grove")] if a.grove_alt else [])
+                for names in pairs:
+                    r = paired_windows(a, pki, list(names), a.pairs, "--mode", "https", "--conns", half, *extra)
+                    res[f"{names[0]}_vs_{names[1]}_{kind}"] = r
+                    lo, hi = median_interval(r)
+                    tag = f"handshake_paired_{kind}_{names[0]}_vs_{names[1]}"
+                    summary[tag] = (med(r), "x")
+                    summary[tag + "_low95"] = (lo, "x")
+                    summary[tag + "_high95"] = (hi, "x")
+                    summary[tag + "_windows_below_1"] = (sum(x < 1 for x in r), "windows")
+            runs["handshake_paired"] = res
 
         if "echo" in parts:
             res = {}

@@ -18,10 +18,11 @@
 //
 // How: a plain call with the stack pointer moved to the top of a slot of the hub's
 // stack pool (made on first use, with its guard region like any green thread's),
-// and moved back when it returns: grove_call_on_stack, eight instructions of
+// and moved back when it returns: grove_call_on_stack, nine instructions of
 // assembly with the usual frame-pointer unwind information (the caller's frame is
 // found through %rbp; gdb's backtrace from inside OpenSSL may still stop there, with
-// "previous frame inner to this frame", when the caller's stack lies below). No context is saved (nothing switches), no allocation, no system call after the
+// "previous frame inner to this frame", when the caller's stack lies below). No
+// context is saved (nothing switches), no allocation, no system call after the
 // first. x86-64 only; elsewhere the call is made in place. Under AddressSanitizer
 // the move is announced as a fiber switch, both ways.
 #pragma once
