@@ -220,16 +220,34 @@ def cpu_ns(pid):
     return total
 
 
-def run_load(a, s, *args):
-    seconds, warmup = a.seconds, a.warmup
+def start_load(a, s, *args):
+    """tls_load against server s on CPU 1, started and not waited for (finish_load)."""
     cmd = ["taskset", "-c", "1", os.path.join(a.build, "bench", "tls", "tls_load"), "--port", str(s.port),
-           "--seconds", str(seconds), "--warmup", str(warmup), "--server-pid", str(s.pid), *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 60)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
-    if "--plain" not in args and "TLSv1.3 TLS_AES_128_GCM_SHA256 group x25519" not in r.stderr:
-        raise RuntimeError("not TLS 1.3 / AES-128-GCM / X25519: " + r.stderr)
-    return parse(r.stdout)
+           "--seconds", str(a.seconds), "--warmup", str(a.warmup), "--server-pid", str(s.pid), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), cmd, args
+
+
+def finish_load(a, load):
+    """What a start_load run measured, once it has checked what was negotiated."""
+    p, cmd, args = load
+    out, err = p.communicate(timeout=a.seconds + a.warmup + 60)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}\n{out}{err}")
+    if "--plain" not in args and "TLSv1.3 TLS_AES_128_GCM_SHA256 group x25519" not in err:
+        raise RuntimeError("not TLS 1.3 / AES-128-GCM / X25519: " + err)
+    return parse(out)
+
+
+def run_load(a, s, *args):
+    return finish_load(a, start_load(a, s, *args))
+
+
+def check_resumed(name, r, resume):
+    """Handshakes of an https load were resumed as asked: nearly all with --resume, none without."""
+    if resume and r["resumed"] < 0.99 * r["handshakes"]:
+        raise RuntimeError(f"{name}: only {r['resumed']:.0f} of {r['handshakes']:.0f} resumed")
+    if not resume and r["resumed"] != 0:
+        raise RuntimeError(f"{name}: {r['resumed']:.0f} resumed without --resume")
 
 
 def run_client(a, s, name, pki):
@@ -271,23 +289,11 @@ def paired_windows(a, pki, names, n, *args):
         try:
             for name in order:
                 srv[name] = start(name, a, pki)
-            procs = {}
-            for name in launch:
-                cmd = ["taskset", "-c", "1", os.path.join(a.build, "bench", "tls", "tls_load"), "--port",
-                       str(srv[name].port), "--seconds", str(a.seconds), "--warmup", str(a.warmup),
-                       "--server-pid", str(srv[name].pid), *args]
-                procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            loads = {name: start_load(a, srv[name], *args) for name in launch}
             got = {}
-            for name, p in procs.items():
-                out, err = p.communicate(timeout=a.seconds + a.warmup + 60)
-                if p.returncode != 0:
-                    raise RuntimeError(f"tls_load against {name}: exit {p.returncode}\n{out}{err}")
-                if "TLSv1.3 TLS_AES_128_GCM_SHA256 group x25519" not in err:
-                    raise RuntimeError(f"{name}: not TLS 1.3 / AES-128-GCM / X25519: {err}")
-                r = parse(out)
-                if ("--resume" in args) != (r["resumed"] >= 0.99 * r["handshakes"]) or \
-                        ("--resume" not in args and r["resumed"] != 0):
-                    raise RuntimeError(f"{name}: {r['resumed']:.0f} of {r['handshakes']:.0f} resumed ({' '.join(args)})")
+            for name, load in loads.items():
+                r = finish_load(a, load)
+                check_resumed(name, r, "--resume" in args)
                 got[name] = r["server_cpu_ns_per_op"]
             ratios.append(got[names[0]] / got[names[1]])
         finally:
@@ -426,10 +432,7 @@ def main():
                 try:
                     for kind, extra in (("full", []), ("resumed", ["--resume"])):
                         r = run_load(a, s, "--mode", "https", "--conns", str(a.handshake_conns), *extra)
-                        if kind == "resumed" and r["resumed"] < 0.99 * r["handshakes"]:
-                            raise RuntimeError(f"{name}: only {r['resumed']:.0f} of {r['handshakes']:.0f} resumed")
-                        if kind == "full" and r["resumed"] != 0:
-                            raise RuntimeError(f"{name}: {r['resumed']:.0f} resumed without --resume")
+                        check_resumed(name, r, kind == "resumed")
                         res.setdefault(f"{name}_{kind}", []).append(r)
                 finally:
                     s.stop()
