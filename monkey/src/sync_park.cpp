@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdarg>
+#include <cstdlib>
 #include <new>
 
 #include "real.hpp"
@@ -101,10 +102,6 @@ void resolve_sync_real() noexcept {
   load_sym(r.syscall, "syscall");
 }
 
-namespace {
-// At load, before main() and before any thread the program starts.
-__attribute__((constructor(101))) void resolve_sync_at_load() { resolve_sync_real(); }
-}  // namespace
 
 // ---------------------------------------------------------------- who calls
 
@@ -179,9 +176,29 @@ struct alignas(64) Bucket {
 constexpr unsigned kBucketBits = 8;
 Bucket g_buckets[1u << kBucketBits];
 
+// Which buckets are in use: all of them, unless GROVE_MONKEY_SYNC_BUCKETS=N (a power of
+// two, 1 to 256) narrows the table to its first N, read once at load. Nothing may
+// depend on two addresses landing in different buckets (a waker holds one bucket's
+// lock while it posts to an inbox, whose own lock must never reach the table:
+// core/src/sync/kernel_mutex.hpp); tests/monkey runs the area's tests with one bucket,
+// where every wait shares it.
+std::uint64_t g_bucket_mask = (1u << kBucketBits) - 1;
+
+void read_bucket_count() noexcept {
+  const char* v = std::getenv("GROVE_MONKEY_SYNC_BUCKETS");
+  if (!v || !*v) return;
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(v, &end, 10);
+  if (*end != '\0' || n < 1 || n > (1u << kBucketBits) || (n & (n - 1)) != 0) return;
+  for (const Bucket& b : g_buckets) {
+    if (b.count.load(std::memory_order_relaxed) != 0) return;  // a wait from an earlier constructor
+  }
+  g_bucket_mask = n - 1;
+}
+
 Bucket& bucket_of(const void* key) noexcept {
   const std::uint64_t h = (reinterpret_cast<std::uintptr_t>(key) >> 2) * 0x9E3779B97F4A7C15ull;
-  return g_buckets[h >> (64 - kBucketBits)];
+  return g_buckets[(h >> (64 - kBucketBits)) & g_bucket_mask];
 }
 
 void lock_bucket(Bucket& b) noexcept {
@@ -227,6 +244,12 @@ void after_fork_child() noexcept {
   t_tid = 0;
 }
 const int g_sync_atfork = ::pthread_atfork(nullptr, nullptr, after_fork_child);
+
+// At load, before main() and before any thread the program starts.
+__attribute__((constructor(101))) void sync_area_at_load() {
+  resolve_sync_real();
+  read_bucket_count();
+}
 
 }  // namespace
 
@@ -319,7 +342,9 @@ int unpark(const void* word, int n) noexcept {
       if (cur && cur->serial() == w->hub_serial) {
         cur->wake(w->gt);  // false if a kill or timeout woke it first: it still sees `woken`
         ++woken;
-      } else if (w->inbox->post(w)) {  // under the bucket's lock: the waiter cannot be gone
+      } else if (w->inbox->post(w)) {
+        // Under the bucket's lock, so that the waiter cannot be gone; post() takes the
+        // inbox's own lock, which never reaches this table (kernel_mutex.hpp).
         ++woken;
       } else {
         w->woken = false;  // its hub exited: that green thread never runs again

@@ -200,6 +200,41 @@ GROVE_TEST("a mutex shared by green threads and thread-pool workers excludes all
   CHECK(counter == static_cast<long>(kGreen + kWorkers) * kRounds);
 }
 
+// The waker of a green waiter on another OS thread posts to the waiter's hub inbox
+// while it holds the waiter table's lock for that mutex, and the hub takes its inbox's
+// own lock meanwhile. Everyone walks the same 512 mutexes (every bucket of the table,
+// twice over) in step, so that most locks are contended and wakes land in the bucket
+// of the inbox's lock too: once a deadlock, in about 1 run in 20 of this case and in
+// 3 of 4 with the table narrowed to two buckets (monkey_threads_sync_one_bucket runs
+// this file with one).
+GROVE_TEST("thread-pool workers waking green waiters of many mutexes do not deadlock with the hub's inbox") {
+  constexpr int kMutexes = 512, kGreen = 8, kWorkers = 2, kRounds = 20;
+  std::vector<std::mutex> mus(kMutexes);
+  std::vector<long> counts(kMutexes, 0);
+  auto walk = [&](auto&& pause) {
+    for (int r = 0; r < kRounds; ++r) {
+      for (int i = 0; i < kMutexes; ++i) {
+        std::lock_guard<std::mutex> g(mus[i]);
+        ++counts[i];
+        pause();  // holding it: the others queue behind
+      }
+    }
+  };
+  std::vector<grove::GreenThread<void>> gs;
+  for (int w = 0; w < kWorkers; ++w) {
+    gs.push_back(grove::spawn([&] {
+      grove::run_in_thread([&] { walk([] { std::this_thread::yield(); }); });
+    }));
+  }
+  for (int k = 0; k < kGreen; ++k) {
+    gs.push_back(grove::spawn([&] { walk([] { grove::sleep(0ms); }); }));
+  }
+  for (auto& g : gs) g.join();
+  int exact = 0;
+  for (long c : counts) exact += c == static_cast<long>(kWorkers + kGreen) * kRounds;
+  CHECK(exact == kMutexes);
+}
+
 GROVE_TEST("green threads of two hubs share a std::mutex and a condition variable") {
   grove::HubThread other;
   std::mutex mu;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <new>
 
 #include "../config.hpp"
@@ -54,7 +55,7 @@ HubInbox::HubInbox(Hub& hub)
 }
 
 void HubInbox::after_fork_in_child() noexcept {
-  new (&mu_) std::mutex;
+  mu_.reinit_after_fork();
   generation_ = fork_generation();
 }
 
@@ -64,7 +65,7 @@ HubInbox::~HubInbox() {
 
 bool HubInbox::post(InboxEntry* e) noexcept {
   if (gone_by_fork()) [[unlikely]] return false;
-  std::lock_guard<std::mutex> lk(mu_);
+  std::lock_guard<KernelMutex> lk(mu_);
   if (closed_) return false;
   e->next = nullptr;
   e->queued = true;
@@ -81,7 +82,7 @@ bool HubInbox::post(InboxEntry* e) noexcept {
 
 void HubInbox::cancel(InboxEntry* e) noexcept {
   spin_then_lock(mu_);
-  std::lock_guard<std::mutex> lk(mu_, std::adopt_lock);
+  std::lock_guard<KernelMutex> lk(mu_, std::adopt_lock);
   if (!e->queued) return;
   InboxEntry* prev = nullptr;
   for (InboxEntry* x = head_; x; prev = x, x = x->next) {
@@ -123,7 +124,7 @@ void HubInbox::remove_exit_hook(ExitHook* h) noexcept {
 
 bool HubInbox::closed() const {
   if (gone_by_fork()) return true;
-  std::lock_guard<std::mutex> lk(mu_);
+  std::lock_guard<KernelMutex> lk(mu_);
   return closed_;
 }
 
@@ -167,7 +168,7 @@ bool HubInbox::spin_for_posts() noexcept {
 
 InboxEntry* HubInbox::take_batch(bool close) noexcept {
   spin_then_lock(mu_);  // a poster may hold it still (spin_then_lock.hpp)
-  std::lock_guard<std::mutex> lk(mu_, std::adopt_lock);
+  std::lock_guard<KernelMutex> lk(mu_, std::adopt_lock);
   if (close) closed_ = true;
   InboxEntry* list = head_;
   head_ = tail_ = nullptr;

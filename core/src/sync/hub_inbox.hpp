@@ -36,12 +36,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <grove/detail/cross_wait.hpp>
 
 #include "../fork.hpp"
+#include "kernel_mutex.hpp"
 
 namespace grove::detail {
 
@@ -110,8 +110,9 @@ class GROVE_API HubInbox {
   // so every post reads it from this read-mostly line.
   unsigned generation_;
   // The posters' cache line: the mutex, the queue and the flag the spin reads, so
-  // that a spinning hub that sees a post has the line it locks next.
-  alignas(64) mutable std::mutex mu_;
+  // that a spinning hub that sees a post has the line it locks next. A KernelMutex:
+  // monkey's waiter table posts here under its own lock (kernel_mutex.hpp).
+  alignas(64) mutable KernelMutex mu_;
   InboxEntry* head_ = nullptr;     // guarded by mu_
   InboxEntry* tail_ = nullptr;     // guarded by mu_
   bool closed_ = false;            // guarded by mu_

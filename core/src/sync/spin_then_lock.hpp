@@ -23,9 +23,10 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// Locks `mu`, trying a bounded number of times (a few microseconds at most) before
-// blocking in mu.lock().
-inline void spin_then_lock(std::mutex& mu) noexcept {
+// Locks `mu` (a std::mutex, or a KernelMutex), trying a bounded number of times (a few
+// microseconds at most) before blocking in mu.lock().
+template <class Mutex>
+inline void spin_then_lock(Mutex& mu) noexcept {
   for (int i = 0; i < 100; ++i) {
     if (mu.try_lock()) return;
     cpu_relax();
