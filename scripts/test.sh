@@ -4,7 +4,8 @@
 # then the tests that use more than one OS thread under ThreadSanitizer (suite 'tsan',
 # tests/tsan/meson.build), then a short run of each libFuzzer target (scripts/fuzz.sh
 # smoke, build-fuzz/ with clang), then the install/consumer checks. Prints how long each stage
-# took and ends with an "N passed, N failed" line. Exits non-zero if anything failed.
+# took and ends with the failed tests' names and an "N passed, N failed" line. Exits
+# non-zero if anything failed.
 # Needs the packages of `scripts/setup.sh --test`; README.md says how long it takes and
 # what it needs.
 set -uo pipefail
@@ -101,13 +102,15 @@ printf '  %-32s %5d s\n' "total" "$SECONDS"
 python3 - <<'PY'
 import json, os
 passed = failed = skipped = 0
+failures = []
 for d in ("build", "build-asan", "build-tsan"):
     p = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(p):
         continue
     for line in open(p):
         try:
-            r = json.loads(line)["result"]
+            t = json.loads(line)
+            r = t["result"]
         except Exception:
             continue
         if r in ("OK", "EXPECTEDFAIL"):
@@ -116,6 +119,11 @@ for d in ("build", "build-asan", "build-tsan"):
             skipped += 1
         else:
             failed += 1
+            failures.append(f"  {d}: {t.get('name', '?')}: {r} after {t.get('duration', 0):.1f} s")
+# Named again here, at the end, where a log cut to its last lines still shows them.
+if failures:
+    print("failed:")
+    print("\n".join(failures))
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status

@@ -9,7 +9,7 @@
 # threads spawned, closed) cancels, and the figure does not depend on how many
 # messages the run managed (on a busy machine, a few times fewer). Instruction counts
 # repeat to within a few per message, where wall-clock time on a shared machine moves
-# by 25 %. Needs valgrind (callgrind_control) and nc.
+# by 25 %. Needs valgrind (callgrind_control).
 # With GROVE_CALLGRIND_KEEP=DIR both profiles and message counts are kept there.
 # GROVE_ECHO_NAME=NAME (default echo) names the figure NAME_instructions_per_msg_CONNS
 # and the kept files (monkey_echo_instructions.sh sets monkey_echo).
@@ -18,13 +18,32 @@ B=$1; C=${2:-100}; S=${3:-3}
 shift $(($# < 3 ? $# : 3))
 server=${GROVE_ECHO_SERVER:-$B/samples/echo_server}
 name=${GROVE_ECHO_NAME:-echo}
-port=$((20000 + RANDOM % 20000))
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" -q \
-  "$server" --port "$port" "$@" >/dev/null 2>&1 &
-vp=$!
-for _ in $(seq 100); do nc -z 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.2; done
+# Ready when the server itself says it listens (a probe of the port could find another
+# program's listener there); a random port another program holds makes the server
+# exit, and the next try takes another.
+start_server() {
+  port=$((20000 + RANDOM % 20000))
+  taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" -q \
+    "$server" --port "$port" "$@" >"$out/server.log" 2>&1 &
+  vp=$!
+  for _ in $(seq 300); do
+    grep -q "listening on" "$out/server.log" && return 0
+    kill -0 "$vp" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null || true
+  rm -f "$out"/cg.*
+  return 1
+}
+started=
+for _ in 1 2 3; do start_server "$@" && { started=1; break; }; done
+if [ -z "$started" ]; then
+  echo "echo_instructions: $server did not start listening; its last output:" >&2
+  tail -n 5 "$out/server.log" >&2
+  exit 1
+fi
 load() {
   taskset -c 1 "$B/bench/echo/echo_load" --port "$port" --conns "$C" --seconds "$1" --warmup 0 |
     awk '/^msgs:/{print $2}'
