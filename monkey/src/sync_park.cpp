@@ -102,7 +102,6 @@ void resolve_sync_real() noexcept {
   load_sym(r.syscall, "syscall");
 }
 
-
 // ---------------------------------------------------------------- who calls
 
 Hub* sync_hub(const void* ret) noexcept {
