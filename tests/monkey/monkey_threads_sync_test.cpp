@@ -202,11 +202,11 @@ GROVE_TEST("a mutex shared by green threads and thread-pool workers excludes all
 
 // The waker of a green waiter on another OS thread posts to the waiter's hub inbox
 // while it holds the waiter table's lock for that mutex, and the hub takes its inbox's
-// own lock meanwhile. Everyone walks the same 512 mutexes (every bucket of the table,
-// twice over) in step, so that most locks are contended and wakes land in the bucket
-// of the inbox's lock too: once a deadlock, in about 1 run in 20 of this case and in
-// 3 of 4 with the table narrowed to two buckets (monkey_threads_sync_one_bucket runs
-// this file with one).
+// own lock meanwhile. Everyone walks the same 512 mutexes (two per bucket of the
+// table, on average) in step, so that most locks are contended and wakes land in the
+// bucket of the inbox's lock too. That was once a deadlock: with 200 rounds it hung
+// 3 runs in 60, with 10 rounds and the table narrowed to two buckets 74 in 100, and
+// monkey_threads_sync_one_bucket (this file with one bucket) hung every time.
 GROVE_TEST("thread-pool workers waking green waiters of many mutexes do not deadlock with the hub's inbox") {
   constexpr int kMutexes = 512, kGreen = 8, kWorkers = 2, kRounds = 20;
   std::vector<std::mutex> mus(kMutexes);
